@@ -1,0 +1,1 @@
+"""The gates engine and one module per gate."""

@@ -1,0 +1,105 @@
+"""Value types every gate returns: `Status`, `Severity` and `GateResult`.
+
+Standard library only, so that `reports` can read results without importing
+any gate implementation (or torch). A result serialises to the plain JSON
+object stored in the assessment document and comes back from it unchanged:
+
+    >>> r = GateResult(name="coverage", status=Status.PASS, severity=Severity.BLOCKER,
+    ...                score=0.91, summary="line 91.0 %, branch 88.2 %")
+    >>> GateResult.from_dict(r.to_dict()) == r
+    True
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+
+class Status(str, enum.Enum):
+    """What a gate concluded. Only `pass` and `warn` are positive evidence."""
+
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"  # the gate could not do its work
+    NOT_EVALUABLE = "not_evaluable"  # cannot run on this host
+    SKIPPED = "skipped"  # turned off, or a gate it needs did not pass
+
+    @property
+    def passed(self) -> bool:
+        return self in (Status.PASS, Status.WARN)
+
+
+class Severity(str, enum.Enum):
+    """How much a gate matters: the checklist's must / should / nice to have."""
+
+    BLOCKER = "blocker"
+    WARNING = "warning"
+    OPTIONAL = "optional"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GateResult:
+    """One gate's verdict with the numbers and evidence behind it.
+
+    `score` is 0..1, or None when the gate measured nothing it could score
+    (error, not_evaluable, skipped). `metrics` holds flat numbers the report
+    and the regression rules read; `evidence` holds structured detail (files,
+    per-shape rows, failures). `cached` says the result was reused.
+    """
+
+    name: str
+    status: Status
+    severity: Severity = Severity.BLOCKER
+    score: float | None = None
+    summary: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=dict)
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    remediation: str = ""
+    duration_s: float = 0.0
+    cached: bool = False
+
+    def __post_init__(self) -> None:
+        if self.score is not None and not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"gate {self.name!r}: score {self.score} is outside 0..1")
+
+    def with_(self, **changes: Any) -> GateResult:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "severity": self.severity.value,
+            "score": self.score,
+            "summary": self.summary,
+            "metrics": dict(self.metrics),
+            "evidence": dict(self.evidence),
+            "remediation": self.remediation,
+            "duration_s": round(self.duration_s, 4),
+            "cached": self.cached,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GateResult:
+        """Rebuild a result; raises ValueError naming the bad field."""
+        try:
+            return cls(
+                name=str(data["name"]),
+                status=Status(data["status"]),
+                severity=Severity(data.get("severity", "blocker")),
+                score=None if data.get("score") is None else float(data["score"]),
+                summary=str(data.get("summary", "")),
+                metrics=dict(data.get("metrics") or {}),
+                evidence=dict(data.get("evidence") or {}),
+                remediation=str(data.get("remediation", "")),
+                duration_s=float(data.get("duration_s", 0.0)),
+                cached=bool(data.get("cached", False)),
+            )
+        except KeyError as exc:
+            raise ValueError(f"gate result is missing the field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"gate result {data.get('name', '?')!r} is invalid: {exc}") from None

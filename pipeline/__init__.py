@@ -1,0 +1,1 @@
+"""The model side: what is gated. Imports nothing of the project."""

@@ -1,0 +1,1 @@
+"""Readiness: decide whether a distilled model may ship."""

@@ -1,0 +1,1 @@
+"""Renderers of one assessment document: JSON, Markdown, HTML, JUnit."""
