@@ -283,6 +283,7 @@ def diff(a: Mapping[str, Any], b: Mapping[str, Any],
     from a rule or from the metric's name: `*_pct`, `score` … higher is better;
     `*_err`, `*_s`, `failures` … lower is), "same", "changed" (moved, direction
     unknown, or not a number), "new" (only in b) or "gone" (only in a).
+    `counts` tallies those classes over the gate scores and gate metrics.
     """
     rules = tuple(rules)
     before_gates, after_gates = _gates(a), _gates(b)
