@@ -1,0 +1,213 @@
+"""One assessment: which gates run, with what settings, and what they found.
+
+Turns a loaded configuration into a `ProjectSpec`, picks the gates (what is
+configured, `--gate` with the gates those need, less `--skip`), runs them
+through the engine and scores the results. Gates that do not run are still
+listed, as `skipped` with the reason they were turned off, so the report
+never drops one silently.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from gates import engine, registry
+from gates.base import CodeSpec, CriticalModule, Gate, GateContext, Memo, ModelSpec, ProjectSpec, Tier, DEFAULT_TIERS
+from gates.cache import ResultCache
+from gates.result import GateResult, Severity, Status
+from readiness import config as configuration
+from readiness.config import ConfigError, LoadedConfig
+from readiness.distill_profile import score_distill
+from readiness.scoring import DEFAULT_COMPONENTS, OFF, Score, score_components
+
+MODEL_GATES = ("environment", "checkpoint", "tokenizer", "semantics", "export", "conversion", "contract", "parity")
+CODE_GATES = ("suite_health", "coverage", "hygiene", "mutation")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Request:
+    """What the user asked for on the command line."""
+
+    only: tuple[str, ...] = ()
+    skip: tuple[str, ...] = ()
+    no_cache: bool = False
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    jobs: int | None = None
+
+
+def _path(root: Path, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def build_spec(loaded: LoadedConfig) -> ProjectSpec:
+    """The project described by the configuration, paths made absolute."""
+    cfg, root = loaded.config, loaded.root
+    model = None
+    if cfg.model is not None:
+        m = cfg.model
+        if m.primary_length not in m.lengths:
+            raise ConfigError(f"{loaded.source()}: model.primary_length = {m.primary_length}: "
+                              f"must be one of model.lengths {m.lengths}")
+        model = ModelSpec(adapter=m.adapter, checkpoint=_path(root, m.checkpoint),
+                          tokenizer=_path(root, m.tokenizer), lengths=tuple(sorted(set(m.lengths))),
+                          primary_length=m.primary_length, precisions=tuple(m.precisions),
+                          targets=tuple(m.targets), deployment_target=m.deployment_target)
+    code = None
+    if cfg.code is not None:
+        c = cfg.code
+        tiers = dict(DEFAULT_TIERS)
+        if cfg.tiers:
+            tiers = {k: Tier(line_pct=t.line_pct, branch_pct=t.branch_pct, mutation_pct=t.mutation_pct)
+                     for k, t in cfg.tiers.items()}
+        for module in c.critical:
+            if module.tier not in tiers:
+                raise ConfigError(f"{loaded.source()}: code.critical tier = {module.tier!r} for {module.path}: "
+                                  f"unknown tier (defined: {', '.join(sorted(tiers))})")
+        code_root = (root / c.root).resolve()
+        code = CodeSpec(root=code_root, sources=tuple(c.sources), tests=tuple(c.tests),
+                        critical=tuple(CriticalModule(path=m.path, tier=m.tier) for m in c.critical),
+                        tiers=tiers, junit_xml=_path(code_root, c.junit_xml),
+                        coverage_data=_path(code_root, c.coverage_data), pytest_args=tuple(c.pytest_args))
+    name = cfg.project or root.name
+    return ProjectSpec(name=name, root=root, model=model, code=code)
+
+
+def _applicable(spec: ProjectSpec) -> tuple[list[str], dict[str, str]]:
+    """Gates that apply to what is configured, and why the others are off."""
+    known = list(registry.available())
+    chosen, off = [], {}
+    for name in known:
+        if name in MODEL_GATES and spec.model is None:
+            off[name] = "no [model] section in the configuration"
+        elif name in CODE_GATES and spec.code is None:
+            off[name] = "no [code] section in the configuration"
+        else:
+            chosen.append(name)
+    return chosen, off
+
+
+def _with_needs(names: Sequence[str]) -> list[str]:
+    out: list[str] = []
+
+    def add(name: str) -> None:
+        if name in out:
+            return
+        for dep in registry.gate_class(name).needs:
+            add(dep)
+        out.append(name)
+
+    for name in names:
+        add(name)
+    return out
+
+
+def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[list[str], dict[str, str]]:
+    """(gates to run, {gate turned off: why})."""
+    cfg = loaded.config
+    if cfg.enable is not None:
+        for name in cfg.enable:
+            registry.gate_class(name)
+        chosen, off = list(cfg.enable), {n: "not in `enable` in the configuration"
+                                         for n in registry.available() if n not in cfg.enable}
+    else:
+        chosen, off = _applicable(spec)
+    if request.only:
+        wanted = _with_needs(request.only)
+        off.update({n: "not selected with --gate" for n in chosen if n not in wanted})
+        chosen = [n for n in wanted]
+        for name in chosen:
+            off.pop(name, None)
+    for name in (*cfg.skip, *request.skip):
+        registry.gate_class(name)
+        if name in chosen:
+            chosen.remove(name)
+            off[name] = "turned off with skip"
+    return chosen, off
+
+
+def settings_for(loaded: LoadedConfig, gate: type, overrides: Mapping[str, Any]) -> Any:
+    table = {**loaded.config.gates.get(gate.name, {}), **overrides}
+    return configuration.gate_settings(gate.Settings, table, gate.name, loaded.source())
+
+
+def check_gate_tables(loaded: LoadedConfig) -> None:
+    known = registry.available()
+    for name in (*loaded.config.gates, *loaded.config.timeouts):
+        if name not in known:
+            hint = configuration._suggest(name, list(known))
+            raise ConfigError(f"{loaded.source()}: unknown gate {name!r}{hint}")
+
+
+def off_result(name: str, reason: str) -> GateResult:
+    try:
+        severity = registry.gate_class(name).severity
+    except registry.PluginError:
+        severity = Severity.OPTIONAL
+    return GateResult(name=name, status=Status.SKIPPED, severity=severity, summary=f"turned off: {reason}",
+                      evidence={OFF: True, "skipped_because": reason})
+
+
+def run_gates(loaded: LoadedConfig, spec: ProjectSpec, request: Request,
+              listener: engine.Listener | None = None) -> list[GateResult]:
+    """Run the selected gates; returns every known gate's result."""
+    check_gate_tables(loaded)
+    chosen, off = select(loaded, spec, request)
+    gates: list[Gate] = [registry.create(n) for n in chosen]
+    settings = {g.name: settings_for(loaded, type(g), request.overrides.get(g.name, {})) for g in gates}
+    for name in request.overrides:
+        if name not in settings:
+            raise ConfigError(f"--set {name}.…: gate {name!r} is not part of this run")
+    work_dir = _path(loaded.root, loaded.config.work_dir)
+    memo = Memo()
+
+    def make_context(gate: Gate, results: Mapping[str, GateResult]) -> GateContext:
+        gate_dir = work_dir / gate.name
+        gate_dir.mkdir(parents=True, exist_ok=True)
+        return GateContext(spec=spec, settings=settings[gate.name], work_dir=gate_dir, results=results,
+                           memo=memo, options={"shared_work_dir": str(work_dir)})
+
+    cfg = loaded.config
+    cache = None if request.no_cache else ResultCache(_path(loaded.root, cfg.cache_dir))
+    options = engine.EngineOptions(timeout_s=cfg.timeout_s, timeouts=cfg.timeouts,
+                                   jobs=request.jobs or cfg.jobs, cache=cache)
+    results = engine.run(gates, make_context, options, listener)
+    by_name = {r.name: r for r in results}
+    order = list(registry.available())
+    listed = [by_name[n] for n in chosen if n in by_name] + [off_result(n, off[n]) for n in off]
+    return sorted(listed, key=lambda r: order.index(r.name) if r.name in order else len(order))
+
+
+def score(loaded: LoadedConfig, results: Sequence[GateResult]) -> Score:
+    by_name = {r.name: r for r in results}
+    if loaded.config.profile == "distill":
+        return score_distill(by_name)
+    components = DEFAULT_COMPONENTS
+    if loaded.config.components is not None:
+        components = {n: (c.weight, tuple(c.gates)) for n, c in loaded.config.components.items()}
+        if sum(w for w, _ in components.values()) <= 0:
+            raise ConfigError(f"{loaded.source()}: components: the weights add up to 0")
+    else:
+        known = set().union(*(g for _, g in components.values()))
+        extra = tuple(r.name for r in results if r.name not in known)
+        if extra:  # plugins join the score as their own component
+            components = {**components, "plugins": (10.0, extra)}
+    return score_components(by_name, components)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`gate.key=value` (value read as TOML, else as a string)."""
+    key, sep, raw = text.partition("=")
+    gate, dot, setting = key.strip().partition(".")
+    if not sep or not dot or not gate or not setting:
+        raise ConfigError(f"--set {text!r}: expected GATE.KEY=VALUE")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return gate, setting, value

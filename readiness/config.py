@@ -1,0 +1,222 @@
+"""The configuration: `[tool.readiness]` in pyproject.toml, or readiness.toml.
+
+Validated at load, before any gate runs. Every problem becomes one
+`ConfigError` line naming the file, the key, the bad value and what is
+allowed; an unknown key suggests the nearest known one. In readiness.toml the
+tables sit at the top level (`[model]`, `[code]`, `[gates.parity]`); in
+pyproject.toml they sit under `[tool.readiness]`.
+
+Gate settings (`[gates.<name>]`) are checked against the gate's own
+`Settings` dataclass, so a gate's field names are its setting names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+CONFIG_NAMES = ("readiness.toml", "pyproject.toml")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the user in one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Strict):
+    adapter: str = "builtin:student"
+    checkpoint: str | None = None
+    tokenizer: str | None = None
+    lengths: list[pydantic.PositiveInt] = Field(default_factory=lambda: [64, 128, 256, 512], min_length=1)
+    primary_length: pydantic.PositiveInt = 128
+    precisions: list[Literal["fp32", "fp16"]] = Field(default_factory=lambda: ["fp32", "fp16"], min_length=1)
+    targets: list[Literal["coreml", "onnx"]] = Field(default_factory=lambda: ["coreml", "onnx"])
+    deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
+
+
+class CriticalConfig(_Strict):
+    path: str
+    tier: str = "1"
+
+
+class CodeConfig(_Strict):
+    root: str = "."
+    sources: list[str] = Field(default_factory=list)
+    tests: list[str] = Field(default_factory=lambda: ["tests"])
+    critical: list[CriticalConfig] = Field(default_factory=list)
+    junit_xml: str | None = None
+    coverage_data: str | None = None
+    pytest_args: list[str] = Field(default_factory=list)
+
+
+class TierConfig(_Strict):
+    line_pct: float = Field(ge=0, le=100)
+    branch_pct: float = Field(ge=0, le=100)
+    mutation_pct: float = Field(ge=0, le=100)
+
+
+class ComponentConfig(_Strict):
+    weight: float = Field(ge=0)
+    gates: list[str] = Field(min_length=1)
+
+
+class HistoryConfig(_Strict):
+    enabled: bool = True
+    path: str = ".readiness/history.sqlite"
+    keep: pydantic.PositiveInt = 20
+    first_run_policy: Literal["pass", "fail"] = "pass"
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Config(_Strict):
+    """The whole validated configuration."""
+
+    project: str | None = None
+    profile: Literal["default", "distill"] = "default"
+    fail_under: float = Field(default=80.0, ge=0, le=100)
+    enable: list[str] | None = None
+    skip: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=3600.0, gt=0)
+    timeouts: dict[str, float] = Field(default_factory=dict)
+    jobs: int = Field(default=1, ge=1, le=64)
+    cache_dir: str = ".readiness/cache"
+    work_dir: str = ".readiness/work"
+    model: ModelConfig | None = None
+    code: CodeConfig | None = None
+    tiers: dict[str, TierConfig] | None = None
+    components: dict[str, ComponentConfig] | None = None
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    # per-gate settings tables, checked against each gate's Settings by `gate_settings`
+    gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedConfig:
+    """A validated configuration and where it came from."""
+
+    config: Config
+    path: Path | None
+    root: Path
+    raw: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.raw, sort_keys=True, default=str).encode()).hexdigest()
+
+    def source(self) -> str:
+        return str(self.path) if self.path else "<defaults>"
+
+
+def _suggest(word: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
+
+
+def _describe(error: dict[str, Any], prefix: str, model: type[BaseModel]) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    key = f"{prefix}{loc}" if loc else prefix.rstrip(".")
+    if error["type"] == "extra_forbidden":
+        parent: Any = model
+        for part in error["loc"][:-1]:
+            field = getattr(parent, "model_fields", {}).get(str(part))
+            if field is None:
+                break
+            parent = _inner_model(field.annotation) or parent
+        known = list(getattr(parent, "model_fields", {}))
+        return f"unknown key {key!r}{_suggest(str(error['loc'][-1]), known)}"
+    value = error.get("input")
+    return f"{key} = {value!r}: {error['msg']}"
+
+
+def _inner_model(annotation: Any) -> type[BaseModel] | None:
+    for arg in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        for inner in getattr(arg, "__args__", ()):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+    return None
+
+
+def parse(raw: dict[str, Any], source: str, prefix: str = "") -> Config:
+    """Validate a configuration table; raises ConfigError on the first problem."""
+    try:
+        return Config.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{source}: {_describe(first, prefix, Config)}") from None
+
+
+def find(start: Path) -> Path | None:
+    """The nearest readiness.toml, or a pyproject.toml with [tool.readiness]."""
+    for folder in (start, *start.parents):
+        for name in CONFIG_NAMES:
+            candidate = folder / name
+            if candidate.is_file() and (name != "pyproject.toml" or "tool.readiness" in
+                                        candidate.read_text(encoding="utf-8", errors="replace")):
+                return candidate
+    return None
+
+
+def load(path: Path | None = None, start: Path | None = None) -> LoadedConfig:
+    """Load and validate the configuration at `path` (or the nearest one)."""
+    path = path or find((start or Path.cwd()).resolve())
+    if path is None:
+        return LoadedConfig(config=Config(), path=None, root=(start or Path.cwd()).resolve(), raw={})
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        raw, prefix = document.get("tool", {}).get("readiness", {}), "tool.readiness."
+    else:
+        raw, prefix = document, ""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: {prefix or 'the file'} must be a table")
+    config = parse(raw, str(path), prefix)
+    root = path.parent.resolve()
+    _check_paths(config, root, str(path))
+    return LoadedConfig(config=config, path=path, root=root, raw=raw)
+
+
+def _check_paths(config: Config, root: Path, source: str) -> None:
+    if config.code is None:
+        return
+    code_root = (root / config.code.root).resolve()
+    if not code_root.is_relative_to(root):
+        raise ConfigError(f"{source}: code.root = {config.code.root!r}: escapes the project folder {root}")
+    listed = [("code.sources", s) for s in config.code.sources] + \
+             [("code.tests", t) for t in config.code.tests] + \
+             [("code.critical.path", c.path) for c in config.code.critical]
+    for key, rel in listed:
+        if not (code_root / rel).resolve().is_relative_to(code_root):
+            raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
+
+
+def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source: str) -> Any:
+    """Build a gate's Settings dataclass from its table, naming bad keys."""
+    fields = {f.name for f in dataclasses.fields(settings_type)} if dataclasses.is_dataclass(settings_type) else set()
+    for key in table:
+        if key not in fields:
+            known = sorted(fields)
+            hint = _suggest(key, known) if known else "; this gate takes no settings"
+            raise ConfigError(f"{source}: unknown key 'gates.{gate}.{key}'{hint}")
+    try:
+        return pydantic.TypeAdapter(settings_type).validate_python(table)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{source}: gates.{gate}.{loc} = {first.get('input')!r}: {first['msg']}") from None

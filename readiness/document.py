@@ -1,0 +1,97 @@
+"""The assessment document: one versioned JSON object per assessment.
+
+Everything the reports, the history and `readiness merge` read comes from
+this document, so a stored assessment can be re-rendered anywhere. The JSON
+Schema lives beside this module (schemas/assessment-v1.json) and `validate`
+checks a document against it.
+
+SCHEMA_VERSION history:
+  1 - first version: project, model, git, host, tool_versions, config_digest,
+      profile, gates, components, score, band, verdict, baseline, trend.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import jsonschema
+
+from gates.result import GateResult
+from readiness.scoring import Score
+from readiness.verdict import Verdict
+
+SCHEMA_VERSION = 1
+
+
+class DocumentError(Exception):
+    """An assessment document that cannot be read; the message names the file."""
+
+
+def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, Any] | None,
+          git: Mapping[str, Any], host: Mapping[str, Any], tool_versions: Mapping[str, Any],
+          config_digest: str, profile: str, results: Sequence[GateResult], score: Score,
+          verdict: Verdict, baseline: Mapping[str, Any] | None = None,
+          trend: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Assemble the document from its parts (the clock is passed in)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": generated_at,
+        "project": dict(project),
+        "model": dict(model) if model is not None else None,
+        "git": dict(git),
+        "host": dict(host),
+        "tool_versions": dict(tool_versions),
+        "config_digest": config_digest,
+        "profile": profile,
+        "gates": [r.to_dict() for r in results],
+        "components": [c.to_dict() for c in score.components],
+        "score": round(score.value, 4),
+        "band": score.band,
+        "verdict": verdict.to_dict(),
+        "baseline": dict(baseline) if baseline is not None else None,
+        "trend": [dict(t) for t in trend],
+    }
+
+
+def schema() -> dict[str, Any]:
+    text = resources.files("readiness").joinpath("schemas/assessment-v1.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate(document: Any, source: str = "<document>") -> dict[str, Any]:
+    """Return `document` if it matches the schema; raise DocumentError otherwise."""
+    if not isinstance(document, dict):
+        raise DocumentError(f"{source}: not an assessment document (expected a JSON object)")
+    version = document.get("schema_version")
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise DocumentError(f"{source}: schema_version {version} is newer than this readiness "
+                            f"understands ({SCHEMA_VERSION}); upgrade readiness")
+    try:
+        jsonschema.validate(document, schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise DocumentError(f"{source}: invalid assessment document at {where}: {exc.message}") from None
+    return document
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read and validate an assessment JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DocumentError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise DocumentError(f"{path}: not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise DocumentError(f"{path}: not valid JSON: {exc}") from None
+    return validate(data, str(path))
+
+
+def results_of(document: Mapping[str, Any]) -> list[GateResult]:
+    """The gate results stored in a (validated) document."""
+    return [GateResult.from_dict(g) for g in document["gates"]]

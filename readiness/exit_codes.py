@@ -1,0 +1,33 @@
+"""Exit codes of `readiness` and the errors that map to code 2 without a traceback."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    SHIP = 0  # the model may ship
+    NO_SHIP = 1  # it may not: a blocker failed, the score is under the bar, or it regressed
+    HARNESS = 2  # the harness could not run: bad configuration, unreadable input
+    INTERRUPTED = 130  # stopped by SIGINT / SIGTERM; nothing half-written was left
+
+
+class HarnessError(Exception):
+    """The harness cannot run; the message is one line naming the file and the problem."""
+
+    @staticmethod
+    def expected() -> tuple[type[BaseException], ...]:
+        """Exception types that are the user's input, not a bug: shown as one line."""
+        from gates.engine import DependencyCycle
+        from gates.registry import PluginError
+        from readiness.config import ConfigError
+        from readiness.document import DocumentError
+
+        kinds: list[type[BaseException]] = [HarnessError, ConfigError, DocumentError, PluginError,
+                                            DependencyCycle, OSError]
+        try:
+            from readiness.history import HistoryError
+            kinds.append(HistoryError)
+        except ImportError:
+            pass
+        return tuple(kinds)

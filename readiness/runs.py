@@ -1,0 +1,102 @@
+"""The assess and gate runs: gates, score, history, verdict, reports.
+
+Called by the CLI (and the demo); each returns the exit code that matches the
+verdict written into the document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from rich.console import Console
+
+from gates.result import GateResult
+from readiness import assessment, document, provenance, tracking
+from readiness.config import LoadedConfig
+from readiness.exit_codes import ExitCode
+from readiness.scoring import Score
+from readiness.verdict import decide
+from reports import formats as report_formats
+from reports.terminal import GateProgress, summary
+from reports.writer import write_text
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _model_info(loaded: LoadedConfig) -> dict[str, Any] | None:
+    model = loaded.config.model
+    if model is None:
+        return None
+    return {"adapter": model.adapter, "checkpoint": model.checkpoint, "tokenizer": model.tokenizer,
+            "lengths": list(model.lengths), "primary_length": model.primary_length}
+
+
+def _fingerprint(results: Sequence[GateResult]) -> str | None:
+    for result in results:
+        for key in ("arch_hash", "model_fingerprint"):
+            value = result.metrics.get(key) or result.evidence.get(key)
+            if isinstance(value, str):
+                return value
+    return None
+
+
+def build_document(loaded: LoadedConfig, results: Sequence[GateResult], score: Score, threshold: float,
+                   history: tracking.HistoryView, generated_at: str | None = None) -> dict[str, Any]:
+    verdict = decide(results, score, threshold, history.regressions, history.first_run_failure)
+    model = _model_info(loaded)
+    if model is not None:
+        model["fingerprint"] = _fingerprint(results)
+    spec_name = loaded.config.project or loaded.root.name
+    doc = document.build(
+        generated_at=generated_at or now_iso(), project={"name": spec_name, "root": str(loaded.root)},
+        model=model, git=provenance.git_info(loaded.root), host=provenance.host_info(),
+        tool_versions=provenance.tool_versions(), config_digest=loaded.digest,
+        profile=loaded.config.profile, results=results, score=score, verdict=verdict,
+        baseline=history.baseline, trend=history.trend)
+    return document.validate(doc, "<new assessment>")
+
+
+def write_reports(doc: Mapping[str, Any], out: Path, formats: Iterable[str], console: Console) -> ExitCode:
+    """Write each format into `out`; the exit code follows the document's verdict."""
+    for fmt in formats:
+        path = write_text(report_formats.render(doc, fmt), out / report_formats.FILE_NAMES[fmt])
+        console.print(f"Wrote {report_formats.LABELS[fmt]} to {path}")
+    summary(console, doc)
+    return ExitCode.SHIP if doc["verdict"]["ship"] else ExitCode.NO_SHIP
+
+
+def _run(loaded: LoadedConfig, request: assessment.Request, console: Console) -> list[GateResult]:
+    spec = assessment.build_spec(loaded)
+    chosen, _ = assessment.select(loaded, spec, request)
+    with GateProgress(console, len(chosen)) as progress:
+        return assessment.run_gates(loaded, spec, request, listener=progress.event)
+
+
+def assess(loaded: LoadedConfig, request: assessment.Request, *, out: Path, formats: Sequence[str],
+           fail_under: float | None, use_history: bool, console: Console) -> ExitCode:
+    results = _run(loaded, request, console)
+    score = assessment.score(loaded, results)
+    threshold = loaded.config.fail_under if fail_under is None else fail_under
+    history = tracking.view(loaded, score, results) if use_history else tracking.HistoryView()
+    doc = build_document(loaded, results, score, threshold, history)
+    code = write_reports(doc, out, formats, console)
+    if use_history:
+        tracking.record(loaded, doc)
+    return code
+
+
+def single_gate(loaded: LoadedConfig, request: assessment.Request, name: str, *, out: Path,
+                console: Console) -> ExitCode:
+    """Run one gate (and its needs) and write a partial assessment document."""
+    results = _run(loaded, request, console)
+    score = assessment.score(loaded, results)
+    doc = build_document(loaded, results, score, loaded.config.fail_under, tracking.HistoryView())
+    path = write_text(report_formats.render(doc, "json"), out)
+    console.print(f"Wrote partial result to {path}")
+    summary(console, doc)
+    target = next((r for r in results if r.name == name), None)
+    return ExitCode.SHIP if target is not None and target.status.passed else ExitCode.NO_SHIP

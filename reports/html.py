@@ -1,0 +1,44 @@
+"""One self-contained HTML report: inline CSS and SVG, no scripts, no network.
+
+Autoescaped throughout (test names and failure messages are untrusted), with a
+Content-Security-Policy that forbids any fetch. The trend chart comes from
+`reports.trend` when the document carries a trend.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from markupsafe import Markup
+
+from reports import view as views
+from reports.markdown import _baseline_delta
+from reports.templating import render as render_template
+
+RADIUS = 54.0
+BAND_COLOUR = {"production ready": "#2e9b4f", "mostly ready": "#3b7dd8", "partial": "#d89b1f",
+               "not ready": "#c43c3c"}
+
+
+def gauge(score: float, band: str) -> dict[str, str]:
+    circumference = 2 * math.pi * RADIUS
+    dash = circumference * max(0.0, min(100.0, score)) / 100.0
+    return {"dash": f"{dash:.2f}", "gap": f"{circumference - dash:.2f}",
+            "colour": BAND_COLOUR.get(band, "#5b6470")}
+
+
+def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
+    if len(trend) < 2:
+        return None
+    try:
+        from reports.trend import trend_svg
+    except ImportError:
+        return None
+    return Markup(trend_svg(trend))  # trend_svg escapes every text it writes
+
+
+def render(doc: Mapping[str, Any]) -> str:
+    v = views.build(doc)
+    return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"]),
+                           trend_svg=_trend(v["trend"]), baseline_delta=_baseline_delta(v))

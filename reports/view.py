@@ -1,0 +1,162 @@
+"""View data shared by every report format, built from the document alone.
+
+Templates only loop and branch; every number is formatted here, once, so the
+HTML, Markdown, JUnit and terminal reports agree to the digit. Text that came
+from a gate (test names, failure messages, TODO lines) is untrusted: it is
+passed on as plain strings for each renderer to escape its own way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+STATUS_ORDER = ("fail", "error", "not_evaluable", "warn", "skipped", "pass")
+STATUS_LABEL = {"pass": "pass", "warn": "warn", "fail": "FAIL", "error": "ERROR",
+                "not_evaluable": "not evaluable", "skipped": "skipped"}
+STATUS_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥",
+               "not_evaluable": "❔", "skipped": "⏭️"}
+MAX_TABLE_ROWS = 200
+MAX_TEXT = 4000
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """A 0..100 number as text; never "100" unless exactly 100, never "0" unless 0."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = f"{value:.{digits}f}"
+    step = 10 ** -digits
+    if float(text) == 100.0 and value < 100.0:
+        text = f"{100.0 - step:.{digits}f}"
+    elif float(text) == 0.0 and value > 0.0:
+        text = f"{step:.{digits}f}"
+    return text
+
+
+def number(value: Any) -> str:
+    """A metric value as text."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.3e}"
+        return f"{value:.4g}"
+    return clip(str(value), 200)
+
+
+def metric_text(name: str, value: Any) -> str:
+    if name.endswith("_pct") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return pct(float(value)) + " %"
+    if name.endswith("_s") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.2f} s"
+    return number(value)
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
+
+
+def _table(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("rows"), list):
+        return None
+    columns = [clip(str(c), 200) for c in raw.get("columns") or []]
+    rows = [[number(c) if not isinstance(c, str) else clip(c, 500) for c in row]
+            for row in raw["rows"][:MAX_TABLE_ROWS] if isinstance(row, (list, tuple))]
+    return {"title": clip(str(raw.get("title", "")), 200), "columns": columns, "rows": rows,
+            "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
+
+
+def _failures(raw: Any) -> list[dict[str, str]]:
+    if not isinstance(raw, list):
+        return []
+    out = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            out.append({"title": clip(str(item.get("title", "")), 300), "detail": clip(str(item.get("detail", "")))})
+        else:
+            out.append({"title": clip(str(item), 300), "detail": ""})
+    return out
+
+
+def _delta(doc: Mapping[str, Any], gate: str) -> str:
+    baseline = doc.get("baseline") or {}
+    entry = (baseline.get("gates") or {}).get(gate) if isinstance(baseline, Mapping) else None
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("score_delta"), (int, float)):
+        return ""
+    delta = 100.0 * float(entry["score_delta"])
+    if abs(delta) < 0.05:
+        return "→ 0.0"
+    return ("▲ +" if delta > 0 else "▼ ") + f"{delta:.1f}"
+
+
+def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]:
+    evidence = gate.get("evidence") or {}
+    tables = [t for t in (_table(x) for x in evidence.get("tables") or []) if t]
+    files = [clip(str(f), 500) for f in evidence.get("files") or []] if isinstance(evidence.get("files"), list) else []
+    status = str(gate.get("status"))
+    return {
+        "name": str(gate.get("name")),
+        "status": status,
+        "status_label": STATUS_LABEL.get(status, status),
+        "icon": STATUS_ICON.get(status, "?"),
+        "severity": str(gate.get("severity")),
+        "score": pct(100.0 * gate["score"]) if isinstance(gate.get("score"), (int, float)) else "—",
+        "summary": clip(str(gate.get("summary", "")), 1000),
+        "remediation": clip(str(gate.get("remediation", "") or "")),
+        "duration": f"{float(gate.get('duration_s') or 0):.2f} s",
+        "cached": bool(gate.get("cached")),
+        "metrics": [(clip(str(k), 100), metric_text(str(k), v)) for k, v in sorted((gate.get("metrics") or {}).items())],
+        "tables": tables,
+        "failures": _failures(evidence.get("failures")),
+        "files": files,
+        "delta": _delta(doc, str(gate.get("name"))),
+    }
+
+
+def build(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything a renderer needs, as plain strings and numbers."""
+    verdict = doc["verdict"]
+    gates = [gate_view(doc, g) for g in doc["gates"]]
+    counts = {s: sum(1 for g in gates if g["status"] == s) for s in STATUS_ORDER}
+    score = float(doc["score"])
+    components = []
+    for comp in doc["components"]:
+        value = comp.get("score")
+        components.append({
+            "name": str(comp["name"]), "weight": number(comp["weight"]),
+            "score": pct(value) if value is not None else "—",
+            "width": max(0.0, min(100.0, float(value))) if value is not None else 0.0,
+            "notes": [clip(str(n), 300) for n in comp.get("notes") or []],
+            "gates": ", ".join(str(g) for g in comp.get("gates") or []),
+        })
+    git = doc.get("git") or {}
+    baseline = doc.get("baseline") if isinstance(doc.get("baseline"), Mapping) else None
+    return {
+        "project": clip(str((doc.get("project") or {}).get("name", "")), 200),
+        "generated_at": str(doc["generated_at"]),
+        "commit": str(git.get("commit") or "not a git repository")[:12],
+        "dirty": bool(git.get("dirty")),
+        "profile": str(doc.get("profile", "default")),
+        "score": pct(score),
+        "score_value": max(0.0, min(100.0, score)),
+        "band": str(doc["band"]),
+        "ship": bool(verdict["ship"]),
+        "verdict_label": "SHIP" if verdict["ship"] else "DO NOT SHIP",
+        "threshold": number(verdict.get("threshold")),
+        "reasons": [clip(str(r), 1000) for r in verdict.get("reasons") or []],
+        "vetoed_by": [str(v) for v in verdict.get("vetoed_by") or []],
+        "capped_by": [str(v) for v in verdict.get("capped_by") or []],
+        "gates": gates,
+        "counts": counts,
+        "components": components,
+        "tool_versions": sorted((str(k), str(v)) for k, v in (doc.get("tool_versions") or {}).items()),
+        "host": clip(str((doc.get("host") or {}).get("platform", "")), 200),
+        "baseline": baseline,
+        "trend": list(doc.get("trend") or []),
+    }
