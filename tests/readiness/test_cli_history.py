@@ -1,0 +1,148 @@
+"""`readiness history`, `readiness diff` and `readiness baseline set|show` through Typer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from readiness import history
+from readiness.cli_history import register
+from readiness.history import HistorySettings
+from tests.fixtures.history.documents import assessment, gate
+
+BEFORE = assessment(generated_at="2026-11-20T10:00:00Z", score=80.0, commit="aaaa1111",
+                    gates=[gate("coverage", score=0.8, line_pct=90.0),
+                           gate("parity", max_abs_err=1e-5)])
+AFTER = assessment(generated_at="2026-11-21T10:00:00Z", score=84.0, commit="bbbb2222",
+                   gates=[gate("coverage", score=0.9, line_pct=88.0),
+                          gate("parity", status="fail", max_abs_err=1e-3),
+                          gate("[bold]tokenizer")])
+
+
+def _app(root: Path | None = None, settings: HistorySettings | None = None) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.callback()
+    def main() -> None:
+        """Readiness (test double of the main CLI)."""
+
+    loader = None if root is None else (lambda: (root, settings or HistorySettings()))
+    register(app, settings_loader=loader)
+    return app
+
+
+def _run(app: typer.Typer, *args: str):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "160", "NO_COLOR": "1"})
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "h.sqlite"
+    history.record(path, BEFORE)
+    history.record(path, AFTER)
+    return path
+
+
+def test_history_lists_newest_first_with_score_delta_and_baseline_marker(db: Path) -> None:
+    history.mark_shipped(db, 1)
+    result = _run(_app(), "history", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "2026-11" in line]
+    assert "bbbb2222" in lines[0] and "84.0" in lines[0] and "▲ +4" in lines[0]
+    assert "aaaa1111" in lines[1] and "★ baseline" in lines[1]
+
+
+def test_history_n_limits_the_rows(db: Path) -> None:
+    result = _run(_app(), "history", "--db", str(db), "-n", "1")
+    assert "bbbb2222" in result.output and "aaaa1111" not in result.output
+
+
+def test_history_reads_the_configured_path_relative_to_the_project_root(tmp_path: Path) -> None:
+    settings = HistorySettings.from_mapping({"path": "store/h.sqlite"})
+    history.record(tmp_path / "store" / "h.sqlite", AFTER)
+    result = _run(_app(tmp_path, settings), "history")
+    assert result.exit_code == 0 and "bbbb2222" in result.output
+
+
+def test_history_of_an_empty_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    result = _run(_app(), "history", "--db", str(tmp_path / "none.sqlite"))
+    assert result.exit_code == 0 and "No assessments recorded" in result.output
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_diff_of_two_history_ids_shows_what_got_better_and_worse(db: Path) -> None:
+    result = _run(_app(), "diff", "#1", "#2", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "#1 → #2: score 80.0 → 84.0 ▲ +4" in out
+    assert "▼ worse" in out  # parity pass -> fail
+    assert "▼ -2" in out  # coverage line_pct
+    assert "[bold]tokenizer" in out  # document text is shown literally, never as markup
+    assert "1 better, 2 worse" in out
+
+
+def test_diff_hides_unchanged_rows_unless_all(db: Path, tmp_path: Path) -> None:
+    file_a = tmp_path / "a.json"
+    file_a.write_text(json.dumps(BEFORE))
+    terse = _run(_app(), "diff", str(file_a), "#1", "--db", str(db))
+    assert terse.exit_code == 0 and "line_pct" not in terse.output
+    full = _run(_app(), "diff", str(file_a), "#1", "--db", str(db), "--all")
+    assert "line_pct" in full.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (("diff", "missing.json", "#1"), "missing.json: no such file"),
+    (("diff", "#1", "#99"), "no assessment #99"),
+    (("diff", "#1", "#bogus"), "#bogus: not a history reference"),
+    (("diff", "#baseline", "#1"), "project demo has no baseline"),
+    (("baseline", "set", "#42"), "no assessment #42"),
+])
+def test_usage_errors_are_one_line_on_stderr_with_exit_code_2(
+        db: Path, args: tuple[str, ...], message: str) -> None:
+    result = CliRunner().invoke(_app(), [*args, "--db", str(db)])
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert result.stdout == ""
+
+
+def test_a_file_that_is_not_an_assessment_is_refused(db: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    result = CliRunner().invoke(_app(), ["diff", str(bad), "#1", "--db", str(db)])
+    assert result.exit_code == 2 and "not valid JSON" in result.stderr
+
+
+def test_a_damaged_database_is_an_exit_code_2_naming_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "h.sqlite"
+    db.write_bytes(b"garbage" * 10)
+    result = CliRunner().invoke(_app(), ["history", "--db", str(db)])
+    assert result.exit_code == 2 and str(db) in result.stderr
+
+
+def test_baseline_set_defaults_to_the_latest_and_show_reports_it(db: Path) -> None:
+    assert "no baseline" in _run(_app(), "baseline", "show", "--db", str(db)).output
+    result = _run(_app(), "baseline", "set", "--db", str(db))
+    assert result.exit_code == 0 and "now #2" in result.output
+    assert history.last_shipped(db, "demo")["id"] == 2
+    shown = _run(_app(), "baseline", "show", "--db", str(db), "--project", "demo")
+    assert "baseline #2" in shown.output and "bbbb2222" in shown.output
+
+
+def test_baseline_set_from_a_file_stores_it_once_and_marks_it(db: Path, tmp_path: Path) -> None:
+    doc = assessment(generated_at="2026-11-22T10:00:00Z", commit="cccc3333")
+    path = tmp_path / "shipped.json"
+    path.write_text(json.dumps(doc))
+    for _ in range(2):
+        assert _run(_app(), "baseline", "set", str(path), "--db", str(db)).exit_code == 0
+    assert len(history.recent(db, "demo", 10)) == 3
+    assert history.last_shipped(db, "demo")["commit"] == "cccc3333"
+
+
+def test_diff_against_the_baseline_reference(db: Path) -> None:
+    history.mark_shipped(db, 1)
+    result = _run(_app(), "diff", "#baseline", "#latest", "--db", str(db))
+    assert result.exit_code == 0 and "#1 → #2" in result.output
