@@ -54,7 +54,7 @@ def decide(results: Sequence[GateResult], score: Score, threshold: float,
     shown = display_score(score.value)
     if shown < threshold:
         worst = sorted(score.lost_points.items(), key=lambda kv: (-kv[1], kv[0]))
-        capped = [name for name, pts in worst[:3] if pts > 0]
+        capped = [name for name, pts in worst[:3] if pts >= 0.05]
         detail = ", ".join(f"{n} -{score.lost_points[n]:.1f}" for n in capped)
         reasons.append(f"score {shown:.1f} is under the threshold {threshold:g}"
                        + (f" (most points lost: {detail})" if detail else ""))

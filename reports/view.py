@@ -9,6 +9,7 @@ passed on as plain strings for each renderer to escape its own way.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Mapping
 
 STATUS_ORDER = ("fail", "error", "not_evaluable", "warn", "skipped", "pass")
@@ -18,6 +19,7 @@ STATUS_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥",
                "not_evaluable": "❔", "skipped": "⏭️"}
 MAX_TABLE_ROWS = 200
 MAX_TEXT = 4000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -59,6 +61,8 @@ def metric_text(name: str, value: Any) -> str:
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """Untrusted text without control characters, cut at `limit`."""
+    text = _CONTROL.sub("", text)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 

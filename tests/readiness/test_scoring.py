@@ -1,0 +1,54 @@
+"""Components, renormalisation, counting non-evidence as 0, bands."""
+
+from __future__ import annotations
+
+import pytest
+
+from gates.result import GateResult, Status
+from readiness.scoring import OFF, band, score_components
+
+
+def _r(name: str, status: Status, score: float | None = None, off: bool = False) -> GateResult:
+    return GateResult(name=name, status=status, score=score, evidence={OFF: True} if off else {})
+
+
+COMPONENTS = {"a": (60.0, ("g1",)), "b": (40.0, ("g2",))}
+
+
+def test_weighted_mean_of_components() -> None:
+    score = score_components({"g1": _r("g1", Status.PASS, 1.0), "g2": _r("g2", Status.FAIL, 0.5)}, COMPONENTS)
+    assert score.value == pytest.approx(0.6 * 100 + 0.4 * 50)
+
+
+def test_weights_renormalise_over_configured_components() -> None:
+    results = {"g1": _r("g1", Status.PASS, 0.9), "g2": _r("g2", Status.SKIPPED, off=True)}
+    score = score_components(results, COMPONENTS)
+    assert score.value == pytest.approx(90.0)
+    assert [c.score for c in score.components] == [pytest.approx(90.0), None]
+
+
+@pytest.mark.parametrize("status", [Status.ERROR, Status.NOT_EVALUABLE, Status.SKIPPED])
+def test_non_evidence_counts_as_zero_and_is_named(status: Status) -> None:
+    score = score_components({"g1": _r("g1", Status.PASS, 1.0), "g2": _r("g2", status)}, COMPONENTS)
+    assert score.value == pytest.approx(60.0)
+    notes = score.components[1].notes
+    assert any("g2" in n and status.value in n for n in notes)
+
+
+def test_missing_gate_counts_as_zero() -> None:
+    score = score_components({"g1": _r("g1", Status.PASS, 1.0)}, COMPONENTS)
+    assert score.value == pytest.approx(60.0)
+    assert any("missing" in n for n in score.components[1].notes)
+
+
+def test_lost_points_name_the_costliest_gate() -> None:
+    score = score_components({"g1": _r("g1", Status.PASS, 1.0), "g2": _r("g2", Status.FAIL, 0.0)}, COMPONENTS)
+    assert max(score.lost_points, key=score.lost_points.get) == "g2"
+    assert score.lost_points["g2"] == pytest.approx(40.0)
+
+
+@pytest.mark.parametrize("value,expected", [(0, "not ready"), (39.99, "not ready"), (40, "partial"),
+                                            (59.9, "partial"), (60, "mostly ready"), (80, "production ready"),
+                                            (100, "production ready")])
+def test_bands(value: float, expected: str) -> None:
+    assert band(value) == expected

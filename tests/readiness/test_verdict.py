@@ -1,0 +1,72 @@
+"""Ship rules: vetoes, threshold, regressions, no evidence."""
+
+from __future__ import annotations
+
+from gates.result import GateResult, Severity, Status
+from readiness.scoring import OFF, score_components
+from readiness.verdict import decide
+
+COMPONENTS = {"all": (100.0, ("a", "b"))}
+
+
+def _r(name: str, status: Status, score: float | None, severity: Severity = Severity.BLOCKER,
+       off: bool = False) -> GateResult:
+    return GateResult(name=name, status=status, severity=severity, score=score, summary=f"{name} {status.value}",
+                      evidence={OFF: True} if off else {})
+
+
+def _decide(results, threshold=80.0, **kw):
+    score = score_components({r.name: r for r in results}, COMPONENTS)
+    return decide(results, score, threshold, **kw)
+
+
+def test_all_passing_above_threshold_ships() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.PASS, 0.9)])
+    assert verdict.ship and verdict.reasons == ()
+
+
+def test_failed_blocker_vetoes_whatever_the_score() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.FAIL, 0.99)])
+    assert not verdict.ship
+    assert verdict.vetoed_by == ("b",)
+
+
+def test_not_evaluable_blocker_vetoes() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.NOT_EVALUABLE, None)], threshold=0)
+    assert not verdict.ship and "b" in verdict.vetoed_by
+
+
+def test_failed_warning_gate_does_not_veto() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.FAIL, 0.9, Severity.WARNING)])
+    assert verdict.ship
+
+
+def test_gate_turned_off_by_configuration_does_not_veto() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.SKIPPED, None, off=True)])
+    assert verdict.ship
+
+
+def test_score_under_threshold_names_the_gate_that_capped_it() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.WARN, 0.3, Severity.WARNING)])
+    assert not verdict.ship
+    assert verdict.capped_by[0] == "b"
+    assert any("under the threshold" in r for r in verdict.reasons)
+
+
+def test_verdict_uses_the_rounding_the_report_shows() -> None:
+    # 79.96 is shown as 80.0, so it reaches a threshold of 80
+    verdict = _decide([_r("a", Status.PASS, 0.7996), _r("b", Status.PASS, 0.7996)])
+    assert verdict.ship
+
+
+def test_no_evidence_never_ships() -> None:
+    verdict = _decide([_r("a", Status.SKIPPED, None, off=True), _r("b", Status.SKIPPED, None, off=True)],
+                      threshold=0)
+    assert not verdict.ship
+    assert any("no gate produced positive evidence" in r for r in verdict.reasons)
+
+
+def test_regression_blocks_shipping() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.PASS, 1.0)],
+                      regressions=[{"gate": "coverage", "metric": "line_pct", "before": 90, "after": 80}])
+    assert not verdict.ship and any("regression" in r for r in verdict.reasons)
