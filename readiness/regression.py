@@ -181,10 +181,15 @@ def compare(current: Mapping[str, Any], baseline_doc: Mapping[str, Any] | None,
     """The `baseline` key for `current` (see the module docstring for its shape).
 
     `baseline_doc` None means a first run. `source` says where the baseline came
-    from: "history:<id>" or "file:<path>".
+    from: "history:<id>" or "file:<path>". A history entry (as returned by
+    `history.last_shipped`) may be passed instead of its document: it is
+    unwrapped and, without an explicit `source`, named "history:<id>".
     """
     if baseline_doc is None:
         return first_run(first_run_policy, _project(current))
+    if isinstance(baseline_doc.get("document"), Mapping) and "id" in baseline_doc:
+        source = source or f"history:{baseline_doc['id']}"
+        baseline_doc = baseline_doc["document"]
     rules = tuple(rules)
     before_gates, after_gates = _gates(baseline_doc), _gates(current)
     regressions = _check(None, "score", baseline_doc.get("score"), current.get("score"), rules)
@@ -262,7 +267,7 @@ def trend(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The `trend` key: one point per assessment, oldest first.
 
     `rows` are history entries (with a "document") or assessment documents,
-    in any order. Each point is exactly
+    in any order; one without a readable `generated_at` counts as the newest. Each point is exactly
     `{"generated_at": str, "score": float | null, "verdict_ship": bool,
     "components": {component name: score 0..100 | null}}`.
     """
@@ -403,9 +408,13 @@ def _ship(doc: Mapping[str, Any]) -> bool | None:
 
 
 def _when(doc: Mapping[str, Any]) -> datetime:
-    """A sortable time; naive times count as UTC, unreadable ones sort first."""
+    """A sortable time; naive times count as UTC.
+
+    A missing or unreadable time sorts last: it is the run being assessed now,
+    which has no stored time yet.
+    """
     try:
         when = datetime.fromisoformat(str(doc.get("generated_at")))
     except ValueError:
-        return datetime.min
+        return datetime.max
     return when if when.tzinfo is None else when.astimezone(timezone.utc).replace(tzinfo=None)

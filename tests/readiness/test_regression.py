@@ -160,6 +160,13 @@ def test_baseline_records_where_it_came_from() -> None:
         ("file:base.json", "2026-11-01T00:00:00Z", "old", 85.0)
 
 
+def test_a_history_entry_is_unwrapped_and_names_its_source() -> None:
+    entry = {"id": 7, "score": 85.0, "document": assessment(gates=[gate("coverage", score=0.95)])}
+    result = compare(assessment(gates=[gate("coverage", score=0.8)]), entry)
+    assert result["source"] == "history:7"
+    assert [(r["gate"], r["metric"]) for r in result["regressions"]] == [("coverage", "score")]
+
+
 # --- trend ----------------------------------------------------------------------------------
 
 def test_trend_is_oldest_first_from_entries_or_documents() -> None:
@@ -174,6 +181,12 @@ def test_trend_is_oldest_first_from_entries_or_documents() -> None:
          "components": {"tests": 90.0, "coverage": 80.0}},
     ]
     assert trend([]) == []
+
+
+def test_a_point_without_a_readable_time_is_the_newest() -> None:
+    current = {**assessment(score=60.0), "generated_at": "now"}
+    points = trend([current, assessment(generated_at="2026-11-23T10:30:00Z")])
+    assert [p["score"] for p in points] == [85.0, 60.0]
 
 
 # --- diff -----------------------------------------------------------------------------------
