@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -33,12 +34,16 @@ SettingsLoader = Callable[[], "tuple[Path, HistorySettings]"]
 
 _STYLE = {"better": "green", "worse": "bold red", "same": "dim", "changed": "yellow",
           "new": "cyan", "gone": "magenta"}
-_DB_HELP = "History database (default: [tool.readiness.history] path, else .readiness/history.sqlite)."
+_DB_HELP = "History database (default: the configured history path, else .readiness/history.sqlite)."
 
 
 def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None) -> None:
-    """Add `history`, `diff` and `baseline set|show` to `app`."""
-    load = settings_loader or (lambda: (Path.cwd(), HistorySettings()))
+    """Add `history`, `diff` and `baseline set|show` to `app`.
+
+    `settings_loader` returns (project root, settings); by default they come
+    from the nearest Readiness configuration, read only when a command needs it.
+    """
+    load = settings_loader or _configured_settings
 
     def db_path(db: Path | None) -> Path:
         if db is not None:
@@ -120,6 +125,19 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
     app.add_typer(baseline_app, name="baseline")
 
 
+def _configured_settings() -> tuple[Path, HistorySettings]:
+    """[tool.readiness.history] of the nearest configuration (defaults without one)."""
+    from readiness import config  # lazily: `--db` alone must not need a readable config
+
+    try:
+        loaded = config.load()
+    except config.ConfigError as exc:
+        _fail(str(exc))
+    table = loaded.config.history.model_dump()
+    known = {name: table[name] for name in HistorySettings.__dataclass_fields__ if name in table}
+    return loaded.root, HistorySettings.from_mapping(known, key=f"{loaded.source()}: history")
+
+
 # --- references -------------------------------------------------------------------------------
 
 def _resolve(ref: str, db: Path, project: str | None) -> tuple[str, Mapping[str, Any]]:
@@ -194,19 +212,25 @@ def _fail(message: str) -> NoReturn:
 # --- rendering ----------------------------------------------------------------------------------
 
 def _history_table(entries: list[dict[str, Any]], n: int, baseline_ids: set[int]) -> Table:
-    table = Table(title="Assessment history (newest first)", title_justify="left")
-    several = len({e["project"] for e in entries}) > 1
-    for column in ("#", "When (UTC)", *(("Project",) if several else ()), "Commit", "Model",
-                   "Score", "Δ", "Verdict", "Baseline"):
+    table = Table(title="Assessment history (newest first, times in UTC)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    shown = entries[:n]
+    # Columns that would repeat one value on every row only cost width.
+    several = len({e["project"] for e in shown}) > 1
+    models = len({e["fingerprint"] for e in shown}) > 1
+    columns = ["#", "When", *(["Project"] if several else []), "Commit",
+               *(["Model"] if models else []), "Score", "Δ", "Verdict", "Baseline"]
+    for column in columns:
         table.add_column(column, justify="right" if column in ("#", "Score", "Δ") else "left",
-                         no_wrap=column in ("When (UTC)", "Baseline"))
-    for i, entry in enumerate(entries[:n]):
+                         no_wrap=column != "Project",
+                         min_width={"Project": 8, "Baseline": 10}.get(column))
+    for i, entry in enumerate(shown):
         older = next((e for e in entries[i + 1:] if e["project"] == entry["project"]), None)
         delta = None if older is None else _delta(older["score"], entry["score"])
         table.add_row(
             str(entry["id"]), Text(_when(entry["generated_at"])),
-            *((Text(entry["project"]),) if several else ()),
-            Text(_short(entry["commit"])), Text(_short(entry["fingerprint"])),
+            *((Text(entry["project"]),) if several else ()), Text(_short(entry["commit"])),
+            *((Text(_short(entry["fingerprint"])),) if models else ()),
             _num(entry["score"]), _arrow(delta, _score_change(delta)),
             Text("ship", style="green") if entry["ship"] else Text("no ship", style="red"),
             "★ baseline" if entry["id"] in baseline_ids else ("shipped" if entry["shipped"] else ""))
@@ -224,7 +248,7 @@ def _diff_header(label_a: str, label_b: str, result: Mapping[str, Any]) -> Text:
 
 
 def _diff_table(result: Mapping[str, Any], show_all: bool) -> Table:
-    table = Table(title="Changes per gate and metric", title_justify="left")
+    table = Table(title="Changes per gate and metric", title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("Gate", "Metric", "A", "B", "Δ"):
         table.add_column(column, justify="right" if column in ("A", "B", "Δ") else "left")
     for gate in result["gates"]:
@@ -288,7 +312,7 @@ def _when(generated_at: str) -> str:
 
 
 def _short(value: str | None) -> str:
-    return "-" if not value else str(value)[:10]
+    return "-" if not value else str(value)[:8]
 
 
 def _ship_word(ship: bool | None) -> str:

@@ -372,7 +372,8 @@ class HistorySettings:
     rules: tuple[Rule, ...] = DEFAULT_RULES
 
     def db_path(self, project_root: str | Path) -> Path:
-        return Path(project_root) / self.path
+        """The database file: `path` as given when absolute, else under the project root."""
+        return Path(project_root) / Path(self.path).expanduser()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *,

@@ -146,3 +146,20 @@ def test_diff_against_the_baseline_reference(db: Path) -> None:
     history.mark_shipped(db, 1)
     result = _run(_app(), "diff", "#baseline", "#latest", "--db", str(db))
     assert result.exit_code == 0 and "#1 → #2" in result.output
+
+
+def test_without_a_loader_the_nearest_configuration_names_the_database(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "readiness.toml").write_text('[history]\npath = "store/h.sqlite"\n')
+    history.record(tmp_path / "store" / "h.sqlite", AFTER)
+    monkeypatch.chdir(tmp_path)
+    result = _run(_app(), "history")
+    assert result.exit_code == 0, result.output
+    assert "bbbb2222" in result.output
+
+
+def test_a_broken_configuration_is_exit_code_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "readiness.toml").write_text("[history\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(_app(), ["history"])
+    assert result.exit_code == 2 and "readiness.toml" in result.stderr
