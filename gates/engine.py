@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from gates.base import Gate, GateContext
 from gates.cache import ResultCache
-from gates.result import GateResult, Severity, Status
+from gates.result import GateResult, Status
 
 ContextFactory = Callable[[Gate, Mapping[str, GateResult]], GateContext]
 Listener = Callable[[str, str, GateResult | None], None]
@@ -100,8 +100,7 @@ def _error(gate: Gate, message: str, duration_s: float, detail: str = "") -> Gat
 def _normalise(gate: Gate, result: Any, duration_s: float) -> GateResult:
     if not isinstance(result, GateResult):
         return _error(gate, f"check() returned {type(result).__name__}, not a GateResult", duration_s)
-    severity = result.severity if result.severity is not None else Severity.BLOCKER
-    return result.with_(name=gate.name, severity=severity, duration_s=duration_s)
+    return result.with_(name=gate.name, severity=gate.severity, duration_s=duration_s)
 
 
 class _Running:

@@ -190,9 +190,14 @@ def score(loaded: LoadedConfig, results: Sequence[GateResult]) -> Score:
     components = DEFAULT_COMPONENTS
     if loaded.config.components is not None:
         components = {n: (c.weight, tuple(c.gates)) for n, c in loaded.config.components.items()}
+        for comp in loaded.config.components.values():
+            for gate in comp.gates:
+                registry.gate_class(gate)
         if sum(w for w, _ in components.values()) <= 0:
             raise ConfigError(f"{loaded.source()}: components: the weights add up to 0")
-    else:
+    else:  # the defaults name every built-in gate; keep those this install has
+        components = {n: (w, tuple(g for g in gates if g in by_name)) for n, (w, gates) in components.items()}
+        components = {n: c for n, c in components.items() if c[1]}
         known = set().union(*(g for _, g in components.values()))
         extra = tuple(r.name for r in results if r.name not in known)
         if extra:  # plugins join the score as their own component

@@ -1,0 +1,144 @@
+"""The CLI in-process: exit codes match the verdict, errors are one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gates import registry
+from readiness.cli import main
+from tests.fixtures import core_gates
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(registry, "BUILTIN", dict(core_gates.GATES))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "readiness.toml").write_text("project = 'p'\n[history]\nenabled = false\n")
+    return tmp_path
+
+
+def _outcome(root: Path, **data: object) -> None:
+    (root / "outcome.json").write_text(json.dumps(data))
+
+
+def _doc(root: Path, out: str = "out") -> dict:
+    return json.loads((root / out / "assessment.json").read_text())
+
+
+def test_passing_gates_ship_with_exit_0(project: Path) -> None:
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out"]) == 0
+    doc = _doc(project)
+    assert doc["verdict"]["ship"] is True
+    assert {g["name"]: g["status"] for g in doc["gates"]} == {"file_gate": "pass", "dependent_gate": "pass"}
+    for name in ("assessment.json", "report.html", "report.md", "junit.xml"):
+        assert (project / "out" / name).is_file()
+
+
+def test_failing_blocker_exits_1_and_document_agrees(project: Path) -> None:
+    _outcome(project, status="fail", score=0.9)
+    assert main(["assess", "-o", "out"]) == 1
+    doc = _doc(project)
+    assert doc["verdict"]["ship"] is False and doc["verdict"]["vetoed_by"] == ["file_gate"]
+    assert next(g for g in doc["gates"] if g["name"] == "dependent_gate")["status"] == "skipped"
+
+
+def test_crashing_gate_is_error_and_never_ships(project: Path) -> None:
+    _outcome(project, **{"raise": "weights truncated"})
+    assert main(["assess", "-o", "out"]) == 1
+    gate = next(g for g in _doc(project)["gates"] if g["name"] == "file_gate")
+    assert gate["status"] == "error" and "weights truncated" in gate["summary"]
+
+
+def test_fail_under_overrides_the_threshold(project: Path) -> None:
+    _outcome(project, status="pass", score=0.5)  # (0.5 + 1.0) / 2 = 75
+    assert main(["assess", "-o", "out"]) == 1
+    assert main(["assess", "-o", "out", "--fail-under", "70"]) == 0
+
+
+def test_second_run_reuses_cached_result(project: Path) -> None:
+    _outcome(project, status="pass", score=1.0)
+    main(["assess", "-o", "out"])
+    main(["assess", "-o", "out"])
+    assert (project / "calls.txt").read_text() == "1"
+    assert next(g for g in _doc(project)["gates"] if g["name"] == "file_gate")["cached"] is True
+    main(["assess", "-o", "out", "--no-cache"])
+    assert (project / "calls.txt").read_text() == "2"
+
+
+def test_skip_turns_a_gate_off_and_lists_it(project: Path) -> None:
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out", "--skip", "dependent_gate"]) == 0
+    gate = next(g for g in _doc(project)["gates"] if g["name"] == "dependent_gate")
+    assert gate["status"] == "skipped" and "turned off" in gate["summary"]
+
+
+def test_bad_config_is_one_line_and_exit_2(project: Path, capsys: pytest.CaptureFixture) -> None:
+    (project / "readiness.toml").write_text("fail_undr = 3\n")
+    assert main(["assess", "-o", "out"]) == 2
+    err = capsys.readouterr().err
+    assert "readiness.toml" in err and "fail_under" in err and "Traceback" not in err
+    assert not (project / "out").exists()
+
+
+def test_unknown_gate_is_exit_2(project: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["assess", "--gate", "nope"]) == 2
+    assert "unknown gate 'nope'" in capsys.readouterr().err
+
+
+def test_bad_gate_setting_names_the_key(project: Path, capsys: pytest.CaptureFixture) -> None:
+    (project / "readiness.toml").write_text("[gates.file_gate]\npaht = 'x'\n")
+    assert main(["assess"]) == 2
+    assert "gates.file_gate.paht" in capsys.readouterr().err
+
+
+def test_report_rerenders_a_stored_document(project: Path, capsys: pytest.CaptureFixture) -> None:
+    _outcome(project, status="pass", score=1.0)
+    main(["assess", "-o", "out", "--format", "json"])
+    assert main(["report", "out/assessment.json", "--format", "md", "--out", "again.md"]) == 0
+    assert "file_gate" in (project / "again.md").read_text()
+
+
+def test_report_on_corrupt_document_is_exit_2(project: Path, capsys: pytest.CaptureFixture) -> None:
+    (project / "bad.json").write_text("{")
+    assert main(["report", "bad.json"]) == 2
+    assert "bad.json" in capsys.readouterr().err
+
+
+def test_gate_command_writes_a_partial_that_merge_folds_in(project: Path) -> None:
+    _outcome(project, status="fail", score=0.2)
+    assert main(["assess", "-o", "base"]) == 1
+    _outcome(project, status="pass", score=1.0)
+    assert main(["gate", "dependent_gate", "--no-cache", "-o", "partial.json"]) == 0
+    assert main(["merge", "base/assessment.json", "partial.json", "-o", "merged"]) == 0
+    merged = _doc(project, "merged")
+    statuses = {g["name"]: g["status"] for g in merged["gates"]}
+    assert statuses == {"file_gate": "pass", "dependent_gate": "pass"}
+    assert merged["verdict"]["ship"] is True and merged["merged_from"]
+
+
+def test_init_writes_a_loadable_config_and_refuses_to_overwrite(project: Path) -> None:
+    target = project / "sub" / "readiness.toml"
+    assert main(["init", str(target)]) == 0
+    from readiness import config
+    assert config.load(target).config.fail_under == 80
+    assert main(["init", str(target)]) == 2
+
+
+def test_set_overrides_a_gate_setting(project: Path) -> None:
+    (project / "other.json").write_text(json.dumps({"status": "pass", "score": 1.0}))
+    _outcome(project, status="fail", score=0.0)
+    assert main(["assess", "-o", "out", "--set", "file_gate.path=other.json"]) == 0
+
+
+def test_merge_keeps_base_results_the_partial_did_not_run(project: Path) -> None:
+    _outcome(project, status="fail", score=0.2)
+    main(["assess", "-o", "base"])
+    _outcome(project, status="pass", score=1.0)
+    main(["gate", "file_gate", "--no-cache", "-o", "partial.json"])
+    assert main(["merge", "base/assessment.json", "partial.json", "-o", "merged"]) == 1
+    statuses = {g["name"]: g["status"] for g in _doc(project, "merged")["gates"]}
+    assert statuses == {"file_gate": "pass", "dependent_gate": "skipped"}

@@ -1,0 +1,57 @@
+"""The assessment document: schema, versions, unreadable files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from readiness import document
+from tests.reports import sample
+
+
+def test_built_document_matches_the_shipped_schema() -> None:
+    doc = sample.build()
+    jsonschema.validate(doc, document.schema())
+    assert document.validate(doc) is doc
+
+
+def test_schema_requires_the_documented_top_level_keys() -> None:
+    required = set(document.schema()["required"])
+    assert {"schema_version", "generated_at", "project", "model", "git", "host", "tool_versions",
+            "config_digest", "gates", "components", "score", "band", "verdict"} <= required
+
+
+def test_newer_schema_version_is_refused_clearly() -> None:
+    with pytest.raises(document.DocumentError, match="newer"):
+        document.validate(sample.build(schema_version=99), "a.json")
+
+
+@pytest.mark.parametrize("mutate,fragment", [
+    (lambda d: d.pop("verdict"), "verdict"),
+    (lambda d: d["gates"][0].update(status="great"), "gates/0/status"),
+    (lambda d: d.update(score=140), "score"),
+])
+def test_invalid_document_names_the_place(mutate, fragment: str) -> None:
+    doc = sample.build()
+    mutate(doc)
+    with pytest.raises(document.DocumentError, match=fragment):
+        document.validate(doc, "a.json")
+
+
+@pytest.mark.parametrize("content,fragment", [(b"{not json", "not valid JSON"), (b"\xff\xfe", "not UTF-8"),
+                                              (b"[1, 2]", "not an assessment document")])
+def test_unreadable_files_name_the_file(tmp_path: Path, content: bytes, fragment: str) -> None:
+    path = tmp_path / "a.json"
+    path.write_bytes(content)
+    with pytest.raises(document.DocumentError) as info:
+        document.load(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+
+
+def test_round_trip_through_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps(sample.build()))
+    assert document.results_of(document.load(path))[0].name == "checkpoint"
