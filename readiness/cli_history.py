@@ -82,7 +82,12 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
         result = _guard(lambda: diff_documents(doc_a, doc_b, settings.rules))
         console = Console(highlight=False)
         console.print(_diff_header(label_a, label_b, result))
-        console.print(_diff_table(result, show_all))
+        table = _diff_table(result, show_all)
+        if table.row_count:
+            console.print(table)
+        else:
+            console.print("No gate results on either side." if not result["gates"]
+                          else "No gate status, score or metric changed.")
         console.print(_diff_summary(result["counts"]))
 
     baseline_app = typer.Typer(help="The assessment new runs are compared against.",

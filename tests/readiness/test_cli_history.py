@@ -163,3 +163,11 @@ def test_a_broken_configuration_is_exit_code_2(tmp_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(_app(), ["history"])
     assert result.exit_code == 2 and "readiness.toml" in result.stderr
+
+
+def test_diff_of_identical_assessments_says_nothing_changed(db: Path, tmp_path: Path) -> None:
+    file_b = tmp_path / "b.json"
+    file_b.write_text(json.dumps(BEFORE))
+    result = _run(_app(), "diff", "#1", str(file_b), "--db", str(db))
+    assert result.exit_code == 0 and "No gate status, score or metric changed." in result.output
+    assert "0 better, 0 worse, 4 same" in result.output
