@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from readiness.regression import (DEFAULT_RULES, Rule, compare, diff, first_run, parse_rules,
                                   rule_for, ship_blockers, trend)
@@ -45,6 +47,24 @@ def test_exact_rule_beats_a_pattern_and_the_first_pattern_wins() -> None:
     assert rule_for("coverage.score", rules) is exact
     assert rule_for("parity.score", rules).max_drop == 0.05
     assert rule_for("parity.max_abs_err", rules) is None
+
+
+values = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False)
+tolerances = st.floats(min_value=0, max_value=1e4, allow_nan=False)
+
+
+@given(before=values, after=values, max_drop=tolerances)
+def test_lower_is_better_mirrors_higher_is_better(before: float, after: float, max_drop: float) -> None:
+    up = Rule(metric="g.x", max_drop=max_drop)
+    down = Rule(metric="g.x", max_drop=max_drop, higher_is_better=False)
+    assert down.violated(before=before, after=after) == up.violated(before=-before, after=-after)
+
+
+@given(before=values, gain=st.floats(min_value=0, max_value=1e6), max_drop=tolerances,
+       pct=st.floats(min_value=0, max_value=100))
+def test_an_improvement_never_regresses(before: float, gain: float, max_drop: float, pct: float) -> None:
+    rule = Rule(metric="g.x", max_drop=max_drop, max_drop_pct=pct)
+    assert not rule.violated(before=before, after=before + gain)
 
 
 @pytest.mark.parametrize("data, message", [
