@@ -93,8 +93,11 @@ def record(db_path: str | Path, document: Mapping[str, Any], *, keep: int = 0,
     already stored is not stored twice and its id is returned.
     """
     path = Path(db_path)
-    fields = _indexed_fields(document, path)
-    text = json.dumps(document, sort_keys=True)
+    indexed = _indexed_fields(document, path)
+    try:
+        text = json.dumps(document, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise HistoryError(f"{path}: the assessment is not plain JSON ({exc})") from None
     digest = hashlib.sha256(text.encode()).hexdigest()
 
     def write(conn: sqlite3.Connection) -> int:
@@ -106,9 +109,9 @@ def record(db_path: str | Path, document: Mapping[str, Any], *, keep: int = 0,
         cur = conn.execute(
             "INSERT INTO assessments (project, fingerprint, git_commit, generated_at, score,"
             " ship, digest, document) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (*fields, digest, text))
+            (*indexed, digest, text))
         if keep > 0:
-            _prune(conn, fields[0], keep)
+            _prune(conn, indexed[0], keep, spare=cur.lastrowid)
         return int(cur.lastrowid)
 
     return _transaction(path, write, create=True)
@@ -189,11 +192,12 @@ def prune(db_path: str | Path, project: str, keep: int) -> int:
                         create=False)
 
 
-def _prune(conn: sqlite3.Connection, project: str, keep: int) -> int:
+def _prune(conn: sqlite3.Connection, project: str, keep: int, spare: int | None = None) -> int:
+    # `spare`: the row just recorded survives even when it is older than the rest (a backfill).
     cur = conn.execute(
-        "DELETE FROM assessments WHERE project = ? AND shipped_seq IS NULL AND id NOT IN"
-        " (SELECT id FROM assessments WHERE project = ? ORDER BY generated_at DESC, id DESC"
-        " LIMIT ?)", (project, project, keep))
+        "DELETE FROM assessments WHERE project = ? AND shipped_seq IS NULL AND id IS NOT ?"
+        " AND id NOT IN (SELECT id FROM assessments WHERE project = ?"
+        " ORDER BY generated_at DESC, id DESC LIMIT ?)", (project, spare, project, keep))
     return cur.rowcount
 
 

@@ -82,6 +82,21 @@ def test_keep_prunes_the_oldest_but_never_a_shipped_entry(db: Path) -> None:
     assert days == ["20", "22", "23"]
 
 
+def test_pruning_never_deletes_the_entry_just_recorded(db: Path) -> None:
+    for day in (21, 22):
+        history.record(db, assessment(generated_at=f"2026-11-{day}T00:00:00Z"))
+    backfill = history.record(db, assessment(generated_at="2026-11-01T00:00:00Z"), keep=1)
+    assert history.get(db, backfill)["generated_at"].startswith("2026-11-01")
+    assert [r["generated_at"][8:10] for r in history.recent(db, "demo", 10)] == ["22", "01"]
+
+
+def test_a_document_that_is_not_plain_json_is_refused(db: Path) -> None:
+    doc = assessment()
+    doc["host"] = {"path": Path("/tmp")}
+    with pytest.raises(HistoryError, match="not plain JSON"):
+        history.record(db, doc)
+
+
 def test_dedupe_returns_the_id_of_an_identical_stored_document(db: Path) -> None:
     first = history.record(db, assessment())
     assert history.record(db, assessment(), dedupe=True) == first
