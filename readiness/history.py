@@ -205,7 +205,7 @@ def _indexed_fields(document: Mapping[str, Any], path: Path) -> tuple[Any, ...]:
     """(project, fingerprint, commit, generated_at, score, ship) of a document."""
     if not isinstance(document, Mapping):
         raise HistoryError(f"{path}: an assessment must be a JSON object, got {type(document).__name__}")
-    project = (document.get("project") or {}).get("name")
+    project = _nested(document, "project", "name")
     generated_at = document.get("generated_at")
     if not isinstance(project, str) or not project:
         raise HistoryError(f"{path}: the assessment has no project.name to file it under")
@@ -213,10 +213,15 @@ def _indexed_fields(document: Mapping[str, Any], path: Path) -> tuple[Any, ...]:
         raise HistoryError(f"{path}: the assessment has no generated_at time")
     score = document.get("score")
     score = float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None
-    ship = bool((document.get("verdict") or {}).get("ship", False))
-    fingerprint = (document.get("model") or {}).get("fingerprint")
-    commit = (document.get("git") or {}).get("commit")
-    return (project, _opt_str(fingerprint), _opt_str(commit), generated_at, score, int(ship))
+    ship = _nested(document, "verdict", "ship") is True
+    return (project, _opt_str(_nested(document, "model", "fingerprint")),
+            _opt_str(_nested(document, "git", "commit")), generated_at, score, int(ship))
+
+
+def _nested(document: Mapping[str, Any], table: str, key: str) -> Any:
+    """document[table][key], or None where either level is missing or not a table."""
+    inner = document.get(table)
+    return inner.get(key) if isinstance(inner, Mapping) else None
 
 
 def _opt_str(value: Any) -> str | None:

@@ -201,7 +201,7 @@ def compare(current: Mapping[str, Any], baseline_doc: Mapping[str, Any] | None,
         regressions += found
     return {"first_run": False, "source": source,
             "generated_at": baseline_doc.get("generated_at"),
-            "commit": (baseline_doc.get("git") or {}).get("commit"),
+            "commit": _table(baseline_doc, "git").get("commit"),
             "score": _num(baseline_doc.get("score")),
             "score_delta": _delta(baseline_doc.get("score"), current.get("score")),
             "gates": gates, "regressions": regressions}
@@ -229,7 +229,7 @@ def _gate_delta(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
     # A gate that lost its status already says its numbers are gone; only real drops add to it.
     found += _check(name, "score", before.get("score"), after.get("score"), rules,
                     report_missing=not (status_regressions and lost))
-    metrics_before, metrics_after = before.get("metrics") or {}, after.get("metrics") or {}
+    metrics_before, metrics_after = _table(before, "metrics"), _table(after, "metrics")
     metrics = {}
     for metric in sorted(_union(metrics_before, metrics_after)):
         b, a = metrics_before.get(metric), metrics_after.get(metric)
@@ -274,7 +274,7 @@ def trend(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     docs = [row["document"] if "document" in row else row for row in rows]
     ordered = sorted(enumerate(docs), key=lambda item: (_when(item[1]), item[0]))
     return [{"generated_at": doc.get("generated_at"), "score": _num(doc.get("score")),
-             "verdict_ship": bool((doc.get("verdict") or {}).get("ship", False)),
+             "verdict_ship": _table(doc, "verdict").get("ship") is True,
              "components": {str(c.get("name")): _num(c.get("score"))
                             for c in doc.get("components") or () if isinstance(c, Mapping)}}
             for _, doc in ordered]
@@ -295,7 +295,7 @@ def diff(a: Mapping[str, Any], b: Mapping[str, Any],
     gates = []
     for name in _union(after_gates, before_gates):
         ga, gb = before_gates.get(name, {}), after_gates.get(name, {})
-        metrics_a, metrics_b = ga.get("metrics") or {}, gb.get("metrics") or {}
+        metrics_a, metrics_b = _table(ga, "metrics"), _table(gb, "metrics")
         gates.append({
             "name": name, "status_before": ga.get("status"), "status_after": gb.get("status"),
             "status_change": _status_change(ga.get("status"), gb.get("status")),
@@ -379,6 +379,12 @@ def _union(first: Iterable[str], second: Iterable[str]) -> list[str]:
     return list(seen)
 
 
+def _table(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """doc[key] when it is a table; an empty one when missing or malformed."""
+    value = doc.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -399,11 +405,11 @@ def _fmt(value: float | None) -> str:
 
 
 def _project(doc: Mapping[str, Any]) -> str:
-    return str((doc.get("project") or {}).get("name") or "")
+    return str(_table(doc, "project").get("name") or "")
 
 
 def _ship(doc: Mapping[str, Any]) -> bool | None:
-    verdict = doc.get("verdict") or {}
+    verdict = _table(doc, "verdict")
     return verdict.get("ship") if isinstance(verdict.get("ship"), bool) else None
 
 

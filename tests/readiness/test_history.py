@@ -103,11 +103,18 @@ def test_dedupe_returns_the_id_of_an_identical_stored_document(db: Path) -> None
     assert history.record(db, assessment()) != first
 
 
-def test_a_document_without_a_project_name_is_refused(db: Path) -> None:
+@pytest.mark.parametrize("project", [{}, "demo", None, {"name": ""}])
+def test_a_document_without_a_project_name_is_refused(db: Path, project: object) -> None:
     doc = assessment()
-    doc["project"] = {}
+    doc["project"] = project
     with pytest.raises(HistoryError, match="project.name"):
         history.record(db, doc)
+
+
+def test_a_document_with_no_model_or_git_is_still_recorded(db: Path) -> None:
+    doc = {**assessment(), "model": None, "git": "unknown", "verdict": {"ship": "yes"}}
+    entry = history.get(db, history.record(db, doc))
+    assert (entry["fingerprint"], entry["commit"], entry["ship"]) == (None, None, False)
 
 
 def _record_many(db: str, worker: int, count: int, barrier: object) -> None:

@@ -256,3 +256,11 @@ def test_a_malformed_gates_list_is_refused_with_its_position() -> None:
     bad["gates"] = [{"status": "pass"}]
     with pytest.raises(ValueError, match=r"gates\[0\]"):
         diff(bad, assessment())
+
+
+def test_malformed_tables_inside_a_document_count_as_empty() -> None:
+    odd = {**assessment(gates=[{**gate("coverage"), "metrics": [1, 2]}]), "git": "x",
+           "verdict": None, "project": "demo", "components": "none"}
+    assert compare(assessment(), odd)["gates"]["coverage"]["metrics"]["line_pct"]["before"] is None
+    assert trend([odd])[0]["verdict_ship"] is False and trend([odd])[0]["components"] == {}
+    assert diff(odd, assessment())["verdict"]["before"] is None
