@@ -1,0 +1,317 @@
+"""Everything exported and converted from one model: the API the model gates share.
+
+    >>> options = BuildOptions.from_model_spec(spec.model)          # or BuildOptions(lengths=(8, 16), ...)
+    >>> arts = build_artifacts(adapter, options, out_dir)
+    >>> arts.export.rows                                  # per-length LengthRow(T, status, reason, max_abs_err)
+    >>> arts.export.prefill[128], arts.export.decode      # torch.export programs (validated)
+    >>> arts.coreml_package("prefill", "fp16")            # Path to the .mlpackage (enumerated lengths)
+    >>> arts.coreml_package("prefill", "fp16", length=64) # per-length mode: one package per length
+    >>> arts.coreml_package("decode", "fp32")             # KV cache in/out, RangeDim on the cache axis
+    >>> arts.onnx_model("decode")                         # Path to the checked .onnx
+    >>> arts.contract, arts.contract_path                 # pipeline.contract.Contract and its JSON file
+    >>> arts.errors                                       # step -> message, e.g. {"coreml:decode:fp16": "..."}
+
+Steps and their names in `errors`: "export" (only if exporting crashed
+outright; per-length failures are rows), "coreml:<kind>:<precision>[:T<n>]",
+"onnx:<kind>", "contract". Each step records its own error and the others
+go on; `coreml_package` / `onnx_model` raise `ArtifactError` carrying the
+recorded message when asked for something that failed.
+
+Packages live in a content-addressed folder `out_dir/<key>/`, where the key
+hashes the weights (values, not only shapes), the architecture, the source
+files of the model classes, the build options and the torch / coremltools /
+onnx versions. Packages are written under a temporary name and renamed, so a
+package that exists is complete: a warm re-run with the same model and
+options reuses them (listed in `reused`) instead of converting again. Export
+and its validation always run (they are the evidence the export gate reports).
+
+Gates share one instance per run through `ctx.memo.get("adapter", ...)` and
+`ctx.memo.get("artifacts", ...)`; see `gates.export.shared_artifacts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from dataclasses import asdict, dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from pipeline import to_coreml, to_onnx
+from pipeline.contract import Contract, build_contract, kv_layout, save_contract
+from pipeline.export import ExportBundle, ExportOptions, export_model, for_conversion
+
+KINDS = ("prefill", "decode")
+
+
+class ArtifactError(Exception):
+    """An artifact that was asked for but could not be built; carries the step's message."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildOptions:
+    """What to build. Defaults follow gates.base.ModelSpec."""
+
+    lengths: tuple[int, ...] = (64, 128, 256, 512)
+    primary_length: int = 128
+    precisions: tuple[str, ...] = ("fp32", "fp16")
+    targets: tuple[str, ...] = ("coreml", "onnx")
+    deployment_target: str = "iOS18"
+    per_length: bool = False
+    atol: float = 1e-4
+    decode_steps: int = 4
+    decode_prompt_length: int = 8
+    batch: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.precisions if p not in to_coreml.PRECISIONS]
+        if bad:
+            raise ValueError(f"precisions {bad} are not among {', '.join(to_coreml.PRECISIONS)}")
+        unknown = [t for t in self.targets if t not in ("coreml", "onnx")]
+        if unknown:
+            raise ValueError(f"targets {unknown} are not among coreml, onnx")
+        self.export_options()  # validates lengths and the primary length
+
+    @classmethod
+    def from_model_spec(cls, spec: Any, **overrides: Any) -> BuildOptions:
+        """From a gates.base.ModelSpec (or anything with those attributes)."""
+        fields = {name: tuple(v) if isinstance(v, list) else v
+                  for name in ("lengths", "primary_length", "precisions", "targets", "deployment_target")
+                  if (v := getattr(spec, name, None)) is not None}
+        return cls(**{**fields, **overrides})
+
+    def export_options(self) -> ExportOptions:
+        return ExportOptions(lengths=tuple(self.lengths), primary_length=self.primary_length,
+                             dynamic=not self.per_length, atol=self.atol, decode_steps=self.decode_steps,
+                             decode_prompt_length=self.decode_prompt_length, batch=self.batch, seed=self.seed)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageKey:
+    """Which Core ML package: prefill or decode, a precision, and a length in per-length mode."""
+
+    kind: str
+    precision: str
+    length: int | None = None
+
+    @property
+    def step(self) -> str:
+        return f"coreml:{self.kind}:{self.precision}" + (f":T{self.length}" if self.length else "")
+
+    @property
+    def filename(self) -> str:
+        return f"{self.kind}_{self.precision}" + (f"_T{self.length}" if self.length else "") + ".mlpackage"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelArtifacts:
+    """The exported programs, converted models and contract of one model."""
+
+    folder: Path
+    key: str
+    options: BuildOptions
+    export: ExportBundle
+    arch_hash: str
+    tokenizer_fingerprint: str | None = None
+    coreml: Mapping[PackageKey, Path] = field(default_factory=dict)
+    onnx: Mapping[str, Path] = field(default_factory=dict)
+    contract: Contract | None = None
+    contract_path: Path | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+    reused: tuple[str, ...] = ()
+
+    def expected_packages(self) -> tuple[PackageKey, ...]:
+        """Every Core ML package the options ask for."""
+        if "coreml" not in self.options.targets:
+            return ()
+        keys = []
+        for precision in self.options.precisions:
+            if self.options.per_length:
+                keys += [PackageKey(kind="prefill", precision=precision, length=t) for t in self.options.lengths]
+            else:
+                keys.append(PackageKey(kind="prefill", precision=precision))
+            keys.append(PackageKey(kind="decode", precision=precision))
+        return tuple(keys)
+
+    def coreml_package(self, kind: str, precision: str, length: int | None = None) -> Path:
+        key = PackageKey(kind=kind, precision=precision, length=length if self.options.per_length else None)
+        if key in self.coreml:
+            return self.coreml[key]
+        raise ArtifactError(self.errors.get(key.step, f"no Core ML package {key.step} was built "
+                                            f"(targets {self.options.targets}, precisions "
+                                            f"{self.options.precisions})"))
+
+    def onnx_model(self, kind: str) -> Path:
+        if kind in self.onnx:
+            return self.onnx[kind]
+        raise ArtifactError(self.errors.get(f"onnx:{kind}", f"no ONNX {kind} model was built"))
+
+
+def build_artifacts(adapter: Any, options: BuildOptions, out_dir: Path, *, arch_hash: str | None = None,
+                    tokenizer_fingerprint: str | None = None) -> ModelArtifacts:
+    """Export, validate, convert and write the contract; each step records its own error."""
+    key = model_key(adapter, options)
+    folder = Path(out_dir) / key[:20]
+    folder.mkdir(parents=True, exist_ok=True)
+    errors: dict[str, str] = {}
+    bundle = export_model(adapter, options.export_options())
+    errors.update({f"export:{k}": v for k, v in bundle.errors.items()})
+    arts = ModelArtifacts(folder=folder, key=key, options=options, export=bundle,
+                          arch_hash=arch_hash or weights_arch_hash(adapter.module),
+                          tokenizer_fingerprint=tokenizer_fingerprint)
+    coreml, reused = _build_coreml(adapter, arts, errors) if "coreml" in options.targets else ({}, [])
+    onnx, onnx_reused = _build_onnx(adapter, arts, errors) if "onnx" in options.targets else ({}, [])
+    contract, contract_path = _write_contract(adapter, arts, errors)
+    return replace(arts, coreml=coreml, onnx=onnx, contract=contract, contract_path=contract_path,
+                   errors=errors, reused=tuple(reused + onnx_reused))
+
+
+def weights_arch_hash(module: torch.nn.Module) -> str:
+    """The checkpoint's arch hash (names, shapes, dtypes) of a loaded module."""
+    from pipeline.checkpoint import arch_hash
+
+    return arch_hash(module.state_dict())
+
+
+def model_key(adapter: Any, options: BuildOptions) -> str:
+    """sha256 over weights, architecture, model source, options and tool versions."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(adapter.module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
+        digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
+    for cls in {type(adapter), type(adapter.module)}:
+        try:
+            digest.update(inspect.getsource(inspect.getmodule(cls)).encode())  # type: ignore[arg-type]
+        except (OSError, TypeError):
+            digest.update(cls.__qualname__.encode())
+    versions = {name: _version(name) for name in ("torch", "coremltools", "onnx", "onnxscript")}
+    extra = {"arch": adapter.arch, "options": asdict(options), "versions": versions,
+             "names": [list(adapter.prefill_output_names()), list(adapter.decode_input_names()),
+                       list(adapter.decode_output_names())]}
+    digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _build_coreml(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
+    packages: dict[PackageKey, Path] = {}
+    reused: list[str] = []
+    programs: dict[Any, Any] = {}  # run_decompositions once per program, not per precision
+    for key in arts.expected_packages():
+        path = arts.folder / key.filename
+        if _complete(path):
+            packages[key] = path
+            reused.append(key.step)
+            continue
+        try:
+            program = _program_for(arts.export, key)
+            if id(program) not in programs:
+                programs[id(program)] = for_conversion(program)
+            packages[key] = _convert(adapter, arts, key, programs[id(program)], path)
+        except Exception as exc:  # recorded; the other packages still build
+            errors[key.step] = str(exc)
+    return packages, reused
+
+
+def _complete(path: Path) -> bool:
+    try:
+        to_coreml.read_package(path)
+        return True
+    except to_coreml.PackageError:
+        return False
+
+
+def _program_for(bundle: ExportBundle, key: PackageKey) -> Any:
+    if key.kind == "decode":
+        if bundle.decode is None:
+            raise ArtifactError(f"no decode program to convert: {bundle.errors.get('decode', 'export failed')}")
+        return bundle.decode
+    length = key.length or bundle.options.primary_length
+    program = bundle.prefill.get(length)
+    if program is None:
+        row = bundle.row(length)
+        raise ArtifactError(f"no prefill program for T={length} to convert: {row.reason if row else ''}")
+    if key.length is None and "prefill_dynamic" in bundle.errors:
+        raise ArtifactError("enumerated lengths need the dynamic prefill program, which failed to export: "
+                            + bundle.errors["prefill_dynamic"])
+    return program
+
+
+def _convert(adapter: Any, arts: ModelArtifacts, key: PackageKey, program: Any, path: Path) -> Path:
+    opts = arts.options
+    if key.kind == "prefill":
+        lengths = (key.length,) if key.length else opts.lengths
+        return to_coreml.convert_prefill(
+            program, input_name="input_ids", output_names=adapter.prefill_output_names(), lengths=lengths,
+            default_length=key.length or opts.primary_length, precision=key.precision, out_path=path,
+            deployment=opts.deployment_target, batch=opts.batch)
+    return to_coreml.convert_decode(
+        program, input_specs=arts.export.decode_io[0], output_names=adapter.decode_output_names(),
+        cache_range=arts.export.cache_range, default_cache=opts.decode_prompt_length,
+        precision=key.precision, out_path=path, deployment=opts.deployment_target)
+
+
+def _build_onnx(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
+    opts, models, reused = arts.options, {}, []
+    for kind in KINDS:
+        path = arts.folder / f"{kind}.onnx"
+        if path.is_file():
+            models[kind], _ = path, reused.append(f"onnx:{kind}")
+            continue
+        try:
+            models[kind] = _export_onnx(adapter, kind, opts, arts.export.cache_range, path)
+        except Exception as exc:
+            errors[f"onnx:{kind}"] = str(exc)
+    return models, reused
+
+
+def _export_onnx(adapter: Any, kind: str, opts: BuildOptions, cache_range: tuple[int, int], path: Path) -> Path:
+    gen = torch.Generator().manual_seed(opts.seed)
+    if kind == "prefill":
+        ids = torch.randint(0, adapter.vocab_size, (opts.batch, opts.primary_length), generator=gen,
+                            dtype=torch.int32)
+        return to_onnx.export_prefill_onnx(adapter.prefill_module(), ids,
+                                           output_names=adapter.prefill_output_names(), out_path=path,
+                                           min_length=min(opts.lengths), max_length=max(opts.lengths))
+    cache = [torch.randn(opts.batch, adapter.n_kv_heads, opts.decode_prompt_length, adapter.d_head,
+                         generator=gen) for _ in range(2 * adapter.n_layers)]
+    args = [torch.zeros(opts.batch, 1, dtype=torch.int32),
+            torch.tensor([opts.decode_prompt_length], dtype=torch.int32), *cache]
+    return to_onnx.export_decode_onnx(adapter.decode_module(), args, input_names=adapter.decode_input_names(),
+                                      output_names=adapter.decode_output_names(), out_path=path,
+                                      cache_range=cache_range)
+
+
+def contract_for(adapter: Any, arts: ModelArtifacts) -> Contract:
+    """The contract document these artifacts promise (validated)."""
+    bundle = arts.export
+    layout = kv_layout(adapter.n_layers, adapter.n_kv_heads, adapter.d_head, adapter.decode_input_names(),
+                       adapter.decode_output_names())
+    return build_contract(
+        model_arch=adapter.arch, arch_hash=arts.arch_hash, tokenizer_fingerprint=arts.tokenizer_fingerprint,
+        lengths=arts.options.lengths, primary_length=arts.options.primary_length, batch=arts.options.batch,
+        prefill_io=bundle.prefill_io, decode_io=bundle.decode_io, cache_range=bundle.cache_range,
+        kv_layout=layout, rows=[r.to_dict() for r in bundle.rows],
+        decode_rows=[r.to_dict() for r in bundle.decode_rows],
+        gates_ok=bundle.primary_ok and bundle.decode_ok)
+
+
+def _write_contract(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
+    try:
+        contract = contract_for(adapter, arts)
+        return contract, save_contract(contract, arts.folder / "contract.json")
+    except Exception as exc:
+        errors["contract"] = str(exc)
+        return None, None

@@ -1,0 +1,122 @@
+"""ONNX models from the prefill and decode modules, through the dynamo exporter.
+
+    export_prefill_onnx(module, example_ids, output_names=names, out_path=p, max_length=512)
+    export_decode_onnx(module, example_args, input_names=..., output_names=..., out_path=q,
+                       cache_range=(1, 511))
+    read_onnx(p).outputs   # TensorSpec with "T" / "T_cache" where the axis is dynamic
+
+`torch.onnx.export(..., dynamo=True)` re-traces with torch.export, so the
+same `Dim`s the export step uses (T for prefill, one shared T_cache across all
+cache inputs) become the ONNX symbolic axes; inputs and outputs carry the
+adapter's names. Every model is checked with `onnx.checker.check_model`
+(full check, path-based so large weights are fine); a failed export or check
+raises `OnnxError` with the exporter's message, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import onnx
+import torch
+
+from pipeline.contract import TensorSpec
+from pipeline.export import decode_dynamic_shapes
+
+OPSET = 18
+_ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
+                onnx.TensorProto.INT32: "int32", onnx.TensorProto.INT64: "int64",
+                onnx.TensorProto.BOOL: "bool"}
+
+
+class OnnxError(Exception):
+    """The ONNX export or its check failed; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnnxInfo:
+    path: Path
+    opset: int
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+def export_prefill_onnx(module: torch.nn.Module, example_ids: torch.Tensor, *, output_names: Sequence[str],
+                        out_path: Path, min_length: int, max_length: int, opset: int = OPSET) -> Path:
+    dim = torch.export.Dim("T", min=min_length, max=max_length)
+    return _export(module, (example_ids,), ["input_ids"], list(output_names), ({1: dim},), out_path, opset)
+
+
+def export_decode_onnx(module: torch.nn.Module, example_args: Sequence[torch.Tensor], *,
+                       input_names: Sequence[str], output_names: Sequence[str], out_path: Path,
+                       cache_range: tuple[int, int], opset: int = OPSET) -> Path:
+    dim = torch.export.Dim("T_cache", min=cache_range[0], max=cache_range[1])
+    shapes = decode_dynamic_shapes(module, len(example_args) - 2, dim)
+    return _export(module, tuple(example_args), list(input_names), list(output_names), shapes,
+                   out_path, opset)
+
+
+def _export(module, args, input_names, output_names, dynamic_shapes, out_path: Path, opset: int) -> Path:
+    if opset < 17:
+        raise ValueError(f"opset {opset} is below 17")
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(out_path.stem + ".partial.onnx")
+    try:
+        with warnings.catch_warnings(), _quiet():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(module, args, dynamo=True, opset_version=opset,
+                                        input_names=input_names, output_names=output_names,
+                                        dynamic_shapes=dynamic_shapes, verbose=False)
+            program.save(str(tmp))
+        onnx.checker.check_model(str(tmp), full_check=True)
+    except Exception as exc:
+        _remove(tmp)
+        raise OnnxError(f"ONNX export to {out_path.name} failed: {type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+    os.replace(tmp, out_path)
+    return out_path
+
+
+class _quiet:
+    """The exporter logs progress at INFO through `torch.onnx`; a library stays silent."""
+
+    def __enter__(self) -> None:
+        self._logger = logging.getLogger("torch.onnx")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._logger.setLevel(self._level)
+
+
+def _remove(path: Path) -> None:
+    for p in (path, path.with_name(path.name + ".data")):
+        p.unlink(missing_ok=True)
+
+
+def read_onnx(path: Path) -> OnnxInfo:
+    """Names, dtypes and shapes (symbolic axes by name) after re-running the checker."""
+    path = Path(path)
+    if not path.is_file():
+        raise OnnxError(f"{path}: no such ONNX file")
+    try:
+        onnx.checker.check_model(str(path))
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise OnnxError(f"{path}: onnx.checker rejected it: {type(exc).__name__}: {exc}") from None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    return OnnxInfo(path=path, opset=opset, inputs=tuple(_spec(v) for v in model.graph.input),
+                    outputs=tuple(_spec(v) for v in model.graph.output))
+
+
+def _spec(value: Any) -> TensorSpec:
+    tensor = value.type.tensor_type
+    dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param.replace(" ", "") or "?") for d in tensor.shape.dim)
+    return TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)),
+                      shape=dims)
