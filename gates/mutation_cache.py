@@ -39,7 +39,7 @@ VERSION = 1
 REACH_KEYED = frozenset({"killed", "timeout"})
 
 
-def _digest(parts: Iterable[str]) -> str:
+def digest(parts: Iterable[str]) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(part.encode("utf-8", "surrogatepass"))
@@ -55,7 +55,7 @@ def function_hashes(source: str) -> dict[str, str]:
         for node in body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 key = f"xǁ{class_name}ǁ{node.name}" if class_name else f"x_{node.name}"
-                hashes[key] = _digest([ast.dump(node, annotate_fields=False)])
+                hashes[key] = digest([ast.dump(node, annotate_fields=False)])
             elif isinstance(node, ast.ClassDef):
                 visit(node.body, f"{class_name}.{node.name}" if class_name else node.name)
 
@@ -87,7 +87,7 @@ class _DropFunctions(ast.NodeTransformer):
 
 def context_hash(source: str) -> str:
     """Hash of the module with every function removed: what all its functions share."""
-    return _digest([ast.dump(_DropFunctions().visit(ast.parse(source)), annotate_fields=False)])
+    return digest([ast.dump(_DropFunctions().visit(ast.parse(source)), annotate_fields=False)])
 
 
 def files_hash(root: Path, files: Iterable[str]) -> str:
@@ -97,7 +97,7 @@ def files_hash(root: Path, files: Iterable[str]) -> str:
         path = root / rel
         content = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "<missing>"
         parts += [rel, content]
-    return _digest(parts)
+    return digest(parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,7 +26,7 @@ from typing import Iterable, Mapping
 
 from gates import mutation_runner as runner
 from gates import mutation_workspace as workspace
-from gates.mutation_cache import CachedResult, MutationCache, _digest, function_lines
+from gates.mutation_cache import CachedResult, MutationCache, digest, function_lines
 
 PYTEST_CONFIG_FILES = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 
@@ -99,7 +99,7 @@ def test_files(root: Path, tests: Iterable[str]) -> list[str]:
 
 
 def fingerprint(plan: Plan) -> str:
-    return _digest(["mutmut", version("mutmut"), *plan.tests, "|", *plan.deselect, "|",
+    return digest(["mutmut", version("mutmut"), *plan.tests, "|", *plan.deselect, "|",
                     *plan.pytest_args, "|", repr(plan.timeout_multiplier)])
 
 
