@@ -132,7 +132,9 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
 
 def _configured_settings() -> tuple[Path, HistorySettings]:
     """[tool.readiness.history] of the nearest configuration (defaults without one)."""
-    from readiness import config  # lazily: `--db` alone must not need a readable config
+    # Imported lazily: history and baseline given --db read no configuration at all
+    # (diff still does, for the directions its rules give).
+    from readiness import config
 
     try:
         loaded = config.load()
