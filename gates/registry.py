@@ -19,6 +19,7 @@ ENTRY_POINT_GROUP = "readiness.gates"
 
 # name -> "module:Class", in the order the report lists them.
 BUILTIN: dict[str, str] = {
+    "environment": "gates.environment:EnvironmentGate",
     "mutation": "gates.mutation:MutationGate",
 }
 
