@@ -20,6 +20,9 @@ ENTRY_POINT_GROUP = "readiness.gates"
 # name -> "module:Class", in the order the report lists them.
 BUILTIN: dict[str, str] = {
     "environment": "gates.environment:EnvironmentGate",
+    "checkpoint": "gates.checkpoint:CheckpointGate",
+    "semantics": "gates.semantics:SemanticsGate",
+    "tokenizer": "gates.tokenizer:TokenizerGate",
     "mutation": "gates.mutation:MutationGate",
 }
 
