@@ -315,3 +315,27 @@ def _write_contract(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
     except Exception as exc:
         errors["contract"] = str(exc)
         return None, None
+
+
+def model_identity(checkpoint: Path | None, tokenizer: Path | None, adapter: Any) -> tuple[str, str | None]:
+    """(arch_hash, tokenizer fingerprint) as the checkpoint and tokenizer files state them.
+
+    The arch hash is the checkpoint's (checked against its weights when read),
+    else the loaded module's; the fingerprint is the tokenizer file's, else
+    the one the checkpoint recorded, else None.
+    """
+    from pipeline.checkpoint import read_checkpoint
+
+    stored_fp = None
+    if checkpoint is not None and Path(checkpoint).is_file():
+        ckpt = read_checkpoint(Path(checkpoint))
+        hash_, stored_fp = ckpt.arch_hash, ckpt.tokenizer_fingerprint or None
+    else:
+        hash_ = weights_arch_hash(adapter.module)
+    if tokenizer is not None and Path(tokenizer).is_file():
+        from tokenizers import Tokenizer
+
+        from pipeline.text_tokenizer import fingerprint
+
+        return hash_, fingerprint(Tokenizer.from_file(str(tokenizer)))
+    return hash_, stored_fp

@@ -150,7 +150,7 @@ def _export_prefill(adapter: Any, options: ExportOptions, errors: dict[str, str]
     vocab = adapter.vocab_size
     programs: dict[int, torch.export.ExportedProgram] = {}
     failures: dict[int, str] = {}
-    if options.dynamic:
+    if options.dynamic and len(set(options.lengths)) > 1:
         example = _ids(options, options.primary_length, vocab, salt=1)
         dim = torch.export.Dim("T", min=min(options.lengths), max=max(options.lengths))
         try:
@@ -179,7 +179,8 @@ def _validate_length(module, program, length: int, vocab: int, names, out_specs,
         return LengthRow(T=length, status=FAILED, reason=failure or "no program")
     ids = _ids(options, length, vocab, salt=2 + length)
     try:
-        got = _as_tuple(program.module()(ids))
+        with torch.no_grad():
+            got = _as_tuple(program.module()(ids))
     except Exception as exc:
         return LengthRow(T=length, status=FAILED, reason=f"program did not run: {_one_line(exc)}")
     with torch.no_grad():
@@ -233,7 +234,8 @@ def _validate_decode(module, program, ids, reference, caches, names, out_specs, 
         token = ids[:, position:position + 1]
         pos = torch.tensor([position], dtype=torch.int32)
         try:
-            got = _as_tuple(runner(token, pos, *got_cache))
+            with torch.no_grad():
+                got = _as_tuple(runner(token, pos, *got_cache))
         except Exception as exc:
             rows.append(DecodeRow(step=step, position=position, status=FAILED,
                                   reason=f"program did not run: {_one_line(exc)}"))

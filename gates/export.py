@@ -1,0 +1,186 @@
+"""The export gate: torch.export programs that run, and agree with eager, at every length.
+
+It exports prefill (one program with a dynamic `T`, or one per length) and
+decode (KV cache in and out, a real position input), then validates each
+enumerated length on inputs other than the export example: the program runs,
+returns the named outputs with the declared shapes, no NaN/Inf, within `atol`
+of eager. Decode runs `decode_steps` steps with the cache threaded through and
+is compared with eager decode and with eager prefill of the whole sequence —
+a decode that ignores its cache or position fails here even though it agrees
+with itself.
+
+Verdict: the primary length or decode failing is `fail` (this is a blocker
+gate); only non-primary lengths failing is `warn`; every row ok is `pass`.
+Evidence: the per-length table {T, status, reason, max_abs_err}, the decode
+table, and a failure entry per failed row. Settings: `atol`, `decode_steps`,
+`decode_prompt_length`, `per_length` (one static program per length, and one
+Core ML package per length). Lengths, primary length, precisions, targets and
+deployment target come from the model spec (`[tool.readiness.model]`).
+
+`error` rather than `fail`: the model cannot be loaded, or no row at all could
+be produced. `not_evaluable`: no model is configured.
+
+Other gates get the same adapter and artifacts through `shared_adapter(ctx)`
+and `shared_artifacts(ctx)` (memo keys "adapter" and "artifacts").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from gates.base import GateContext, GateError
+from gates.result import GateResult, Severity, Status
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    atol: float = 1e-4
+    decode_steps: int = 4
+    decode_prompt_length: int = 8
+    per_length: bool = False
+
+
+def _resolve(path: Any, root: Path) -> Path | None:
+    if path in (None, ""):
+        return None
+    path = Path(path)
+    return path if path.is_absolute() else Path(root) / path
+
+
+def shared_adapter(ctx: GateContext) -> Any:
+    """The run's loaded model adapter (built once, shared through ctx.memo)."""
+    from pipeline.adapter import load_adapter
+
+    if ctx.spec.model is None:
+        raise GateError("no model is configured ([tool.readiness.model])")
+    return ctx.memo.get("adapter", lambda: load_adapter(ctx.spec.model, ctx.root))
+
+
+def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
+    """The run's `pipeline.artifacts.ModelArtifacts` (built once, shared through ctx.memo).
+
+    The first caller decides the build; the export gate runs first (the
+    others need it) and passes its own settings. Packages go to
+    `ctx.options["artifacts_dir"]` when set (stable across runs, so a warm
+    run reuses them), else `ctx.work_dir / "artifacts"`.
+    """
+
+    def build() -> Any:
+        from pipeline.artifacts import BuildOptions, build_artifacts, model_identity
+
+        own = settings or Settings()
+        model = ctx.spec.model
+        adapter = shared_adapter(ctx)
+        options = BuildOptions.from_model_spec(
+            model, per_length=own.per_length, atol=own.atol, decode_steps=own.decode_steps,
+            decode_prompt_length=own.decode_prompt_length)
+        arch_hash, tokenizer_fp = model_identity(_resolve(model.checkpoint, ctx.root),
+                                                 _resolve(model.tokenizer, ctx.root), adapter)
+        out_dir = Path(ctx.options.get("artifacts_dir") or ctx.work_dir / "artifacts")
+        return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
+                               tokenizer_fingerprint=tokenizer_fp)
+
+    return ctx.memo.get("artifacts", build)
+
+
+def length_table(rows: Sequence[Any], primary: int) -> dict[str, Any]:
+    return {"title": "Prefill validation per length",
+            "columns": ["T", "primary", "status", "max_abs_err", "reason"],
+            "rows": [[r.T, "yes" if r.T == primary else "", r.status, r.max_abs_err, r.reason] for r in rows]}
+
+
+def decode_table(rows: Sequence[Any]) -> dict[str, Any]:
+    return {"title": "Decode validation (cache threaded through)",
+            "columns": ["step", "position", "status", "max_abs_err vs eager decode",
+                        "abs_err vs eager prefill", "reason"],
+            "rows": [[r.step, r.position, r.status, r.max_abs_err, r.prefill_abs_err, r.reason] for r in rows]}
+
+
+def measure(bundle: Any) -> dict[str, Any]:
+    """Flat metrics of an ExportBundle."""
+    ok = [r for r in bundle.rows if r.status == "ok"]
+    decode_ok = [r for r in bundle.decode_rows if r.status == "ok"]
+    errs = [r.max_abs_err for r in bundle.rows if r.max_abs_err is not None]
+    d_errs = [r.prefill_abs_err for r in bundle.decode_rows if r.prefill_abs_err is not None]
+    return {"lengths_checked": len(bundle.rows), "lengths_ok": len(ok),
+            "primary_length": bundle.options.primary_length, "primary_ok": int(bundle.primary_ok),
+            "decode_steps_checked": len(bundle.decode_rows), "decode_steps_ok": len(decode_ok),
+            "max_abs_err": max(errs) if errs else None,
+            "decode_prefill_max_abs_err": max(d_errs) if d_errs else None}
+
+
+def judge(bundle: Any) -> tuple[Status, float | None, str]:
+    """Primary or decode failing: fail; another length failing: warn; all ok: pass."""
+    m = measure(bundle)
+    total = m["lengths_checked"] + m["decode_steps_checked"]
+    if not m["lengths_checked"] or not m["decode_steps_checked"]:
+        return Status.ERROR, None, "no length or no decode step could be validated"
+    score = round((m["lengths_ok"] + m["decode_steps_ok"]) / total, 4)
+    failed = sorted(r.T for r in bundle.rows if r.status != "ok")
+    decode_failed = m["decode_steps_ok"] < m["decode_steps_checked"]
+    counts = (f"{m['lengths_ok']}/{m['lengths_checked']} lengths, "
+              f"{m['decode_steps_ok']}/{m['decode_steps_checked']} decode steps ok")
+    if not bundle.primary_ok or decode_failed:
+        what = []
+        if not bundle.primary_ok:
+            what.append(f"primary length T={bundle.options.primary_length} failed")
+        if decode_failed:
+            what.append("decode does not match eager")
+        return Status.FAIL, score, f"{'; '.join(what)} ({counts})"
+    if failed:
+        return Status.WARN, score, f"lengths {failed} failed, primary ok ({counts})"
+    return Status.PASS, score, f"every length and decode step matches eager ({counts})"
+
+
+def failures(bundle: Any) -> list[dict[str, str]]:
+    out = [{"title": f"prefill T={r.T}", "detail": r.reason} for r in bundle.rows if r.status != "ok"]
+    out += [{"title": f"decode step {r.step} (position {r.position})", "detail": r.reason}
+            for r in bundle.decode_rows if r.status != "ok"]
+    out += [{"title": f"export {k}", "detail": v} for k, v in bundle.errors.items()]
+    return out
+
+
+class ExportGate:
+    name = "export"
+    needs = ("checkpoint",)
+    severity = Severity.BLOCKER
+    Settings = Settings
+
+    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
+        return model_cache_inputs(ctx)
+
+    def check(self, ctx: GateContext) -> GateResult:
+        if ctx.spec.model is None:
+            return GateResult(name=self.name, status=Status.NOT_EVALUABLE, severity=self.severity,
+                              summary="no model is configured")
+        bundle = shared_artifacts(ctx, ctx.settings).export
+        status, score, summary = judge(bundle)
+        remediation = ""
+        if status is Status.FAIL:
+            remediation = ("Fix the failing rows: a decode that differs from prefill does not use its cache "
+                           "or position; a failing length usually needs longer rotary/mask tables.")
+        elif status is Status.WARN:
+            remediation = "Non-primary lengths fail: drop them from `lengths` or fix the model for them."
+        return GateResult(name=self.name, status=status, severity=self.severity, score=score,
+                          summary=summary, metrics=measure(bundle), remediation=remediation,
+                          evidence={"tables": [length_table(bundle.rows, bundle.options.primary_length),
+                                               decode_table(bundle.decode_rows)],
+                                    "failures": failures(bundle)})
+
+
+def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
+    """Cache key material for the model gates: the spec and the files it names.
+
+    A user adapter's code is not a file we can hash reliably, so only the
+    bundled student's results are cached.
+    """
+    model = ctx.spec.model
+    if model is None or model.adapter != "builtin:student":
+        return None
+    files = [str(p) for p in (_resolve(model.checkpoint, ctx.root), _resolve(model.tokenizer, ctx.root)) if p]
+    return {"model": {"lengths": list(model.lengths), "primary_length": model.primary_length,
+                      "precisions": list(model.precisions), "targets": list(model.targets),
+                      "deployment_target": model.deployment_target},
+            "files": files}

@@ -1,0 +1,76 @@
+"""The export gate: primary or decode failing is fail, other lengths warn, no rows is error."""
+
+from __future__ import annotations
+
+from gates.export import ExportGate, Settings, judge, measure
+from gates.result import Status
+from pipeline.export import DecodeRow, ExportBundle, ExportOptions, LengthRow
+from tests.fixtures.export import built
+
+
+def _bundle(rows, decode_ok=True):
+    decode = [DecodeRow(step=0, position=8, status="ok" if decode_ok else "failed",
+                        reason="" if decode_ok else "differs", max_abs_err=0.0, prefill_abs_err=0.0)]
+    return ExportBundle(options=ExportOptions(lengths=tuple(r.T for r in rows), primary_length=128),
+                        rows=tuple(rows), decode_rows=tuple(decode))
+
+
+def ok(t):
+    return LengthRow(T=t, status="ok", max_abs_err=1e-6)
+
+
+def failed(t):
+    return LengthRow(T=t, status="failed", reason="export failed: guard")
+
+
+def test_good_model_passes_with_per_length_and_decode_tables(tmp_path):
+    ctx = built.context(tmp_path, Settings(), artifacts=built.good_artifacts(), adapter=built.good_adapter())
+    result = ExportGate().check(ctx)
+    assert result.status is Status.PASS, result.summary
+    assert result.score == 1.0
+    assert result.metrics["lengths_ok"] == 2 and result.metrics["decode_steps_ok"] == 4
+    per_length, decode = result.evidence["tables"]
+    assert [row[0] for row in per_length["rows"]] == [8, 16] and per_length["rows"][1][1] == "yes"
+    assert len(decode["rows"]) == 4
+
+
+def test_decode_ignoring_its_cache_fails_the_gate(tmp_path):
+    ctx = built.context(tmp_path, Settings(), artifacts=built.ignoring_cache_artifacts(), targets=())
+    result = ExportGate().check(ctx)
+    assert result.status is Status.FAIL
+    assert "decode does not match eager" in result.summary
+    assert any("does not use its cache" in f["detail"] for f in result.evidence["failures"])
+    assert result.remediation
+
+
+def test_non_primary_length_failing_is_a_warning():
+    status, score, summary = judge(_bundle([failed(64), ok(128)]))
+    assert status is Status.WARN and "[64]" in summary and score == round(2 / 3, 4)
+
+
+def test_primary_length_failing_is_a_failure():
+    status, _, summary = judge(_bundle([ok(64), failed(128)]))
+    assert status is Status.FAIL and "primary length T=128 failed" in summary
+
+
+def test_nothing_validated_is_an_error_not_a_pass():
+    empty = ExportBundle(options=ExportOptions(lengths=(128,), primary_length=128))
+    assert judge(empty)[0] is Status.ERROR
+    assert measure(empty)["lengths_checked"] == 0
+
+
+def test_no_model_is_not_evaluable(tmp_path):
+    from dataclasses import replace
+
+    ctx = built.context(tmp_path, Settings())
+    ctx = replace(ctx, spec=replace(ctx.spec, model=None))
+    assert ExportGate().check(ctx).status is Status.NOT_EVALUABLE
+
+
+def test_gate_loads_the_adapter_and_builds_artifacts_through_the_memo(tmp_path):
+    ctx = built.context(tmp_path, Settings(decode_steps=2), targets=())
+    result = ExportGate().check(ctx)
+    assert result.status is Status.PASS, result.summary
+    arts = ctx.memo.get("artifacts", lambda: None)
+    assert arts.options.decode_steps == 2 and arts.folder.is_relative_to(tmp_path / "artifacts")
+    assert ctx.memo.get("adapter", lambda: None) is not None

@@ -1,0 +1,59 @@
+"""The artifacts API: one build, per-step errors, content-addressed reuse."""
+
+from __future__ import annotations
+
+import pytest
+
+from gates.base import ModelSpec
+from pipeline.artifacts import ArtifactError, BuildOptions, PackageKey, build_artifacts, model_key
+from tests.fixtures.export import built
+from tests.fixtures.export.tiny_model import TinyAdapter
+
+
+def test_good_build_has_every_package_onnx_model_and_a_valid_contract():
+    arts = built.good_artifacts()
+    assert arts.errors == {}
+    assert set(arts.coreml) == set(arts.expected_packages())
+    assert arts.coreml_package("prefill", "fp32").name == "prefill_fp32.mlpackage"
+    assert arts.onnx_model("decode").suffix == ".onnx"
+    assert arts.contract is not None and arts.contract.doc["gates_ok"] is True
+    assert arts.contract_path.is_file() and arts.folder.name == arts.key[:20]
+
+
+def test_warm_rebuild_reuses_every_package():
+    arts = built.good_artifacts()
+    again = build_artifacts(built.good_adapter(), built.build_options(), arts.folder.parent)
+    assert again.folder == arts.folder
+    assert set(again.reused) == {"coreml:prefill:fp32", "coreml:decode:fp32", "onnx:prefill", "onnx:decode"}
+
+
+def test_key_changes_with_weights_and_options():
+    adapter = built.good_adapter()
+    options = built.build_options()
+    assert model_key(adapter, options) == model_key(adapter, options)
+    assert model_key(TinyAdapter(seed=1), options) != model_key(adapter, options)
+    assert model_key(adapter, built.build_options(precisions=("fp16",))) != model_key(adapter, options)
+
+
+def test_missing_artifact_raises_with_the_recorded_reason():
+    arts = built.ignoring_cache_artifacts()  # built with no conversion targets
+    with pytest.raises(ArtifactError, match="no Core ML package coreml:prefill:fp32 was built"):
+        arts.coreml_package("prefill", "fp32")
+    with pytest.raises(ArtifactError, match="no ONNX decode model"):
+        arts.onnx_model("decode")
+
+
+def test_options_follow_the_model_spec_and_validate():
+    spec = ModelSpec(lengths=(8, 16), primary_length=8, precisions=("fp16",), deployment_target="iOS17")
+    options = BuildOptions.from_model_spec(spec, per_length=True)
+    assert (options.lengths, options.primary_length, options.precisions) == ((8, 16), 8, ("fp16",))
+    assert options.per_length and options.deployment_target == "iOS17"
+    with pytest.raises(ValueError, match="precisions \\['int8'\\]"):
+        BuildOptions(precisions=("int8",))
+    with pytest.raises(ValueError, match="primary_length 7"):
+        BuildOptions(lengths=(8,), primary_length=7)
+
+
+def test_package_keys_name_their_step_and_file():
+    key = PackageKey(kind="prefill", precision="fp16", length=64)
+    assert (key.step, key.filename) == ("coreml:prefill:fp16:T64", "prefill_fp16_T64.mlpackage")

@@ -1,0 +1,50 @@
+"""ONNX through the dynamo exporter: checked, named, with dynamic T / T_cache axes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.to_onnx import OnnxError, export_prefill_onnx, read_onnx
+from tests.fixtures.export import built
+
+
+def test_prefill_onnx_is_named_checked_and_dynamic_in_T():
+    info = read_onnx(built.good_artifacts().onnx_model("prefill"))
+    assert info.opset >= 17
+    assert [t.name for t in info.outputs] == list(built.good_adapter().prefill_output_names())
+    assert info.inputs[0].shape == (1, "T") and info.inputs[0].dtype == "int32"
+
+
+def test_decode_onnx_shares_one_cache_axis_and_runs_in_onnxruntime():
+    import onnxruntime as ort
+
+    path = built.good_artifacts().onnx_model("decode")
+    info = read_onnx(path)
+    assert {t.shape for t in info.inputs[2:]} == {(1, 2, "T_cache", 8)}
+    assert {t.shape for t in info.outputs[1:]} == {(1, 2, "T_cache+1", 8)}
+    feeds = {"input_ids": np.zeros((1, 1), np.int32), "position": np.array([5], np.int32)}
+    feeds.update({t.name: np.zeros((1, 2, 5, 8), np.float32) for t in info.inputs[2:]})
+    outputs = ort.InferenceSession(str(path)).run(None, feeds)
+    assert outputs[1].shape == (1, 2, 6, 8)
+
+
+def test_corrupt_onnx_file_is_an_error_naming_it(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(OnnxError, match="bad.onnx: onnx.checker rejected it"):
+        read_onnx(bad)
+    with pytest.raises(OnnxError, match="no such ONNX file"):
+        read_onnx(tmp_path / "absent.onnx")
+
+
+def test_failed_export_raises_and_leaves_nothing(tmp_path):
+    class Broken(torch.nn.Module):
+        def forward(self, input_ids):
+            raise RuntimeError("boom in forward")
+
+    with pytest.raises(OnnxError, match="ONNX export to p.onnx failed"):
+        export_prefill_onnx(Broken(), torch.zeros(1, 8, dtype=torch.int32), output_names=("logits",),
+                            out_path=tmp_path / "p.onnx", min_length=2, max_length=16)
+    assert list(tmp_path.iterdir()) == []
