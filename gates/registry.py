@@ -23,6 +23,9 @@ BUILTIN: dict[str, str] = {
     "checkpoint": "gates.checkpoint:CheckpointGate",
     "semantics": "gates.semantics:SemanticsGate",
     "tokenizer": "gates.tokenizer:TokenizerGate",
+    "export": "gates.export:ExportGate",
+    "conversion": "gates.conversion:ConversionGate",
+    "contract": "gates.contract:ContractGate",
     "mutation": "gates.mutation:MutationGate",
 }
 
