@@ -232,13 +232,23 @@ def _function_text(lines: list[str], span: list[int], generated: str, original: 
     return [line.replace(f"def {generated}(", f"def {plain_name}(", 1) for line in text]
 
 
-def diff_of(copy_root: Path, mutant: Mutant, def_line: int | None) -> tuple[int | None, str]:
-    """(line in the original file, unified diff) of one mutant; (None, "") if unreadable."""
+def load_mutated(copy_root: Path, path: str) -> tuple[dict[str, list[int]], list[str]]:
+    """The `.spans` index and the lines of one mutated file ({} and [] if unreadable)."""
     try:
-        spans = json.loads((copy_root / "mutants" / f"{mutant.path}.spans").read_text(encoding="utf-8"))["spans"]
-        lines = (copy_root / "mutants" / mutant.path).read_text(encoding="utf-8").splitlines(keepends=True)
+        spans = json.loads((copy_root / "mutants" / f"{path}.spans").read_text(encoding="utf-8"))["spans"]
+        lines = (copy_root / "mutants" / path).read_text(encoding="utf-8").splitlines(keepends=True)
     except (OSError, ValueError, KeyError):
-        return None, ""
+        return {}, []
+    return spans, lines
+
+
+def diff_of(mutated: tuple[dict[str, list[int]], list[str]], mutant: Mutant,
+            def_line: int | None) -> tuple[int | None, str]:
+    """(line in the original file, unified diff) of one mutant; (None, "") if unreadable.
+
+    `mutated` is `load_mutated(...)` of the mutant's file, read once per file.
+    """
+    spans, lines = mutated
     generated = mutant.name.rpartition(".")[2]
     original = f"{mutant.function}__mutmut_orig"
     if generated not in spans or original not in spans:

@@ -198,6 +198,7 @@ def _from_cache(name: str, path: str, result: CachedResult) -> Outcome:
 def _outcomes(copy_root: Path, mutants: list[runner.Mutant], chosen: set[str],
               lookups: Mapping, sources: Mapping[str, str]) -> list[Outcome]:
     lines = {path: function_lines(source) for path, source in sources.items()}
+    mutated: dict[str, tuple] = {}
     outcomes: list[Outcome] = []
     for m in mutants:
         if m.name not in chosen:
@@ -206,8 +207,12 @@ def _outcomes(copy_root: Path, mutants: list[runner.Mutant], chosen: set[str],
         if cached is not None:
             outcomes.append(_from_cache(m.name, m.path, cached))
             continue
-        line, diff = (None, "") if m.bucket == "killed" else runner.diff_of(
-            copy_root, m, lines[m.path].get(m.function))
+        if m.bucket == "killed":
+            line, diff = None, ""
+        else:
+            if m.path not in mutated:
+                mutated[m.path] = runner.load_mutated(copy_root, m.path)
+            line, diff = runner.diff_of(mutated[m.path], m, lines[m.path].get(m.function))
         outcomes.append(Outcome(name=m.name, path=m.path, bucket=m.bucket, exit_code=m.exit_code,
                                 line=line, diff=diff))
     return outcomes
