@@ -1,0 +1,50 @@
+"""Core ML execution through `MLModel.predict`: macOS only.
+
+Elsewhere construction raises `NotEvaluable` ("Core ML prediction needs
+macOS"), which the parity gate reports as a `not_evaluable` target. On Linux
+the MIL interpreter (`mil_interpreter`) stands in for it.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from pipeline.runtimes.base import NotEvaluable
+
+MACOS_ONLY = "Core ML prediction needs macOS"
+
+
+def can_predict() -> bool:
+    """True where coremltools can call Core ML (macOS with its native module)."""
+    if platform.system() != "Darwin":
+        return False
+    try:
+        import coremltools.libcoremlpython  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class CoreMLRuntime:
+    """An `MLModel` loaded once, predicting on the CPU for reproducible numbers."""
+
+    name = "coreml"
+
+    def __init__(self, path: str | Path, compute_units: str = "CPU_ONLY") -> None:
+        if not can_predict():
+            raise NotEvaluable(MACOS_ONLY)
+        import coremltools as ct
+
+        self.path = Path(path)
+        self._model = ct.models.MLModel(str(self.path), compute_units=ct.ComputeUnit[compute_units])
+        spec = self._model.get_spec()
+        self.input_names = tuple(i.name for i in spec.description.input)
+        self.output_names = tuple(o.name for o in spec.description.output)
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        out = self._model.predict({k: np.asarray(v) for k, v in inputs.items()})
+        return {name: np.asarray(out[name]) for name in self.output_names}
