@@ -25,6 +25,7 @@ BUILTIN: dict[str, str] = {
     "tokenizer": "gates.tokenizer:TokenizerGate",
     "export": "gates.export:ExportGate",
     "conversion": "gates.conversion:ConversionGate",
+    "parity": "gates.parity:ParityGate",
     "contract": "gates.contract:ContractGate",
     "mutation": "gates.mutation:MutationGate",
 }
