@@ -18,7 +18,8 @@ Metrics: `checks`, `checks_ok`, `checks_ok_pct`, `model_vocab_size`,
 checks table, the architecture table, the checkpoint file.
 
 `fail` when a check fails; `warn` when a check could not apply (no tokenizer
-configured); `error` when nothing is configured to check, the checkpoint or
+configured, or a user adapter that supplies its own weights without a
+checkpoint file); `error` when nothing is configured to check, the checkpoint or
 tokenizer file is missing, or a user adapter cannot be imported.
 """
 
@@ -209,6 +210,9 @@ class CheckpointGate:
         if ckpt_path is not None:
             load, ckpt = read_weights(ckpt_path)
             checks.append(load)
+        else:
+            checks.append(Check(name="loads safely", status=NOT_CHECKED,
+                                detail="no checkpoint file configured: the adapter supplies the weights"))
         if ckpt_path is not None and ckpt is None:
             return self._result(checks, {}, None, ckpt_path)
         adapter, arch_problem = self._adapter(ctx, ckpt, builtin)
