@@ -19,7 +19,7 @@ checks table, the architecture table, the checkpoint file.
 
 `fail` when a check fails; `warn` when a check could not apply (no tokenizer
 configured, or a user adapter that supplies its own weights without a
-checkpoint file); `error` when nothing is configured to check, the checkpoint or
+checkpoint file, or a user checkpoint that stores no `arch_hash`); `error` when nothing is configured to check, the checkpoint or
 tokenizer file is missing, or a user adapter cannot be imported.
 """
 
@@ -121,6 +121,16 @@ def metadata_check(arch: dict[str, Any], builtin: bool) -> Check:
     return Check(name="metadata complete", status=OK, detail=f"{len(arch)} architecture fields")
 
 
+def hash_check(ckpt: Any, arch_problem: str, builtin: bool) -> Check:
+    """The stored hash matched the weights when read; the builtin also rebuilt the architecture."""
+    if arch_problem:
+        return Check(name="arch hash", status=FAILED, detail=arch_problem)
+    if builtin or ckpt.metadata.get("arch_hash"):
+        return Check(name="arch hash", status=OK, detail=ckpt.arch_hash[:12])
+    return Check(name="arch hash", status=NOT_CHECKED,
+                 detail=f"checkpoint records no arch_hash (weights hash to {ckpt.arch_hash[:12]})")
+
+
 def vocab_check(model_vocab: int, tokenizer_vocab: int | None, padding_max: int) -> Check:
     if tokenizer_vocab is None:
         return Check(name="vocab vs tokenizer", status=NOT_CHECKED, detail="no tokenizer configured")
@@ -219,8 +229,7 @@ class CheckpointGate:
         arch = dict(ckpt.model_arch) if ckpt is not None and ckpt.model_arch else dict(getattr(adapter, "arch", {}))
         checks.append(metadata_check(arch, builtin))
         if ckpt is not None:
-            checks.append(Check(name="arch hash", status=FAILED, detail=arch_problem) if arch_problem else
-                          Check(name="arch hash", status=OK, detail=ckpt.arch_hash[:12]))
+            checks.append(hash_check(ckpt, arch_problem, builtin))
         if adapter is None:
             return self._result(checks, arch, ckpt, ckpt_path)
         tok = self._tokenizer(tok_path)

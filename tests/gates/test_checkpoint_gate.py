@@ -122,3 +122,12 @@ def test_padding_within_the_documented_limit_passes() -> None:
 def test_nothing_checked_is_never_a_pass() -> None:
     status, _, _ = judge([Check(name="x", status="not checked")])
     assert status is Status.FAIL
+
+
+def test_a_checkpoint_without_stored_hash_for_a_user_model_only_warns(tmp_path: Path) -> None:
+    from pipeline.checkpoint import read_checkpoint, write_checkpoint
+
+    plain = write_checkpoint(tmp_path / "plain.safetensors", read_checkpoint(demo().checkpoint).state_dict, {})
+    result = check(tmp_path, adapter="tests.fixtures.models.user_model:build", checkpoint=plain)
+    assert result.status is Status.WARN
+    assert rows(result)["arch hash"] == "not checked"
