@@ -1,0 +1,143 @@
+"""The MIL interpreter on the committed tiny-student packages and small programs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.runtimes.base import InputShapeError, NotEvaluable, UnsupportedOps
+from pipeline.runtimes.mil_interpreter import MilInterpreter
+from tests.fixtures.parity.build import case_dir
+from tests.fixtures.parity.models import reference_and_converted
+
+GOOD = case_dir(None)
+
+
+@pytest.fixture(scope="module")
+def student():
+    return reference_and_converted(None)[0]
+
+
+@pytest.fixture(scope="module")
+def prefill32():
+    return MilInterpreter.load(GOOD / "prefill_fp32.mlpackage")
+
+
+@pytest.fixture(scope="module")
+def prefill16():
+    return MilInterpreter.load(GOOD / "prefill_fp16.mlpackage")
+
+
+@pytest.fixture(scope="module")
+def decode32():
+    return MilInterpreter.load(GOOD / "decode_fp32.mlpackage")
+
+
+def ids(length: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 512, (1, length), dtype=np.int32)
+
+
+def reference(student, x: np.ndarray) -> tuple[np.ndarray, ...]:
+    with torch.no_grad():
+        return tuple(t.numpy() for t in student.prefill(torch.from_numpy(x)))
+
+
+@pytest.mark.parametrize("length", [8, 16])
+def test_fp32_prefill_matches_pytorch_to_1e_5_at_each_enumerated_length(prefill32, student, length):
+    x = ids(length)
+    out = prefill32.run({"input_ids": x})
+    for name, want in zip(prefill32.output_names, reference(student, x)):
+        assert out[name].shape == want.shape
+        assert np.abs(out[name] - want).max() <= 1e-5, name
+
+
+def test_fp16_program_is_evaluated_at_fp16_precision(prefill16, prefill32, student):
+    x = ids(16)
+    want = reference(student, x)[0]
+    err16 = np.abs(prefill16.run({"input_ids": x})["logits"].astype(np.float32) - want).max()
+    err32 = np.abs(prefill32.run({"input_ids": x})["logits"] - want).max()
+    assert 1e-4 < err16 < 2e-2  # fp16 storage shows, but stays small
+    assert err32 < err16 / 100
+
+
+def test_decode_threads_the_cache_like_pytorch(decode32, student):
+    x = ids(8)
+    with torch.no_grad():
+        caches = student.prefill(torch.from_numpy(x))[1:]
+        want = student.decode(torch.tensor([[3]], dtype=torch.int32), torch.tensor([8], dtype=torch.int32), *caches)
+    names = [c.name for c in decode32.inputs[2:]]
+    feed = {"input_ids": np.array([[3]], np.int32), "position": np.array([8], np.int32),
+            **{n: c.numpy() for n, c in zip(names, caches)}}
+    out = decode32.run(feed)
+    for name, w in zip(decode32.output_names, want):
+        assert np.abs(out[name] - w.numpy()).max() <= 1e-5, name
+    assert out["k_cache_0_out"].shape[2] == 9
+
+
+def test_a_length_the_package_does_not_enumerate_is_refused(prefill32):
+    with pytest.raises(InputShapeError, match=r"\[1, 12\].*one of \[1, 8\], \[1, 16\]"):
+        prefill32.run({"input_ids": ids(12)})
+
+
+def test_a_cache_longer_than_the_range_is_refused(decode32):
+    caches = {c.name: np.zeros((1, 2, 100, 8), np.float32) for c in decode32.inputs[2:]}
+    with pytest.raises(InputShapeError, match="1..79"):
+        decode32.run({"input_ids": np.array([[1]], np.int32), "position": np.array([100], np.int32), **caches})
+
+
+def test_missing_or_unknown_inputs_are_refused(prefill32):
+    with pytest.raises(InputShapeError, match="do not match"):
+        prefill32.run({"ids": ids(8)})
+
+
+def test_no_state_leaks_from_one_run_into_the_next(prefill32):
+    first = prefill32.run({"input_ids": ids(8, seed=1)})
+    prefill32.run({"input_ids": ids(16, seed=2)})
+    again = prefill32.run({"input_ids": ids(8, seed=1)})
+    for name in first:
+        np.testing.assert_array_equal(first[name], again[name])
+    # and every var is back to its loaded state (no value, symbolic length)
+    out_var = prefill32._function.outputs[0]
+    assert out_var._sym_val is None
+    assert not isinstance(out_var.shape[1], int)
+
+
+def test_the_package_is_loaded_once_not_per_call(monkeypatch):
+    from pipeline.runtimes import mil_package
+
+    calls = []
+    real = mil_package.load_package
+    monkeypatch.setattr("pipeline.runtimes.mil_interpreter.load_package",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    interp = MilInterpreter.load(GOOD / "prefill_fp32.mlpackage")
+    for length in (8, 16, 8):
+        interp.run({"input_ids": ids(length)})
+    assert calls == [1]
+
+
+def test_trace_returns_every_non_const_op_in_program_order(prefill32):
+    out, records = prefill32.trace({"input_ids": ids(8)})
+    assert [r.name for r in records] == [op.name for op in prefill32._function.operations
+                                         if op.op_type != "const"]
+    assert any(r.op_type == "softmax" for r in records)
+    last = {n: v for r in records for n, v in zip(r.output_names, r.outputs)}
+    np.testing.assert_array_equal(last["logits"], out["logits"])
+
+
+def test_unsupported_ops_are_named_and_not_evaluable():
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(1, 2, 8, 8))], opset_version=ct.target.iOS18)
+    def prog(x):
+        return mb.max_pool(x=mb.relu(x=x), kernel_sizes=[2, 2], strides=[2, 2], pad_type="valid")
+
+    with pytest.raises(UnsupportedOps, match="max_pool") as info:
+        MilInterpreter.from_function(prog.functions["main"])
+    assert isinstance(info.value, NotEvaluable) and info.value.op_types == ("max_pool",)
+
+
+def test_a_missing_package_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="no such Core ML package"):
+        MilInterpreter.load(tmp_path / "absent.mlpackage")
