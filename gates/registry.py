@@ -27,7 +27,10 @@ BUILTIN: dict[str, str] = {
     "conversion": "gates.conversion:ConversionGate",
     "parity": "gates.parity:ParityGate",
     "contract": "gates.contract:ContractGate",
+    "suite_health": "gates.suite_health:SuiteHealthGate",
+    "coverage": "gates.coverage:CoverageGate",
     "mutation": "gates.mutation:MutationGate",
+    "hygiene": "gates.hygiene:HygieneGate",
 }
 
 
