@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from gates.base import CodeSpec, GateContext, GateError
-from gates.mutation_evidence import ModuleCounts, counts_by_module, evidence_of, metrics_of, verdict_of
+from gates.mutation_evidence import (ModuleCounts, counts_by_module, evidence_of, incomplete, metrics_of,
+                                    verdict_of)
 from gates.result import GateResult, Severity, Status
 
 BACKENDS = ("mutmut", "cosmic-ray", "mutatest")
@@ -187,13 +188,18 @@ class MutationGate:
             session = collect(plan)
         except MutmutFailed as exc:
             return self._failed_run(str(exc), exc.log_tail, deselect, log)
-        run_info = {"shard": settings.shard or "1/1", "sample": settings.sample, "seed": settings.seed,
+        index, count = parse_shard(settings.shard)
+        run_info = {"shard": f"{index}/{count}", "shard_count": count, "sample": settings.sample, "seed": settings.seed,
                     "judge": settings.judge, "sampled": session.sampled,
                     "process_isolation": session.process_isolation,
                     "mutants_total": sum(session.population.values()), "mutants_run": session.mutants_run,
                     "deselected_tests": list(deselect), "log": str(log)}
         modules = counts_by_module(session.outcomes, targets, session.population, sampled=session.sampled)
-        return self.result_of(modules, [_outcome_dict(o) for o in session.outcomes], run_info)
+        result = self.result_of(modules, [_outcome_dict(o, index) for o in session.outcomes], run_info)
+        if count > 1 and result.status in (Status.PASS, Status.FAIL):
+            # One shard is a partial measurement, never a verdict of its own.
+            result = incomplete(result, [index], count)
+        return result
 
     def _failed_run(self, message: str, tail: str, deselect: tuple[str, ...], log: Path) -> GateResult:
         hint = (" Deselected as failing: " + ", ".join(deselect) + ".") if deselect else (
@@ -231,15 +237,20 @@ class MutationGate:
 
     @classmethod
     def merge(cls, results: list[GateResult]) -> GateResult:
-        """Combine the results of shards 1/N..N/N into one gate result."""
+        """Combine shard results (in the order produced) into one gate result.
+
+        `readiness merge` folds partial results pairwise, so a merge of some
+        shards is itself mergeable: it is an `error` naming the missing shards
+        until all N are in, then judged exactly as one run would be.
+        """
         from gates.mutation_evidence import merge_shards
 
         return merge_shards(cls, results)
 
 
-def _outcome_dict(outcome: Any) -> dict[str, Any]:
+def _outcome_dict(outcome: Any, shard: int) -> dict[str, Any]:
     return {"mutant": outcome.name, "file": outcome.path, "bucket": outcome.bucket, "line": outcome.line,
-            "diff": outcome.diff, "cached": outcome.cached}
+            "diff": outcome.diff, "cached": outcome.cached, "shard": shard}
 
 
 def _summary(metrics: Mapping[str, Any], modules: list[ModuleCounts], failed: list[str], sampled: bool) -> str:

@@ -142,55 +142,93 @@ def evidence_of(modules: list[ModuleCounts], outcomes: list[Mapping[str, Any]],
         "no_tests": by_bucket.get("no_tests", []),
         "suspicious": by_bucket.get("suspicious", []) + by_bucket.get("not_checked", []),
         "deselected_tests": list(run.get("deselected_tests", [])),
-        "run": dict(run),
+        "run": {k: v for k, v in run.items() if k != "shard_parts"},
+        "shard_parts": shard_parts(modules, run),
         "tables": tables,
         "failures": failures,
         "files": [run["log"]] if run.get("log") else [],
     }
 
 
-def _shard_index(result: GateResult) -> tuple[int, int]:
-    text = str(result.evidence.get("run", {}).get("shard", ""))
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit()):
-        raise GateError(f"mutation result {result.summary!r} carries no shard i/N to merge")
-    return int(index), int(count)
+def shard_parts(modules: list[ModuleCounts], run: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-shard counts a result carries, so later merges can replace a shard."""
+    if run.get("shard_parts"):
+        return dict(run["shard_parts"])
+    index = str(run.get("shard", "1/1")).partition("/")[0]
+    return {index: {"modules": [asdict(m) for m in modules], "mutants_run": int(run.get("mutants_run", 0)),
+                    "deselected_tests": list(run.get("deselected_tests", []))}}
+
+
+def incomplete(result: GateResult, have: Iterable[int], count: int) -> GateResult:
+    """A result holding only some shards: never a verdict (no score), but
+    carrying its counts so that merging the remaining shards completes it."""
+    have = sorted(have)
+    missing = [i for i in range(1, count + 1) if i not in have]
+    summary = (f"shards {', '.join(map(str, have))} of {count} only ({result.metrics.get('mutants_selected', 0)} "
+               f"mutants, {result.metrics.get('mutation_score_pct', 0):.1f} % so far): merge shards "
+               f"{', '.join(map(str, missing))} for a verdict")
+    return result.with_(status=Status.ERROR, score=None, summary=summary,
+                        remediation="Run every shard and fold them together with `readiness merge`.")
+
+
+def _broken(gate: Any, result: GateResult) -> GateResult:
+    return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
+                      summary=f"a mutation shard did not finish: {result.status.value}: {result.summary}",
+                      evidence={"failures": [{"title": str(result.evidence.get("run", {}).get("shard", "?")),
+                                              "detail": result.summary}]})
 
 
 def merge_shards(gate: Any, results: list[GateResult]) -> GateResult:
-    """One result from shard results: counts added, then judged as one run."""
+    """One result from shard results, in the order they were produced.
+
+    A later result for the same shard replaces the earlier one (a re-run
+    job); results of a different partition (another N) than the last one
+    are dropped. Counts of the kept shards are added and judged as one run;
+    while shards are missing the result is an `error` naming them.
+    """
     if not results:
         raise GateError("no mutation shard results to merge")
-    broken = [r for r in results if r.status not in (Status.PASS, Status.WARN, Status.FAIL)]
-    if broken:
-        first = broken[0]
-        return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
-                          summary=f"a mutation shard did not finish: {first.status.value}: {first.summary}",
-                          evidence={"failures": [{"title": r.evidence.get("run", {}).get("shard", "?"),
-                                                  "detail": r.summary} for r in broken]})
-    indices = sorted(_shard_index(r) for r in results)
-    count = indices[0][1]
-    if any(c != count for _, c in indices) or [i for i, _ in indices] != list(range(1, count + 1)):
-        have = ", ".join(f"{i}/{c}" for i, c in indices)
-        raise GateError(f"mutation shards do not form one complete partition: have {have}")
-    runs = [r.evidence["run"] for r in results]
-    for key in ("sample", "seed", "judge", "mutants_total"):
-        if len({str(run.get(key)) for run in runs}) > 1:
-            raise GateError(f"mutation shards disagree on {key}: {sorted({str(run.get(key)) for run in runs})}")
-    modules: dict[str, ModuleCounts] = {}
+    parts: dict[int, dict[str, Any]] = {}
+    outcomes: dict[int, list[Mapping[str, Any]]] = {}
+    count, runs = 0, []
     for result in results:
-        for raw in result.evidence["modules"]:
+        run = result.evidence.get("run")
+        if not run or "modules" not in result.evidence:
+            return _broken(gate, result)
+        if int(run.get("shard_count", 1)) != count:
+            parts, outcomes, runs, count = {}, {}, [], int(run.get("shard_count", 1))
+        runs.append(run)
+        carried = result.evidence.get("shard_parts") or shard_parts(
+            [ModuleCounts(**m) for m in result.evidence["modules"]], run)
+        for index, part in carried.items():
+            parts[int(index)] = part
+            outcomes[int(index)] = [o for key in ("survivors", "timeouts", "no_tests", "suspicious")
+                                    for o in result.evidence.get(key, []) if int(o.get("shard", index)) == int(index)]
+    for key in ("sample", "seed", "judge", "mutants_total"):
+        values = sorted({str(run.get(key)) for run in runs})
+        if len(values) > 1:
+            return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
+                              summary=f"mutation shards disagree on {key} ({', '.join(values)}): "
+                                      "they did not run on the same code and settings")
+    modules: dict[str, ModuleCounts] = {}
+    for part in parts.values():
+        for raw in part["modules"]:
             m = ModuleCounts(**raw)
             old = modules.get(m.path)
-            modules[m.path] = m if old is None else ModuleCounts(
-                path=m.path, threshold_pct=m.threshold_pct, population=m.population,
-                killed=old.killed + m.killed, timeouts=old.timeouts + m.timeouts,
-                survived=old.survived + m.survived, no_tests=old.no_tests + m.no_tests,
-                suspicious=old.suspicious + m.suspicious, not_checked=old.not_checked + m.not_checked,
-                sampled=old.sampled or m.sampled)
-    outcomes = [o for r in results for key in ("survivors", "timeouts", "no_tests", "suspicious")
-                for o in r.evidence.get(key, [])]
-    run = {**runs[0], "shard": f"merged {count} shards", "mutants_run": sum(int(x.get("mutants_run", 0)) for x in runs),
-           "deselected_tests": sorted({t for x in runs for t in x.get("deselected_tests", [])}), "log": ""}
-    merged = gate.result_of(list(modules.values()), outcomes, run)
-    return merged.with_(duration_s=sum(r.duration_s for r in results))
+            modules[m.path] = m if old is None else _added(old, m)
+    run = {**runs[-1], "shard": f"{','.join(map(str, sorted(parts)))}/{count}", "shard_count": count,
+           "shards": sorted(parts), "shard_parts": {str(i): parts[i] for i in sorted(parts)},
+           "mutants_run": sum(int(p.get("mutants_run", 0)) for p in parts.values()),
+           "deselected_tests": sorted({t for p in parts.values() for t in p.get("deselected_tests", [])}),
+           "log": ""}
+    merged = gate.result_of(list(modules.values()), [o for i in sorted(outcomes) for o in outcomes[i]], run)
+    merged = merged.with_(duration_s=sum(r.duration_s for r in results))
+    return merged if len(parts) == count else incomplete(merged, parts, count)
+
+
+def _added(a: ModuleCounts, b: ModuleCounts) -> ModuleCounts:
+    return ModuleCounts(path=a.path, threshold_pct=a.threshold_pct, population=a.population,
+                        killed=a.killed + b.killed, timeouts=a.timeouts + b.timeouts,
+                        survived=a.survived + b.survived, no_tests=a.no_tests + b.no_tests,
+                        suspicious=a.suspicious + b.suspicious, not_checked=a.not_checked + b.not_checked,
+                        sampled=a.sampled or b.sampled)

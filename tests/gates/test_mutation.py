@@ -124,6 +124,7 @@ def test_shards_merge_to_the_full_result(good_run, tmp_path):
     shards = [MutationGate().check(context(root, tmp_path / f"w{i}", shard=f"{i}/2", cache=False))
               for i in (1, 2)]
     assert sum(s.metrics["mutants_selected"] for s in shards) == full.metrics["mutants_total"]
+    assert all(s.status is Status.ERROR and s.score is None for s in shards)  # a shard is no verdict
     merged = MutationGate.merge(shards)
     for key in ("killed", "survived", "timeouts", "no_tests", "mutation_score_pct"):
         assert merged.metrics[key] == full.metrics[key], key

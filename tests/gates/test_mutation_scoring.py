@@ -7,7 +7,7 @@ import pytest
 from gates.base import GateError
 from gates.interval import wilson_interval
 from gates.mutation import MutationGate, judge, parse_shard, validate, Settings
-from gates.mutation_evidence import ModuleCounts, verdict_of
+from gates.mutation_evidence import ModuleCounts, incomplete, verdict_of
 from gates.mutation_session import select
 from gates.result import GateResult, Status
 
@@ -130,23 +130,47 @@ def test_every_bucket_is_a_metric():
 
 
 def shard_result(index: int, count: int, **counts) -> GateResult:
-    return MutationGate.result_of([module(**counts)], survivors(counts.get("survived", 0)),
-                                  run_info(shard=f"{index}/{count}"))
+    result = MutationGate.result_of([module(**counts)], [dict(s, shard=index) for s in survivors(counts.get("survived", 0))],
+                                    run_info(shard=f"{index}/{count}", shard_count=count))
+    return incomplete(result, [index], count) if count > 1 else result
+
+
+def test_one_shard_alone_is_never_a_verdict():
+    alone = shard_result(1, 2, killed=5)
+    assert alone.status is Status.ERROR and alone.score is None
+    assert "merge shards 2" in alone.summary and alone.metrics["killed"] == 5
 
 
 def test_merge_adds_shard_counts_and_judges_the_sum():
-    # Alone, shard 1 (60 %) fails and shard 2 (100 %) passes; together 80 % passes.
+    # Shard 1 alone would fail (60 %); together with shard 2 (100 %) it is 80 %.
     one, two = shard_result(1, 2, killed=3, survived=2), shard_result(2, 2, killed=5)
-    assert one.status is Status.FAIL
     merged = MutationGate.merge([two, one])
-    assert merged.status is Status.PASS
+    assert merged.status is Status.PASS and merged.score == pytest.approx(0.8)
     assert (merged.metrics["killed"], merged.metrics["survived"]) == (8, 2)
     assert len(merged.evidence["survivors"]) == 2
 
 
-def test_merge_refuses_an_incomplete_partition():
-    with pytest.raises(GateError, match="complete partition"):
-        MutationGate.merge([shard_result(1, 3, killed=3), shard_result(3, 3, killed=3)])
+def test_merging_pairwise_as_readiness_merge_does_gives_the_same_result():
+    shards = [shard_result(1, 3, killed=3, survived=1), shard_result(2, 3, killed=4), shard_result(3, 3, survived=2)]
+    folded = shards[0]
+    for shard in shards[1:]:
+        folded = MutationGate.merge([folded, shard])
+    at_once = MutationGate.merge(shards)
+    assert folded.metrics == at_once.metrics and folded.status is at_once.status is Status.PASS
+    assert folded.metrics["killed"] == 7 and folded.metrics["survived"] == 3
+
+
+def test_merge_of_an_incomplete_partition_is_an_error_naming_the_missing_shard():
+    merged = MutationGate.merge([shard_result(1, 3, killed=3), shard_result(3, 3, killed=3)])
+    assert merged.status is Status.ERROR and merged.score is None
+    assert "merge shards 2 for a verdict" in merged.summary
+
+
+def test_a_rerun_shard_replaces_the_earlier_one():
+    merged = MutationGate.merge([shard_result(1, 2, survived=4), shard_result(2, 2, killed=4),
+                                 shard_result(1, 2, killed=4)])
+    assert (merged.metrics["killed"], merged.metrics["survived"]) == (8, 0)
+    assert merged.evidence["survivors"] == []
 
 
 def test_merge_of_a_shard_that_errored_is_an_error():
@@ -155,8 +179,14 @@ def test_merge_of_a_shard_that_errored_is_an_error():
     assert merged.status is Status.ERROR and "mutmut stopped" in merged.summary
 
 
+def test_shards_of_different_code_do_not_merge():
+    other = MutationGate.result_of([module(killed=3)], [], run_info(shard="2/2", shard_count=2, mutants_total=11))
+    merged = MutationGate.merge([shard_result(1, 2, killed=3), other])
+    assert merged.status is Status.ERROR and "mutants_total" in merged.summary
+
+
 def test_merged_result_survives_a_json_round_trip():
-    merged = MutationGate.merge([shard_result(1, 2, killed=3, survived=1), shard_result(2, 2, killed=4)])
-    again = MutationGate.merge([GateResult.from_dict(shard_result(1, 2, killed=3, survived=1).to_dict()),
-                                GateResult.from_dict(shard_result(2, 2, killed=4).to_dict())])
+    parts = [shard_result(1, 2, killed=3, survived=1), shard_result(2, 2, killed=4)]
+    merged = MutationGate.merge(parts)
+    again = MutationGate.merge([GateResult.from_dict(p.to_dict()) for p in parts])
     assert again.metrics == merged.metrics and again.status == merged.status
