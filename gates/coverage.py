@@ -118,6 +118,8 @@ def judge(total: FileCoverage, rows: list[list[Any]], diff: DiffCoverage | None,
 
 class CoverageGate:
     name = "coverage"
+    version = 1
+    tools = ("coverage",)
     needs: tuple[str, ...] = ()
     after: tuple[str, ...] = ("suite_health",)
     severity = Severity.BLOCKER
@@ -153,7 +155,7 @@ class CoverageGate:
             return self._error(problem, "Run suite_health (or set code.coverage_data) first.")
         try:
             files = load(data, root=code.root, sources=code.sources, check_mtime=settings.check_mtime,
-                         report_path=ctx.work_dir / "coverage" / "coverage.json")
+                         report_path=ctx.work_dir / "coverage.json")
         except CoverageDataError as exc:
             return self._error(str(exc), "Re-run the suite with branch coverage on this checkout "
                                "(suite_health does) and assess again.")

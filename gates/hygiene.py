@@ -158,6 +158,7 @@ def _row(f: Finding) -> list[Any]:
 
 class HygieneGate:
     name = "hygiene"
+    version = 1
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER
     Settings = Settings

@@ -140,6 +140,8 @@ def code_spec(ctx: GateContext) -> CodeSpec:
 
 class SuiteHealthGate:
     name = "suite_health"
+    version = 1
+    tools = ("pytest", "pytest-cov", "pytest-reportlog", "coverage")
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER
     Settings = Settings
@@ -173,7 +175,7 @@ class SuiteHealthGate:
 
     def _run(self, ctx: GateContext, code: CodeSpec) -> GateResult:
         settings: Settings = ctx.settings
-        artifacts = SuiteArtifacts(folder=ctx.work_dir / "suite_health")
+        artifacts = SuiteArtifacts(folder=ctx.work_dir)
         argv = pytest_argv(python=settings.python, tests=code.tests, sources=code.sources,
                            artifacts=artifacts, extra=code.pytest_args)
         run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s)
@@ -209,7 +211,7 @@ class SuiteHealthGate:
         """Failing tests that pass when run once more on their own."""
         if not failing_ids:
             return []
-        artifacts = SuiteArtifacts(folder=ctx.work_dir / "suite_health" / "rerun")
+        artifacts = SuiteArtifacts(folder=ctx.work_dir / "rerun")
         argv = pytest_argv(python=ctx.settings.python, tests=failing_ids, sources=code.sources,
                            artifacts=artifacts, extra=code.pytest_args, coverage=False)
         rerun = run_suite(root=code.root, argv=argv, artifacts=artifacts,

@@ -5,7 +5,9 @@ that a mutation tool had left in `mutants/`. Here the list comes from
 `git ls-files` (tracked files only, so build output, virtual environments and
 tool copies are out by construction). Outside a git repository the tree is
 walked instead, pruning the folders such tools create, and the caller is told
-which way the list was made so the report can say so.
+which way the list was made so the report can say so. A root inside a git
+checkout that tracks nothing under it (a copy made in someone's working
+tree) is walked too: git has no opinion about it.
 """
 
 from __future__ import annotations
@@ -56,7 +58,12 @@ def list_files(root: Path, suffix: str = ".py", *, use_git: bool = True) -> File
     if not use_git:
         return FileList(paths=tuple(_walk(root, suffix)), source="walk (git not used, by setting)")
     tracked = _git_files(root, suffix)
-    if tracked is not None:
-        existing = tuple(p for p in tracked if (root / p).is_file())  # deleted but not staged
-        return FileList(paths=existing, source="git ls-files")
-    return FileList(paths=tuple(_walk(root, suffix)), source="walk (not a git repository)")
+    if tracked is None:
+        return FileList(paths=tuple(_walk(root, suffix)), source="walk (not a git repository)")
+    if not tracked and not _git_files(root, ""):
+        # a copy inside someone else's checkout (the demo's project folder):
+        # git tracks nothing here, so git cannot say what belongs to it
+        return FileList(paths=tuple(_walk(root, suffix)),
+                        source="walk (git tracks no file under the root)")
+    existing = tuple(p for p in tracked if (root / p).is_file())  # deleted but not staged
+    return FileList(paths=existing, source="git ls-files")

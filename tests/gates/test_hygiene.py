@@ -184,3 +184,11 @@ def test_exclude_patterns_skip_paths(tmp_path):
     root = copy_project("blocking_todo", tmp_path)
     result = check(root, tmp_path, Settings(exclude=("calc/*",)))
     assert result.metrics["todo_total"] == 0
+
+
+def test_project_git_does_not_track_is_walked_and_says_so(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    root = copy_project("blocking_todo", tmp_path)  # untracked copy inside a checkout
+    result = check(root, tmp_path)
+    assert result.evidence["file_source"] == "walk (git tracks no file under the root)"
+    assert result.status is Status.FAIL

@@ -153,7 +153,7 @@ def test_ingested_junit_is_counted_without_running_anything(tmp_path):
     assert result.evidence["failing_tests"] == ["tests/unit/test_core.py::test_bad"]
     assert result.metrics["pass_pct"] == 50.0
     assert result.metrics["tests_skipped"] == 1
-    assert not (tmp_path / "work" / "suite_health").exists()
+    assert not (tmp_path / "work").exists()
 
 
 def test_unsafe_junit_is_refused_naming_the_file(tmp_path):
