@@ -63,8 +63,9 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
 
     The first caller decides the build; the export gate runs first (the
     others need it) and passes its own settings. Packages go to
-    `ctx.options["artifacts_dir"]` when set (stable across runs, so a warm
-    run reuses them), else `ctx.work_dir / "artifacts"`.
+    `ctx.options["artifacts_dir"]`, else `<shared_work_dir>/artifacts` (the
+    run's configured work folder, stable across runs, so a warm run reuses
+    them), else `ctx.work_dir / "artifacts"`.
     """
 
     def build() -> Any:
@@ -78,7 +79,9 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
             decode_prompt_length=own.decode_prompt_length)
         arch_hash, tokenizer_fp = model_identity(_resolve(model.checkpoint, ctx.root),
                                                  _resolve(model.tokenizer, ctx.root), adapter)
-        out_dir = Path(ctx.options.get("artifacts_dir") or ctx.work_dir / "artifacts")
+        shared = ctx.options.get("shared_work_dir")
+        out_dir = Path(ctx.options.get("artifacts_dir")
+                       or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
         return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
                                tokenizer_fingerprint=tokenizer_fp)
 

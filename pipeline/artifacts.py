@@ -185,7 +185,8 @@ def model_key(adapter: Any, options: BuildOptions) -> str:
         digest.update(name.encode())
         digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
         digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
-    for cls in {type(adapter), type(adapter.module)}:
+    # sorted, not a set: a set of classes iterates in id order, which differs per process
+    for cls in sorted({type(adapter), type(adapter.module)}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
         try:
             digest.update(inspect.getsource(inspect.getmodule(cls)).encode())  # type: ignore[arg-type]
         except (OSError, TypeError):

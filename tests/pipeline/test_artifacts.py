@@ -57,3 +57,17 @@ def test_options_follow_the_model_spec_and_validate():
 def test_package_keys_name_their_step_and_file():
     key = PackageKey(kind="prefill", precision="fp16", length=64)
     assert (key.step, key.filename) == ("coreml:prefill:fp16:T64", "prefill_fp16_T64.mlpackage")
+
+
+def test_key_is_the_same_in_another_process():
+    # a warm re-run is another process: the key must not depend on ids or hash seeds
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.filterwarnings('ignore')\n"
+            "from tests.fixtures.export import built\n"
+            "from pipeline.artifacts import model_key\n"
+            "print(model_key(built.good_adapter(), built.build_options()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=built.REPO_ROOT,
+                         env={"PYTHONHASHSEED": "123", "PATH": ""}, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == model_key(built.good_adapter(), built.build_options())
