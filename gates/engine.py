@@ -20,6 +20,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from gates import children
 from gates.base import Gate, GateContext
 from gates.cache import ResultCache
 from gates.result import GateResult, Status
@@ -163,6 +164,7 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
             running[gate.name].cache_key = cache_key  # type: ignore[attr-defined]
         wake.wait(timeout=0.05)
         wake.clear()
+        children.raise_if_stopped()
         for name, job in list(running.items()):
             limit = options.timeout_for(name)
             if job.result is not None:

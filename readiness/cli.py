@@ -8,6 +8,7 @@ naming the file and the problem; a traceback only for a bug in the harness).
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -17,6 +18,7 @@ import click
 import typer
 from rich.console import Console
 
+from gates.children import Interrupted
 from readiness import assessment, config as configuration, document, merging, runs
 from readiness.exit_codes import ExitCode, HarnessError
 from reports import formats as report_formats
@@ -152,25 +154,48 @@ def _register_plugins() -> None:
     cli_history.register(app)
 
 
+def _on_stop_signal(signum: int, frame: object) -> None:
+    """First SIGINT/SIGTERM: stop at the next safe point; a second one acts at once."""
+    from gates import children
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    children.request_stop(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every outcome to an exit code."""
+    from gates import children
+
     _register_plugins()
+    children.stop_requested.clear()
+    previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _dispatch(argv)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _dispatch(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
         return int(result or 0)
-    except click.exceptions.Exit as exc:
+    except (typer.Exit, click.exceptions.Exit) as exc:
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return int(ExitCode.INTERRUPTED)
-    except click.ClickException as exc:
+    except (typer.TyperException, click.ClickException) as exc:  # usage errors
         exc.show()
         return int(ExitCode.HARNESS)
-    except KeyboardInterrupt:
-        err.print("interrupted: no report was written")
+    except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort, Interrupted):
+
+        from gates import children
+
+        children.terminate_all()
+        sys.stderr.write("readiness: interrupted: child processes stopped; no report or history entry "
+                         "was written for this run\n")
         return int(ExitCode.INTERRUPTED)
     except HarnessError.expected() as exc:
-        err.print(f"readiness: {exc}", markup=False, highlight=False)
+        sys.stderr.write(f"readiness: {exc}\n")
         return int(ExitCode.HARNESS)
     except Exception:
         traceback.print_exc()

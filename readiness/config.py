@@ -74,8 +74,10 @@ class ComponentConfig(_Strict):
 class HistoryConfig(_Strict):
     enabled: bool = True
     path: str = ".readiness/history.sqlite"
-    keep: pydantic.PositiveInt = 20
+    keep: int = Field(default=0, ge=0)  # assessments kept per project; 0 keeps all
+    trend_n: int = Field(default=20, ge=2, le=1000)
     first_run_policy: Literal["pass", "fail"] = "pass"
+    status_regressions: bool = True
     rules: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -23,11 +23,6 @@ class HarnessError(Exception):
         from readiness.config import ConfigError
         from readiness.document import DocumentError
 
-        kinds: list[type[BaseException]] = [HarnessError, ConfigError, DocumentError, PluginError,
-                                            DependencyCycle, OSError]
-        try:
-            from readiness.history import HistoryError
-            kinds.append(HistoryError)
-        except ImportError:
-            pass
-        return tuple(kinds)
+        from readiness.history import HistoryError
+
+        return (HarnessError, ConfigError, DocumentError, PluginError, DependencyCycle, HistoryError, OSError)

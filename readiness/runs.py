@@ -45,14 +45,14 @@ def _fingerprint(results: Sequence[GateResult]) -> str | None:
 
 
 def build_document(loaded: LoadedConfig, results: Sequence[GateResult], score: Score, threshold: float,
-                   history: tracking.HistoryView, generated_at: str | None = None) -> dict[str, Any]:
+                   history: tracking.HistoryView, generated_at: str) -> dict[str, Any]:
     verdict = decide(results, score, threshold, history.regressions, history.first_run_failure)
     model = _model_info(loaded)
     if model is not None:
         model["fingerprint"] = _fingerprint(results)
     spec_name = loaded.config.project or loaded.root.name
     doc = document.build(
-        generated_at=generated_at or now_iso(), project={"name": spec_name, "root": str(loaded.root)},
+        generated_at=generated_at, project={"name": spec_name, "root": str(loaded.root)},
         model=model, git=provenance.git_info(loaded.root), host=provenance.host_info(),
         tool_versions=provenance.tool_versions(), config_digest=loaded.digest,
         profile=loaded.config.profile, results=results, score=score, verdict=verdict,
@@ -81,8 +81,9 @@ def assess(loaded: LoadedConfig, request: assessment.Request, *, out: Path, form
     results = _run(loaded, request, console)
     score = assessment.score(loaded, results)
     threshold = loaded.config.fail_under if fail_under is None else fail_under
-    history = tracking.view(loaded, score, results) if use_history else tracking.HistoryView()
-    doc = build_document(loaded, results, score, threshold, history)
+    generated_at = now_iso()
+    history = tracking.view(loaded, score, results, generated_at) if use_history else tracking.HistoryView()
+    doc = build_document(loaded, results, score, threshold, history, generated_at)
     code = write_reports(doc, out, formats, console)
     if use_history:
         tracking.record(loaded, doc)
@@ -94,7 +95,7 @@ def single_gate(loaded: LoadedConfig, request: assessment.Request, name: str, *,
     """Run one gate (and its needs) and write a partial assessment document."""
     results = _run(loaded, request, console)
     score = assessment.score(loaded, results)
-    doc = build_document(loaded, results, score, loaded.config.fail_under, tracking.HistoryView())
+    doc = build_document(loaded, results, score, loaded.config.fail_under, tracking.HistoryView(), now_iso())
     path = write_text(report_formats.render(doc, "json"), out)
     console.print(f"Wrote partial result to {path}")
     summary(console, doc)

@@ -7,12 +7,13 @@ regression can veto) and records the new document afterwards.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gates.result import GateResult
-from readiness.config import LoadedConfig
+from readiness import history, regression
+from readiness.config import ConfigError, LoadedConfig
 from readiness.scoring import Score
 
 
@@ -33,37 +34,37 @@ def project_name(loaded: LoadedConfig) -> str:
     return loaded.config.project or loaded.root.name
 
 
-def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult]) -> HistoryView:
+def _rules(loaded: LoadedConfig) -> tuple[regression.Rule, ...]:
+    prefix = "tool.readiness.history.rules" if loaded.path and loaded.path.name == "pyproject.toml" \
+        else "history.rules"
+    try:
+        return regression.parse_rules(loaded.config.history.rules, key=prefix)
+    except ValueError as exc:
+        raise ConfigError(f"{loaded.source()}: {exc}") from None
+
+
+def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], generated_at: str) -> HistoryView:
     """Compare this run with the project's baseline and recent assessments."""
     cfg = loaded.config.history
     if not cfg.enabled:
         return HistoryView()
-    try:
-        from readiness import history, regression
-    except ImportError:  # history lands separately; until then there is none
-        return HistoryView()
-
-    path = db_path(loaded)
-    project = project_name(loaded)
-    rows = history.recent(path, project, cfg.keep) if path.exists() else []
-    baseline_doc = history.last_shipped(path, project) if path.exists() else None
-    current = {"score": score.value, "gates": [r.to_dict() for r in results],
-               "components": [c.to_dict() for c in score.components]}
-    baseline = regression.compare(current, baseline_doc, regression.parse_rules(cfg.rules),
-                                  first_run_policy=cfg.first_run_policy)
+    path, project = db_path(loaded), project_name(loaded)
+    rules = _rules(loaded)
+    rows = history.recent(path, project, cfg.trend_n - 1)
+    shipped = history.last_shipped(path, project) if path.exists() else None
+    current = {"project": {"name": project}, "generated_at": generated_at, "score": round(score.value, 4),
+               "gates": [r.to_dict() for r in results], "components": [c.to_dict() for c in score.components],
+               "verdict": {"ship": None}}
+    baseline = regression.compare(current, shipped, rules, first_run_policy=cfg.first_run_policy,
+                                  status_regressions=cfg.status_regressions)
     first_run_failure = None
     if baseline.get("first_run") and baseline.get("policy") == "fail":
-        first_run_failure = "no baseline to compare with, and history.first_run_policy is 'fail'"
-    trend = regression.trend([*rows, {**current, "generated_at": "now", "verdict": {"ship": None}}])
-    return HistoryView(baseline=baseline, trend=trend, regressions=baseline.get("regressions", ()),
-                       first_run_failure=first_run_failure)
+        first_run_failure = str(baseline.get("message"))
+    return HistoryView(baseline=baseline, trend=regression.trend([*rows, current]),
+                       regressions=baseline.get("regressions") or (), first_run_failure=first_run_failure)
 
 
 def record(loaded: LoadedConfig, doc: Mapping[str, Any]) -> int | None:
     if not loaded.config.history.enabled:
         return None
-    try:
-        from readiness import history
-    except ImportError:
-        return None
-    return history.record(db_path(loaded), dict(doc))
+    return history.record(db_path(loaded), dict(doc), keep=loaded.config.history.keep)

@@ -59,8 +59,9 @@ def decide(results: Sequence[GateResult], score: Score, threshold: float,
         reasons.append(f"score {shown:.1f} is under the threshold {threshold:g}"
                        + (f" (most points lost: {detail})" if detail else ""))
     for reg in regressions:
-        reasons.append(f"regression: {reg.get('gate', '?')}.{reg.get('metric', '?')} "
-                       f"{reg.get('before')} -> {reg.get('after')} ({reg.get('rule', 'tolerance exceeded')})")
+        where = ".".join(str(p) for p in (reg.get("gate"), reg.get("metric")) if p)
+        reasons.append("regression: " + str(reg.get("message") or f"{where} {reg.get('before')} -> "
+                                         f"{reg.get('after')} ({reg.get('rule', 'tolerance exceeded')})"))
     if first_run_failure:
         reasons.append(first_run_failure)
     return Verdict(ship=not reasons, reasons=tuple(reasons), vetoed_by=tuple(vetoed),

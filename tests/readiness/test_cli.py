@@ -142,3 +142,9 @@ def test_merge_keeps_base_results_the_partial_did_not_run(project: Path) -> None
     assert main(["merge", "base/assessment.json", "partial.json", "-o", "merged"]) == 1
     statuses = {g["name"]: g["status"] for g in _doc(project, "merged")["gates"]}
     assert statuses == {"file_gate": "pass", "dependent_gate": "skipped"}
+
+
+@pytest.mark.parametrize("argv", [["report"], ["assess", "--bogus"], ["nonsense"]])
+def test_usage_errors_are_exit_2_without_traceback(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    assert main(argv) == 2
+    assert "Traceback" not in capsys.readouterr().err
