@@ -8,7 +8,8 @@ dtypes (float16 for fp16 packages) and shapes at every enumerated length; the
 prefill input must enumerate exactly the contract's lengths, and every decode
 cache input must carry the same length range as the exported `T_cache`.
 Each ONNX model must pass `onnx.checker`, use opset >= 17 and carry the
-contract's names.
+contract's names, dtypes and symbolic shapes (the exporter names its dynamic
+axes after the export `Dim`s: "T", "T_cache", "T_cache+1").
 
 Verdict: a failed conversion is `fail` with the converter's message (no
 placeholder ever stands in); any mismatch is `fail`, except fp16 packages
@@ -114,7 +115,7 @@ def onnx_problems(contract: Any, kind: str, path: Any) -> list[str]:
     problems = [] if info.opset >= MIN_OPSET else [f"opset {info.opset} is below {MIN_OPSET}"]
     for side, got in (("inputs", info.inputs), ("outputs", info.outputs)):
         want = contract.tensors(kind, side)
-        problems += [p for p in compare_tensors(want, got, what=side) if "names" in p]
+        problems += compare_tensors(want, got, what=f"ONNX {side}")
     return problems
 
 

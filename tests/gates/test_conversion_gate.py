@@ -69,3 +69,17 @@ def test_no_targets_is_not_evaluable(tmp_path):
 def test_generated_names_are_recognised():
     assert generated_names(["var_292", "linear_14", "logits", "k_cache_0"], ["logits", "k_cache_0"]) == [
         "var_292", "linear_14"]
+
+
+def test_onnx_model_disagreeing_with_the_contract_is_reported():
+    import copy
+
+    from gates.conversion import onnx_problems
+    from pipeline.contract import Contract
+
+    arts = built.good_artifacts()
+    assert onnx_problems(arts.contract, "prefill", arts.onnx["prefill"]) == []
+    doc = copy.deepcopy(dict(arts.contract.doc))
+    doc["prefill"]["outputs"][0]["dtype"] = "float16"
+    problems = onnx_problems(Contract(doc=doc), "prefill", arts.onnx["prefill"])
+    assert problems == ["ONNX outputs: logits is float32, the contract says float16"]
