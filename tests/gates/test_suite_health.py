@@ -209,3 +209,11 @@ def test_gate_without_code_section_raises():
                       work_dir=Path(os.devnull))
     with pytest.raises(GateError, match=r"no \[code\] section"):
         SuiteHealthGate().check(ctx)
+
+
+def test_missing_reportlog_plugin_is_named(tmp_path):
+    root = copy_project("healthy", tmp_path)
+    ctx = context(root, Settings(), tmp_path / "work", pytest_args=("-p", "no:reportlog"))
+    result = SuiteHealthGate().check(ctx)
+    assert result.status is Status.ERROR
+    assert result.summary.startswith("pytest-reportlog is not installed")
