@@ -97,8 +97,9 @@ def write_checkpoint(path: Path, state_dict: Mapping[str, torch.Tensor],
                      metadata: Mapping[str, Any]) -> Path:
     """Write weights and metadata as given (tests use it to forge bad files)."""
     tensors = {name: t.detach().contiguous().cpu() for name, t in state_dict.items()}
-    header = {METADATA_KEY: json.dumps(dict(metadata), sort_keys=True),
-              "format_version": str(FORMAT_VERSION)}
+    # One header key: safetensors writes metadata keys in hash-map order, so
+    # several keys would make byte-identical builds differ between processes.
+    header = {METADATA_KEY: json.dumps({"format_version": FORMAT_VERSION, **metadata}, sort_keys=True)}
     return atomic_write(Path(path), lambda tmp: save_file(tensors, str(tmp), metadata=header))
 
 
