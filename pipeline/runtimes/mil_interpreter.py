@@ -76,9 +76,21 @@ def _storage(var: Any, value: Any) -> Any:
             value = np.asarray(value, types.nptype_from_builtin(dtype))
         except Exception:
             value = np.asarray(value)
-    if not types.is_tensor(var.sym_type):
+    if not types.is_tensor(var.sym_type) and value.ndim == 0:
         return bool(value) if value.dtype == bool else value[()]
     return value
+
+
+def _retype(var: Any, value: Any) -> None:
+    """Trust the value's shape where the op's own type inference disagrees."""
+    from coremltools.converters.mil.mil import types
+
+    if not isinstance(value, np.ndarray) or types.is_list(var.sym_type):
+        return
+    if types.is_tensor(var.sym_type) and tuple(var.shape) == value.shape:
+        return
+    if value.ndim or types.is_tensor(var.sym_type):
+        var._sym_type = types.tensor(var.dtype, value.shape)
 
 
 def _is_symbolic(var: Any) -> bool:
@@ -172,6 +184,7 @@ class MilInterpreter:
             raise RuntimeError(f"MIL op {op.name!r} ({op.op_type}) could not be evaluated")
         stored = tuple(_storage(var, v) for var, v in zip(op.outputs, values))
         for var, value in zip(op.outputs, stored):
+            _retype(var, value)
             var._sym_val = _Value(value)
         return stored
 

@@ -55,6 +55,12 @@ def _erf_op(op: Any) -> np.ndarray:
     return _erf(np.asarray(op.x.val))
 
 
+def _select(op: Any) -> np.ndarray:
+    # coremltools' version types the result from `a` and `b` only, so a
+    # tensor `cond` with scalar branches comes back as a "scalar".
+    return np.where(np.asarray(op.cond.val), np.asarray(op.a.val), np.asarray(op.b.val))
+
+
 def _gather_nd(op: Any) -> np.ndarray:
     x, idx = np.asarray(op.x.val), np.asarray(op.indices.val).astype(np.int64)
     batch = getattr(op, "batch_dims", None)
@@ -120,6 +126,7 @@ KERNELS: dict[str, Callable[[Any], Any]] = {
     "gelu": _gelu,
     "erf": _erf_op,
     "gather_nd": _gather_nd,
+    "select": _select,
     "one_hot": _one_hot,
     "reshape_like": _reshape_like,
     "batch_norm": _batch_norm,
@@ -131,7 +138,7 @@ _VALUE_INFERENCE_OPS = (
     # elementwise arithmetic and comparison
     "add", "sub", "mul", "real_div", "floor_div", "mod", "pow", "maximum", "minimum",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
-    "logical_and", "logical_or", "logical_not", "logical_xor", "select",
+    "logical_and", "logical_or", "logical_not", "logical_xor",
     # elementwise unary
     "abs", "exp", "exp2", "log", "sqrt", "rsqrt", "inverse", "square", "sign", "floor", "ceil",
     "round", "clip", "tanh", "sin", "cos", "sigmoid", "relu", "leaky_relu", "softplus",
