@@ -55,6 +55,7 @@ def test_cache_key_depends_on_the_seed() -> None:
     assert cache_key(0) != cache_key(1)
 
 
+@pytest.mark.heavy
 def test_a_build_without_manifest_is_rebuilt(assets, tmp_path: Path) -> None:
     # Copy the build but drop its manifest: it must not be trusted.
     key = cache_key(0)
