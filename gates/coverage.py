@@ -179,9 +179,10 @@ class CoverageGate:
         status, score, reasons = judge(total, rows, diff, settings)
         metrics: dict[str, Any] = {
             "line_pct": round(total.line_pct or 0.0, 2),
-            "branch_pct": None if total.branch_pct is None else round(total.branch_pct, 2),
             "statements": total.statements, "branches": total.branches,
             "files_measured": len(files), "critical_below_tier": sum(r[-1] != "ok" for r in rows)}
+        if total.branch_pct is not None:  # absent, not 0, when the code has no branches
+            metrics["branch_pct"] = round(total.branch_pct, 2)
         if diff is not None:
             metrics["diff_status"] = "evaluated" if diff.pct is not None else "not_evaluable"
             metrics["diff_lines"] = diff.lines

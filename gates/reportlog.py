@@ -59,7 +59,7 @@ def _fold(reports: list[dict[str, Any]]) -> tuple[Outcome, str]:
         return Outcome.ERROR, _crash_message(teardown.get("longrepr"))
     if call is None:
         # set up but never called: the process died inside this test
-        return Outcome.ERROR, "the test started but never finished (the run ended inside it)"
+        return Outcome.ERROR, "Killed: the test started but never finished (the run ended inside it)"
     return Outcome.PASSED, ""
 
 

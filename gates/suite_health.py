@@ -86,8 +86,7 @@ def case_evidence(cases: tuple[CaseResult, ...]) -> dict[str, Any]:
 def run_problem(run: SuiteRun, python: str, timeout_s: float) -> str | None:
     """Why a run yields no score, or None when its results can be judged."""
     watched, log = run.watched, run.log
-    finished = sum(1 for case in log.cases if case.outcome is not Outcome.ERROR
-                   or "never finished" not in case.message)
+    finished = sum(1 for case in log.cases if not case.message.startswith("Killed:"))
     if watched.timed_out:
         return (f"the test run timed out after {timeout_s:g} s and its process group was "
                 f"killed; {finished} tests had finished")

@@ -97,6 +97,8 @@ def test_run_killed_by_a_signal_is_error_keeping_partial_results(tmp_path):
     assert partial["tests_passed"] == 5  # 4 in test_core.py + test_before_the_kill
     assert result.evidence["failing_tests"] == [
         "tests/unit/test_zz_kill.py::test_kills_its_own_process"]
+    by_type = {t["title"]: t["rows"] for t in result.evidence["tables"]}["Failures by error type"]
+    assert [row[:2] for row in by_type] == [["Killed", 1]]
 
 
 def test_timeout_is_error_and_kills_the_whole_process_group(tmp_path, monkeypatch):
