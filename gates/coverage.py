@@ -159,10 +159,14 @@ class CoverageGate:
         except CoverageDataError as exc:
             return self._error(str(exc), "Re-run the suite with branch coverage on this checkout "
                                "(suite_health does) and assess again.")
+        missing = [m.path for m in code.critical if not (code.root / m.path).is_file()]
+        if missing:
+            return self._error(f"critical modules do not exist under {code.root}: {', '.join(missing)}",
+                               "Fix the paths in code.critical (relative to code.root).")
         unmeasured = [m.path for m in code.critical if m.path not in files]
         if unmeasured:
             return self._error(f"critical modules not measured: {', '.join(unmeasured)}",
-                               "Check code.sources covers every critical module and the paths exist.")
+                               "Make code.sources cover every critical module.")
         diff = None
         if settings.diff_base:
             try:

@@ -215,3 +215,12 @@ def test_diff_below_minimum_fails_the_gate():
     diff = DiffCoverage(base="main", lines=10, covered=5)
     status, _, reasons = judge(totals_of(95.0, 95.0), [], diff, Settings())
     assert status is Status.FAIL and reasons == ["diff 50.0 % < 80 %"]
+
+
+def test_critical_module_that_does_not_exist_is_an_error(healthy_run, tmp_path):
+    root, data = healthy_run
+    ctx = context(root, Settings(), tmp_path / "work", coverage_data=data,
+                  critical=(("calc/gone.py", "1"),))
+    result = CoverageGate().check(ctx)
+    assert result.status is Status.ERROR
+    assert "critical modules do not exist" in result.summary and "calc/gone.py" in result.summary
