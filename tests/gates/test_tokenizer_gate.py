@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from gates.base import GateError
 from gates.result import Status
-from gates.tokenizer import Settings, TokenizerGate, generated_texts, roundtrip
-from pipeline.text_tokenizer import decode, encode, fingerprint, load_tokenizer
+from gates.tokenizer import Settings, TokenizerGate, generated_texts
+from pipeline.text_tokenizer import decode, encode, load_tokenizer
 from tests.fixtures.models import demo
 from tests.fixtures.models.defects import oversized_tokenizer, special_outside_embedding
 from tests.gates.model_context import model_context
