@@ -101,7 +101,10 @@ def _error(gate: Gate, message: str, duration_s: float, detail: str = "") -> Gat
 def _normalise(gate: Gate, result: Any, duration_s: float) -> GateResult:
     if not isinstance(result, GateResult):
         return _error(gate, f"check() returned {type(result).__name__}, not a GateResult", duration_s)
-    return result.with_(name=gate.name, severity=gate.severity, duration_s=duration_s)
+    try:
+        return result.with_(name=gate.name, severity=gate.severity, duration_s=duration_s).normalised()
+    except (TypeError, ValueError) as exc:
+        return _error(gate, f"check() returned an unserialisable result: {exc}", duration_s)
 
 
 class _Running:

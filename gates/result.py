@@ -13,6 +13,7 @@ object stored in the assessment document and comes back from it unchanged:
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
@@ -40,6 +41,29 @@ class Severity(str, enum.Enum):
     OPTIONAL = "optional"
 
 
+def json_safe(value: Any) -> Any:
+    """`value` as strict JSON types: tuples become lists, numpy scalars plain
+    numbers, NaN/inf the strings "nan"/"inf"/"-inf", anything else its str().
+
+    A result is stored, cached and hashed in this form, so a fresh result and
+    the same result read back from the cache are equal.
+    """
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else ("nan" if math.isnan(value) else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item) and getattr(value, "shape", None) == ():
+        return json_safe(item())
+    if isinstance(value, enum.Enum):
+        return json_safe(value.value)
+    return str(value)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GateResult:
     """One gate's verdict with the numbers and evidence behind it.
@@ -65,6 +89,10 @@ class GateResult:
         if self.score is not None and not 0.0 <= self.score <= 1.0:
             raise ValueError(f"gate {self.name!r}: score {self.score} is outside 0..1")
 
+    def normalised(self) -> GateResult:
+        """This result as it reads back from JSON (see `json_safe`)."""
+        return GateResult.from_dict(self.to_dict())
+
     def with_(self, **changes: Any) -> GateResult:
         """A copy with some fields changed."""
         return replace(self, **changes)
@@ -74,10 +102,10 @@ class GateResult:
             "name": self.name,
             "status": self.status.value,
             "severity": self.severity.value,
-            "score": self.score,
+            "score": None if self.score is None else float(self.score),
             "summary": self.summary,
-            "metrics": dict(self.metrics),
-            "evidence": dict(self.evidence),
+            "metrics": json_safe(self.metrics),
+            "evidence": json_safe(self.evidence),
             "remediation": self.remediation,
             "duration_s": round(self.duration_s, 4),
             "cached": self.cached,

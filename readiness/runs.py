@@ -56,7 +56,8 @@ def build_document(loaded: LoadedConfig, results: Sequence[GateResult], score: S
         model=model, git=provenance.git_info(loaded.root), host=provenance.host_info(),
         tool_versions=provenance.tool_versions(), config_digest=loaded.digest,
         profile=loaded.config.profile, results=results, score=score, verdict=verdict,
-        baseline=history.baseline, trend=history.trend)
+        baseline=history.baseline)
+    doc["trend"] = tracking.trend(history, doc)
     return document.validate(doc, "<new assessment>")
 
 

@@ -20,7 +20,7 @@ from readiness.scoring import Score
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HistoryView:
     baseline: Mapping[str, Any] | None = None
-    trend: Sequence[Mapping[str, Any]] = ()
+    rows: Sequence[Mapping[str, Any]] = ()
     regressions: Sequence[Mapping[str, Any]] = ()
     first_run_failure: str | None = None
 
@@ -60,8 +60,13 @@ def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], gene
     first_run_failure = None
     if baseline.get("first_run") and baseline.get("policy") == "fail":
         first_run_failure = str(baseline.get("message"))
-    return HistoryView(baseline=baseline, trend=regression.trend([*rows, current]),
+    return HistoryView(baseline=baseline, rows=rows,
                        regressions=baseline.get("regressions") or (), first_run_failure=first_run_failure)
+
+
+def trend(view: HistoryView, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The trend over the stored assessments and this one (empty without history)."""
+    return regression.trend([*view.rows, doc]) if view.rows else []
 
 
 def record(loaded: LoadedConfig, doc: Mapping[str, Any]) -> int | None:

@@ -29,3 +29,18 @@ def test_malformed_result_is_a_clear_value_error(data: dict) -> None:
 
 def test_only_pass_and_warn_count_as_passed() -> None:
     assert {s for s in Status if s.passed} == {Status.PASS, Status.WARN}
+
+
+def test_results_serialise_to_strict_json_and_read_back_equal() -> None:
+    import json
+
+    import numpy as np
+
+    result = GateResult(name="p", status=Status.FAIL, score=0.0,
+                        metrics={"max_abs_err": float("nan"), "ratio": np.float32(0.5), "n": np.int64(3)},
+                        evidence={"rows": [(1, 2.0)], "worst": float("inf")})
+    data = result.to_dict()
+    json.dumps(data, allow_nan=False)  # strict JSON: no NaN literal
+    assert data["metrics"] == {"max_abs_err": "nan", "ratio": 0.5, "n": 3}
+    assert data["evidence"] == {"rows": [[1, 2.0]], "worst": "inf"}
+    assert result.normalised().to_dict() == data

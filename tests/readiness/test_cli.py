@@ -148,3 +148,25 @@ def test_merge_keeps_base_results_the_partial_did_not_run(project: Path) -> None
 def test_usage_errors_are_exit_2_without_traceback(argv: list[str], capsys: pytest.CaptureFixture) -> None:
     assert main(argv) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_history_gives_trend_baseline_and_regression_veto(project: Path) -> None:
+    (project / "readiness.toml").write_text("project = 'p'\nfail_under = 50\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out"]) == 0
+    first = _doc(project)
+    assert first["baseline"]["first_run"] is True and first["trend"] == []
+    assert main(["baseline", "set"]) == 0
+    _outcome(project, status="pass", score=0.6)  # still above fail_under, but a drop of 20 points
+    assert main(["assess", "-o", "out", "--no-cache"]) == 1
+    second = _doc(project)
+    assert len(second["trend"]) == 2 and second["trend"][-1]["verdict_ship"] is False
+    assert second["baseline"]["first_run"] is False and second["baseline"]["regressions"]
+    assert any(r.startswith("regression") for r in second["verdict"]["reasons"])
+
+
+def test_first_run_policy_fail_blocks_without_baseline(project: Path) -> None:
+    (project / "readiness.toml").write_text("[history]\nfirst_run_policy = 'fail'\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out"]) == 1
+    assert any("No baseline" in r for r in _doc(project)["verdict"]["reasons"])
