@@ -1,0 +1,65 @@
+"""`readiness assess` and `readiness demo` as a user runs them: a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from readiness.demo import copy_example
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _readiness(args: list[str], cwd: Path, timeout: float = 900) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "readiness.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    root = copy_example(tmp_path / "example")
+    (root / "readiness.toml").write_text((root / "readiness.toml").read_text() + "\n[history]\nenabled = false\n")
+    return root
+
+
+def test_assess_example_project_ships_and_writes_every_report(example: Path) -> None:
+    done = _readiness(["assess", "--skip", "mutation", "-o", "out"], example)
+    assert done.returncode == 0, done.stderr[-3000:]
+    doc = json.loads((example / "out" / "assessment.json").read_text())
+    statuses = {g["name"]: g["status"] for g in doc["gates"]}
+    assert statuses["suite_health"] == statuses["coverage"] == statuses["hygiene"] == "pass"
+    assert statuses["checkpoint"] == "skipped"  # no [model] section: turned off, and said so
+    assert doc["verdict"]["ship"] is True
+    for name in ("report.html", "report.md", "junit.xml"):
+        assert (example / "out" / name).stat().st_size > 0
+    assert "Wrote HTML report to" in done.stderr
+
+
+def test_assess_exits_1_when_a_test_fails_and_names_it(example: Path) -> None:
+    test_file = next((example / "tests" / "unit").glob("test_*.py"))
+    test_file.write_text(test_file.read_text() + "\n\ndef test_seeded_failure():\n    assert 1 == 2\n")
+    done = _readiness(["assess", "--skip", "mutation", "-o", "out"], example)
+    assert done.returncode == 1, done.stderr[-3000:]
+    doc = json.loads((example / "out" / "assessment.json").read_text())
+    assert "suite_health" in doc["verdict"]["vetoed_by"]
+    assert "test_seeded_failure" in (example / "out" / "report.html").read_text()
+
+
+@pytest.mark.heavy
+def test_demo_ships_and_a_warm_rerun_reuses_results(tmp_path: Path) -> None:
+    done = _readiness(["demo", "-o", "out", "--work", "work"], tmp_path)
+    assert done.returncode == 0, done.stderr[-4000:]
+    doc = json.loads((tmp_path / "out" / "assessment.json").read_text())
+    assert doc["verdict"]["ship"] is True
+    assert all(g["status"] == "pass" for g in doc["gates"]), [(g["name"], g["summary"]) for g in doc["gates"]]
+    again = _readiness(["demo", "-o", "out", "--work", "work"], tmp_path)
+    assert again.returncode == 0
+    rerun = json.loads((tmp_path / "out" / "assessment.json").read_text())
+    assert sum(g["cached"] for g in rerun["gates"]) >= 8
+    assert len(rerun["trend"]) == 2
