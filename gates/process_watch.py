@@ -26,6 +26,8 @@ from typing import Mapping
 
 import psutil
 
+from gates import children
+
 POLL_S = 0.05  # how soon an exit is noticed (a wait4 syscall: cheap)
 RSS_POLL_S = 0.5  # how often the tree is measured (listing /proc: a few ms each)
 KILL_GRACE_S = 2.0
@@ -102,6 +104,14 @@ def run_watched(argv: list[str], *, cwd: Path, log_path: Path, timeout_s: float 
         proc = subprocess.Popen(argv, cwd=cwd, env=dict(env) if env is not None else None,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    children.register(proc)  # an interrupted assessment stops this group too
+    try:
+        return _watch(proc, started, timeout_s, log_path)
+    finally:
+        children.forget(proc)
+
+
+def _watch(proc: subprocess.Popen, started: float, timeout_s: float, log_path: Path) -> WatchedRun:
     watched = psutil.Process(proc.pid)
     peak = 0
     timed_out = False
