@@ -110,14 +110,16 @@ def read_weights(path: Path) -> tuple[Check, Any]:
                      detail=str(exc)), None
 
 
-def metadata_check(arch: dict[str, Any], builtin: bool) -> Check:
+def metadata_check(arch: dict[str, Any], builtin: bool, source: str) -> Check:
+    """`source` names where the arch came from (the checkpoint file, or the adapter)."""
     from pipeline.adapter import REQUIRED_ARCH
     from pipeline.student import StudentConfig
 
     fields = tuple(StudentConfig().model_arch) if builtin else REQUIRED_ARCH
     missing = [f for f in fields if f not in arch]
     if missing:
-        return Check(name="metadata complete", status=FAILED, detail=f"model_arch lacks {', '.join(missing)}")
+        return Check(name="metadata complete", status=FAILED,
+                     detail=f"{source}: model_arch lacks {', '.join(missing)}")
     return Check(name="metadata complete", status=OK, detail=f"{len(arch)} architecture fields")
 
 
@@ -226,8 +228,10 @@ class CheckpointGate:
         if ckpt_path is not None and ckpt is None:
             return self._result(checks, {}, None, ckpt_path)
         adapter, arch_problem = self._adapter(ctx, ckpt, builtin)
-        arch = dict(ckpt.model_arch) if ckpt is not None and ckpt.model_arch else dict(getattr(adapter, "arch", {}))
-        checks.append(metadata_check(arch, builtin))
+        from_file = ckpt is not None and bool(ckpt.model_arch)
+        arch = dict(ckpt.model_arch) if from_file else dict(getattr(adapter, "arch", {}))
+        checks.append(metadata_check(arch, builtin, str(ckpt_path) if from_file or builtin else
+                                     f"adapter {ctx.spec.model.adapter}"))
         if ckpt is not None:
             checks.append(hash_check(ckpt, arch_problem, builtin))
         if adapter is None:

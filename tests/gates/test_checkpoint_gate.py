@@ -131,3 +131,16 @@ def test_a_checkpoint_without_stored_hash_for_a_user_model_only_warns(tmp_path: 
     result = check(tmp_path, adapter="tests.fixtures.models.user_model:build", checkpoint=plain)
     assert result.status is Status.WARN
     assert rows(result)["arch hash"] == "not checked"
+
+
+def test_incomplete_architecture_metadata_fails_naming_the_file(tmp_path: Path) -> None:
+    from pipeline.checkpoint import read_checkpoint, write_checkpoint
+
+    ckpt = read_checkpoint(demo().checkpoint)
+    arch = {k: v for k, v in ckpt.model_arch.items() if k not in ("rope_theta", "rms_eps")}
+    partial = write_checkpoint(tmp_path / "partial.safetensors", ckpt.state_dict,
+                               {"model_arch": arch, "arch_hash": ckpt.arch_hash})
+    result = check(tmp_path, checkpoint=partial)
+    assert result.status is Status.FAIL
+    assert rows(result)["metadata complete"] == "failed"
+    assert result.summary.startswith(f"metadata complete: {partial}: model_arch lacks rms_eps, rope_theta")
