@@ -61,12 +61,13 @@ def assess(
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Gate setting GATE.KEY=VALUE, e.g. mutation.sample=50."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Gates run at once."),
     no_history: bool = typer.Option(False, "--no-history", help="Neither compare with nor record into history."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Log the assessment to MLflow ([mlflow] in the config)."),
 ) -> None:
     """Run the gates, score them and decide whether the model may ship."""
     request = assessment.Request(only=tuple(gate or ()), skip=tuple(skip or ()), no_cache=no_cache,
                                  overrides=_overrides(set_), jobs=jobs)
     code = runs.assess(configuration.load(config), request, out=out, formats=_formats(fmt),
-                       fail_under=fail_under, use_history=not no_history, console=err)
+                       fail_under=fail_under, use_history=not no_history, console=err, mlflow=mlflow)
     raise typer.Exit(int(code))
 
 
@@ -117,8 +118,8 @@ def merge(
     """Fold partial gate results (another host, mutation shards) into an assessment."""
     docs = [document.load(p) for p in partials]
     merged = merging.merge(document.load(base), docs)
-    code = runs.write_reports(merged, out, report_formats.FILE_NAMES.keys(), err)
-    raise typer.Exit(int(code))
+    runs.write_reports(merged, out, report_formats.FILE_NAMES.keys(), err)
+    raise typer.Exit(int(runs.exit_code(merged)))
 
 
 @app.command()

@@ -81,6 +81,15 @@ class HistoryConfig(_Strict):
     rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class MlflowConfig(_Strict):
+    tracking_uri: str = ""
+    registry_uri: str = ""
+    experiment: str = "readiness/{project}"
+    registered_model: str = ""
+    alias: str = "ready"
+    model_version: str = ""
+
+
 class Config(_Strict):
     """The whole validated configuration."""
 
@@ -99,6 +108,7 @@ class Config(_Strict):
     tiers: dict[str, TierConfig] | None = None
     components: dict[str, ComponentConfig] | None = None
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
     # per-gate settings tables, checked against each gate's Settings by `gate_settings`
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from gates.result import GateResult
 from readiness import assessment, document, provenance, tracking
 from readiness.config import LoadedConfig
-from readiness.exit_codes import ExitCode
+from readiness.exit_codes import ExitCode, HarnessError
 from readiness.scoring import Score
 from readiness.verdict import decide
 from reports import formats as report_formats
@@ -61,13 +61,30 @@ def build_document(loaded: LoadedConfig, results: Sequence[GateResult], score: S
     return document.validate(doc, "<new assessment>")
 
 
-def write_reports(doc: Mapping[str, Any], out: Path, formats: Iterable[str], console: Console) -> ExitCode:
-    """Write each format into `out`; the exit code follows the document's verdict."""
+def write_reports(doc: Mapping[str, Any], out: Path, formats: Iterable[str], console: Console) -> list[Path]:
+    """Write each format into `out`; returns the files written."""
+    written = []
     for fmt in formats:
         path = write_text(report_formats.render(doc, fmt), out / report_formats.FILE_NAMES[fmt])
         console.print(f"Wrote {report_formats.LABELS[fmt]} to {path}")
+        written.append(path)
     summary(console, doc)
+    return written
+
+
+def exit_code(doc: Mapping[str, Any]) -> ExitCode:
+    """The exit code that matches the document's verdict."""
     return ExitCode.SHIP if doc["verdict"]["ship"] else ExitCode.NO_SHIP
+
+
+def log_to_mlflow(loaded: LoadedConfig, doc: Mapping[str, Any], files: Sequence[Path], console: Console) -> None:
+    from readiness.to_mlflow import MlflowSettings, TrackingError, log_assessment
+
+    try:
+        run = log_assessment(doc, MlflowSettings(**loaded.config.mlflow.model_dump()), artifacts=files)
+    except TrackingError as exc:
+        raise HarnessError(str(exc)) from None
+    console.print(f"Logged to MLflow run {run['run_id']}")
 
 
 def _run(loaded: LoadedConfig, request: assessment.Request, console: Console) -> list[GateResult]:
@@ -78,17 +95,19 @@ def _run(loaded: LoadedConfig, request: assessment.Request, console: Console) ->
 
 
 def assess(loaded: LoadedConfig, request: assessment.Request, *, out: Path, formats: Sequence[str],
-           fail_under: float | None, use_history: bool, console: Console) -> ExitCode:
+           fail_under: float | None, use_history: bool, console: Console, mlflow: bool = False) -> ExitCode:
     results = _run(loaded, request, console)
     score = assessment.score(loaded, results)
     threshold = loaded.config.fail_under if fail_under is None else fail_under
     generated_at = now_iso()
     history = tracking.view(loaded, score, results, generated_at) if use_history else tracking.HistoryView()
     doc = build_document(loaded, results, score, threshold, history, generated_at)
-    code = write_reports(doc, out, formats, console)
+    files = write_reports(doc, out, formats, console)
     if use_history:
         tracking.record(loaded, doc)
-    return code
+    if mlflow:
+        log_to_mlflow(loaded, doc, files, console)
+    return exit_code(doc)
 
 
 def single_gate(loaded: LoadedConfig, request: assessment.Request, name: str, *, out: Path,

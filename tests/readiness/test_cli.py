@@ -170,3 +170,19 @@ def test_first_run_policy_fail_blocks_without_baseline(project: Path) -> None:
     _outcome(project, status="pass", score=1.0)
     assert main(["assess", "-o", "out"]) == 1
     assert any("No baseline" in r for r in _doc(project)["verdict"]["reasons"])
+
+
+def test_mlflow_flag_logs_the_assessment(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("mlflow", reason="MLflow logging needs mlflow (pip install mlflow-skinny)")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = (project / "mlruns").as_uri()
+    (project / "readiness.toml").write_text(f"[history]\nenabled = false\n[mlflow]\ntracking_uri = '{uri}'\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out", "--mlflow"]) == 0
+    client = MlflowClient(tracking_uri=uri)
+    [experiment] = [e for e in client.search_experiments() if e.name.startswith("readiness/")]
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.data.metrics["score"] == pytest.approx(100.0)
+    assert run.data.tags["readiness.ship"] in ("true", "True")
