@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.badinput.project import CORPUS, assert_no_traceback, assert_refused, run_cli, write_config
+from tests.badinput.project import CORPUS, assert_no_traceback, assert_refused, write_config
 
 GOOD_JUNIT = """<?xml version="1.0"?>
 <testsuites><testsuite name="pytest" tests="1"><testcase classname="tests.test_mod" name="test_ok" time="0.01"/>
@@ -26,10 +26,11 @@ class Row:
     name: str
     fragments: tuple[str, ...]
     bug: str = ""
+    subprocess: bool = False
 
 
 ROWS = [
-    Row("wrong_type", ("fail_under = 'high'", "valid number")),
+    Row("wrong_type", ("fail_under = 'high'", "valid number"), subprocess=True),
     Row("unknown_key", ("unknown key 'fail_undr'", "did you mean 'fail_under'")),
     Row("unknown_nested_key", ("unknown key 'model.lenghts'", "did you mean 'lengths'")),
     Row("negative_weight", ("components.tests.weight = -1.0", "greater than or equal to 0")),
@@ -37,7 +38,7 @@ ROWS = [
     Row("tier_out_of_range", ("tiers.1.line_pct = 120",)),
     Row("jobs_zero", ("jobs = 0",)),
     Row("root_escapes", ("code.root = '..'", "escapes the project folder")),
-    Row("source_escapes", ("code.sources = '../../etc'", "escapes the code root")),
+    Row("source_escapes", ("code.sources = '../../etc'", "escapes the code root"), subprocess=True),
     Row("critical_escapes", ("code.critical.path = '/etc/passwd'", "escapes the code root")),
     Row("not_toml", ("not valid TOML", "line 2")),
     Row("unknown_gate_table", ("unknown gate 'suite_healt'",)),
@@ -78,24 +79,24 @@ def _param(row: Row):
 
 
 @pytest.mark.parametrize("row", [_param(r) for r in ROWS])
-def test_bad_configuration_is_refused_before_any_gate_runs(row: Row, tmp_path: Path) -> None:
+def test_bad_configuration_is_refused_before_any_gate_runs(row: Row, tmp_path: Path, cli) -> None:
     root = _project(tmp_path, (CORPUS / "config" / f"{row.name}.toml").read_text(encoding="utf-8"))
-    proc = run_cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], cwd=root)
+    proc = cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], root, in_subprocess=row.subprocess)
     assert_refused(proc, "readiness.toml", *row.fragments)
     assert not (root / "out").exists(), "a report was written for a refused configuration"
     assert not (root / ".readiness").exists(), "gates ran before the configuration was refused"
 
 
-def test_configuration_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
+def test_configuration_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path, cli) -> None:
     root = _project(tmp_path, b"fail_under = 80\nproject = \"\xff\xfe\"\n")
-    proc = run_cli(["assess", "-o", "out"], cwd=root)
+    proc = cli(["assess", "-o", "out"], root)
     assert_refused(proc, "readiness.toml", "not valid TOML")
 
 
 @pytest.mark.xfail(strict=True, reason="bug: GateError from suite_health.cache_inputs escapes the engine as an internal error")
-def test_selecting_a_code_gate_without_a_code_section_is_one_line(tmp_path: Path) -> None:
+def test_selecting_a_code_gate_without_a_code_section_is_one_line(tmp_path: Path, cli) -> None:
     root = _project(tmp_path, "fail_under = 80\n")
-    proc = run_cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], cwd=root)
+    proc = cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], root)
     assert_no_traceback(proc)
     assert proc.returncode in (1, 2)
 
