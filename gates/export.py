@@ -12,7 +12,8 @@ with itself.
 Verdict: the primary length or decode failing is `fail` (this is a blocker
 gate); only non-primary lengths failing is `warn`; every row ok is `pass`.
 Evidence: the per-length table {T, status, reason, max_abs_err}, the decode
-table, and a failure entry per failed row. Settings: `atol`, `decode_steps`,
+table, and a failure entry per failed row. Settings: `atol` (program vs
+eager), `decode_prefill_atol` (decode vs prefill), `decode_steps`,
 `decode_prompt_length`, `per_length` (one static program per length, and one
 Core ML package per length). Lengths, primary length, precisions, targets and
 deployment target come from the model spec (`[tool.readiness.model]`).
@@ -37,6 +38,7 @@ from gates.result import GateResult, Severity, Status
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     atol: float = 1e-4
+    decode_prefill_atol: float = 1e-3
     decode_steps: int = 4
     decode_prompt_length: int = 8
     per_length: bool = False
@@ -75,7 +77,8 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
         model = ctx.spec.model
         adapter = shared_adapter(ctx)
         options = BuildOptions.from_model_spec(
-            model, per_length=own.per_length, atol=own.atol, decode_steps=own.decode_steps,
+            model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
+            decode_steps=own.decode_steps,
             decode_prompt_length=own.decode_prompt_length)
         arch_hash, tokenizer_fp = model_identity(_resolve(model.checkpoint, ctx.root),
                                                  _resolve(model.tokenizer, ctx.root), adapter)

@@ -63,6 +63,7 @@ class BuildOptions:
     deployment_target: str = "iOS18"
     per_length: bool = False
     atol: float = 1e-4
+    decode_prefill_atol: float = 1e-3
     decode_steps: int = 4
     decode_prompt_length: int = 8
     batch: int = 1
@@ -87,7 +88,8 @@ class BuildOptions:
 
     def export_options(self) -> ExportOptions:
         return ExportOptions(lengths=tuple(self.lengths), primary_length=self.primary_length,
-                             dynamic=not self.per_length, atol=self.atol, decode_steps=self.decode_steps,
+                             dynamic=not self.per_length, atol=self.atol,
+                             decode_prefill_atol=self.decode_prefill_atol, decode_steps=self.decode_steps,
                              decode_prompt_length=self.decode_prompt_length, batch=self.batch, seed=self.seed)
 
 
@@ -268,8 +270,9 @@ def _build_onnx(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
     opts, models, reused = arts.options, {}, []
     for kind in KINDS:
         path = arts.folder / f"{kind}.onnx"
-        if path.is_file():
-            models[kind], _ = path, reused.append(f"onnx:{kind}")
+        if path.is_file():  # written under a temporary name and renamed: complete
+            models[kind] = path
+            reused.append(f"onnx:{kind}")
             continue
         try:
             models[kind] = _export_onnx(adapter, kind, opts, arts.export.cache_range, path)
