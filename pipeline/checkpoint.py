@@ -127,6 +127,19 @@ def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     return tensors, meta
 
 
+def _checked_metadata(path: Path, meta: Any) -> dict[str, Any]:
+    """The metadata fields with the types the rest of the code relies on."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: metadata is {type(meta).__name__}, not a JSON object")
+    if not isinstance(meta.get("model_arch") or {}, dict):
+        raise CheckpointError(f"{path}: metadata model_arch is not an object")
+    try:
+        int(meta.get("step", 0) or 0)
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path}: metadata step {meta.get('step')!r} is not an integer") from None
+    return meta
+
+
 def _read_legacy(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     try:
         with warnings.catch_warnings():  # protocol notices are no concern of the user's
@@ -156,6 +169,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path}: checkpoint file not found")
     reader = _read_legacy if path.suffix in (".pt", ".pth", ".bin") else _read_safetensors
     tensors, meta = reader(path)
+    meta = _checked_metadata(path, meta)
     if not tensors:
         raise CheckpointError(f"{path}: holds no tensors")
     actual = arch_hash(tensors)
@@ -175,13 +189,16 @@ def build_student(ckpt: Checkpoint, student_cls: type[Student] = Student) -> Stu
         raise CheckpointError(f"{ckpt.path}: no model_arch in the metadata")
     try:
         cfg = StudentConfig.from_arch(ckpt.model_arch)
+        # Shapes first, on the meta device: metadata that lies about sizes
+        # must not get to allocate them.
+        with torch.device("meta"):
+            expected = student_cls(cfg).state_dict()
     except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"{ckpt.path}: {exc}") from None
-    model = student_cls(cfg)
-    expected = model.state_dict()
+        raise CheckpointError(f"{ckpt.path}: model_arch is invalid: {exc}") from None
     if arch_hash(expected) != ckpt.arch_hash:
         raise CheckpointError(f"{ckpt.path}: model_arch disagrees with the weights: "
                               f"{first_difference(expected, ckpt.state_dict)}")
+    model = student_cls(cfg)
     model.load_state_dict(dict(ckpt.state_dict), strict=True)
     return model.float().eval()
 

@@ -31,6 +31,8 @@ from torch.nn import functional as F
 
 # Additive mask value: exp() of it underflows to exactly 0 and it stays finite in fp16.
 MASK_VALUE = -1.0e4
+# The causal table is max_seq_len^2 floats: 16384 is 1 GiB.
+MAX_SEQ_LEN_LIMIT = 16384
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,8 +55,18 @@ class StudentConfig:
         positive = ("vocab_size", "d_model", "n_layers", "n_heads", "n_kv_heads",
                     "d_head", "d_ff", "max_seq_len")
         for name in positive:
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"StudentConfig.{name} must be positive, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"StudentConfig.{name} must be a positive integer, got {value!r}")
+        for name in ("rms_eps", "rope_theta"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise ValueError(f"StudentConfig.{name} must be a positive number, got {value!r}")
+        if not isinstance(self.halt_head, bool):
+            raise ValueError(f"StudentConfig.halt_head must be true or false, got {self.halt_head!r}")
+        if self.max_seq_len > MAX_SEQ_LEN_LIMIT:
+            raise ValueError(f"StudentConfig.max_seq_len {self.max_seq_len} exceeds {MAX_SEQ_LEN_LIMIT} "
+                             "(the causal table grows with its square)")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"StudentConfig.n_heads ({self.n_heads}) must be a multiple "
                              f"of n_kv_heads ({self.n_kv_heads})")

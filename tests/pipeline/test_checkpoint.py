@@ -120,3 +120,33 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 
 def test_save_leaves_no_temporary_files(saved: Path) -> None:
     assert [p.name for p in saved.parent.iterdir()] == ["m.safetensors"]
+
+
+@pytest.mark.parametrize(("meta", "message"), [
+    ([1, 2], "metadata is list, not a JSON object"),
+    ({"model_arch": "wide"}, "model_arch is not an object"),
+    ({"step": "late"}, "step 'late' is not an integer"),
+])
+def test_metadata_of_the_wrong_shape_is_named(model: Student, tmp_path: Path, meta, message: str) -> None:
+    from safetensors.torch import save_file
+    import json
+
+    path = tmp_path / "odd.safetensors"
+    save_file({"w": torch.zeros(2)}, str(path), metadata={"readiness": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match=f"odd.safetensors: .*{message}"):
+        read_checkpoint(path)
+
+
+def test_metadata_claiming_huge_sizes_is_refused_without_allocating(model: Student, tmp_path: Path) -> None:
+    arch = {**CFG.model_arch, "vocab_size": 10 ** 9}  # 10^9 x 64 floats: 256 GB if allocated
+    path = write_checkpoint(tmp_path / "huge.safetensors", model.state_dict(),
+                            {"model_arch": arch, "arch_hash": arch_hash(model.state_dict())})
+    with pytest.raises(CheckpointError, match="huge.safetensors: model_arch disagrees .*embed.weight"):
+        load_student(path)
+
+
+def test_metadata_with_wrongly_typed_fields_is_refused(model: Student, tmp_path: Path) -> None:
+    arch = {**CFG.model_arch, "d_ff": "128"}
+    path = write_checkpoint(tmp_path / "typed.safetensors", model.state_dict(), {"model_arch": arch})
+    with pytest.raises(CheckpointError, match="typed.safetensors: model_arch is invalid: .*d_ff"):
+        load_student(path)

@@ -102,3 +102,16 @@ def test_prefill_and_decode_export_with_dynamic_lengths() -> None:
     dec = export(adapter.decode_module(), example, dynamic_shapes=shapes)
     out = dec.module()(ids(1), torch.tensor([7], dtype=torch.int32), *(torch.randn(1, 2, 7, 16) for _ in range(4)))
     assert out[1].shape == (1, 2, 8, 16)
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("d_model", "64", "positive integer"),
+    ("n_layers", 0, "positive integer"),
+    ("vocab_size", True, "positive integer"),
+    ("rms_eps", -1.0, "positive number"),
+    ("halt_head", "yes", "true or false"),
+    ("max_seq_len", 1 << 20, "exceeds 16384"),
+])
+def test_config_rejects_bad_field_values(field: str, value: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StudentConfig(**{field: value})
