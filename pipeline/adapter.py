@@ -22,6 +22,7 @@ cache tensor, so exported programs carry the contract's input names.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import sys
@@ -73,6 +74,7 @@ class PrefillEntry(nn.Module):
         return tuple(self.model.prefill(input_ids))
 
 
+@functools.lru_cache(maxsize=None)
 def decode_entry_class(n_layers: int) -> type[nn.Module]:
     """A module class whose forward names every cache input (input_ids, position, k_cache_0, ...)."""
     names = cache_names(n_layers)
