@@ -8,15 +8,17 @@ own values (`value_inference()`, used for constant folding). So:
     >>> interp.run({"input_ids": ids})["logits"].shape             # many times
     (1, 64, 512)
 
-`load` rebuilds the program with coremltools' milproto loader and evaluates
-every `const` once. `run` checks each input against the package's enumerated
-or ranged shapes, then evaluates the ops in program order: each op's input
-vars are given concrete values, dynamic-shape programs are re-typed with the
-concrete shapes (otherwise `shape` ops yield symbols), and the op's kernel
-(see `mil_ops`) computes its outputs. Arithmetic is float32; outputs of
-fp16-typed ops are rounded to float16, which is how an fp16 program stores
-activations on device. Every var touched is restored afterwards, so nothing
-leaks from one run into the next; a lock serialises runs on one instance.
+`load` rebuilds the program with coremltools' milproto loader, evaluates
+every `const` once and plans each op. `run` checks each input against the
+package's enumerated or ranged shapes, then evaluates the ops in program
+order on a fresh value table. Hot ops run a numpy kernel on input values
+(`mil_fast`); any other op goes through coremltools' `value_inference()`:
+its input vars are given the concrete values and shapes, and it is re-typed
+with them (`type_inference`, so `shape` ops of dynamic programs do not yield
+symbols). Arithmetic is float32; outputs of fp16-typed ops are rounded to
+float16, which is how an fp16 program stores activations on device. Vars
+touched on the slow path are restored afterwards, so nothing leaks from one
+run into the next; a lock serialises runs on one instance.
 
 `trace` is `run` that also returns every op's outputs, in order, for
 localising a parity failure (`pipeline.runtimes.mil_localise`).
@@ -32,7 +34,8 @@ from typing import Any, Mapping
 import numpy as np
 
 from pipeline.runtimes.base import InputShapeError, UnsupportedOps
-from pipeline.runtimes.mil_ops import KERNELS, unsupported
+from pipeline.runtimes.mil_fast import FAST, SLOW
+from pipeline.runtimes.mil_ops import unsupported
 from pipeline.runtimes.mil_package import InputContract, LoadedPackage, load_package
 
 
@@ -56,29 +59,46 @@ class OpRecord:
     outputs: tuple[Any, ...]
 
 
-def _storage(var: Any, value: Any) -> Any:
-    """`value` as `var` stores it: fp16 rounded (kept float32), ints as declared,
-    scalars as numpy scalars (ops pass them to numpy as axes and flags)."""
+_FP16 = "fp16"  # stored rounded to float16, held as float32
+
+
+def _kind(var: Any) -> tuple[Any, bool]:
+    """How `var` stores values: (fp16 marker or numpy dtype or None, is a tensor)."""
     from coremltools.converters.mil.mil import types
 
-    if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
-        return value  # strings and lists pass through
     dtype = var.dtype
     if dtype == types.fp16:
-        with np.errstate(over="ignore"):
-            value = np.asarray(value, np.float32).astype(np.float16).astype(np.float32)
+        kind: Any = _FP16
     elif dtype in (types.fp32, types.fp64):
-        value = np.asarray(value, np.float32)
+        kind = np.float32
     elif dtype == types.bool:
-        value = np.asarray(value, bool)
+        kind = np.bool_
     else:
         try:
-            value = np.asarray(value, types.nptype_from_builtin(dtype))
+            kind = types.nptype_from_builtin(dtype)
         except Exception:
-            value = np.asarray(value)
-    if not types.is_tensor(var.sym_type) and value.ndim == 0:
+            kind = None
+    return kind, bool(types.is_tensor(var.sym_type))
+
+
+def _store(kind: tuple[Any, bool], value: Any) -> Any:
+    """`value` as a var of `kind` stores it: fp16 rounded (kept float32), ints as
+    declared, scalars as numpy scalars (ops pass them to numpy as axes and flags)."""
+    if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+        return value  # strings and lists pass through
+    dtype, is_tensor = kind
+    if dtype is _FP16:
+        with np.errstate(over="ignore"):
+            value = np.asarray(value, np.float32).astype(np.float16).astype(np.float32)
+    else:
+        value = np.asarray(value, dtype)
+    if not is_tensor and value.ndim == 0:
         return bool(value) if value.dtype == bool else value[()]
     return value
+
+
+def _storage(var: Any, value: Any) -> Any:
+    return _store(_kind(var), value)
 
 
 def _retype(var: Any, value: Any) -> None:
@@ -93,10 +113,20 @@ def _retype(var: Any, value: Any) -> None:
         var._sym_type = types.tensor(var.dtype, value.shape)
 
 
-def _is_symbolic(var: Any) -> bool:
-    from coremltools.converters.mil.mil.types.symbolic import is_symbolic
+class _Step:
+    """One planned op: its kernel, where its inputs come from, what it stores."""
 
-    return any(is_symbolic(d) for d in getattr(var, "shape", ()))
+    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs")
+
+    def __init__(self, op: Any) -> None:
+        self.op = op
+        self.fast = FAST.get(op.op_type)
+        self.inputs = [(name, tuple(id(v) for v in var) if isinstance(var, (tuple, list)) else id(var))
+                       for name, var in op.inputs.items()]
+        self.outputs = list(op.outputs)
+        self.kinds = [_kind(v) for v in op.outputs]  # the declared dtype never changes
+        self.memo: dict = {}
+        self.record_inputs = tuple(v.name for v in op.get_flattened_inputs())
 
 
 class MilInterpreter:
@@ -115,8 +145,8 @@ class MilInterpreter:
         missing = unsupported([op.op_type for op in function.operations] + self._nested_ops())
         if missing:
             raise UnsupportedOps(missing, str(package.path))
-        self._freeze_consts(function)
-        self._dynamic = any(_is_symbolic(v) for v in self._input_vars.values())
+        self._consts = self._freeze_consts(function)
+        self._steps = [_Step(op) for op in self._ops]
         self._saved = {id(v): (v, v._sym_type, v._sym_val) for v in self._touched_vars()}
         self._out_vars = {v.name: v for v in function.outputs}
         self._lock = threading.Lock()
@@ -136,13 +166,18 @@ class MilInterpreter:
     def _nested_ops(self) -> list[str]:
         return [op.op_type for op in self._function.operations if op.blocks]
 
-    def _freeze_consts(self, function: Any) -> None:
+    @staticmethod
+    def _freeze_consts(function: Any) -> dict[int, Any]:
         # Consts are evaluated once, as float32 (fp16 weights exactly), so fp16
         # programs compute in float32 without re-casting weights every run.
+        consts = {}
         for op in function.operations:
             if op.op_type == "const":
                 for var in op.outputs:
-                    var._sym_val = _Value(_storage(var, var.val if var.val is not None else var.sym_val))
+                    value = _storage(var, var.val if var.val is not None else var.sym_val)
+                    var._sym_val = _Value(value)
+                    consts[id(var)] = value
+        return consts
 
     def _touched_vars(self) -> list[Any]:
         touched = list(self._input_vars.values())
@@ -150,9 +185,7 @@ class MilInterpreter:
             touched.extend(op.outputs)
         return touched
 
-    def _bind_inputs(self, inputs: Mapping[str, np.ndarray]) -> None:
-        from coremltools.converters.mil.mil import types
-
+    def _bind_inputs(self, inputs: Mapping[str, np.ndarray], values: dict[int, Any]) -> None:
         contracts = {c.name: c for c in self.inputs}
         unknown = set(inputs) - set(self._input_vars)
         missing = set(self._input_vars) - set(inputs)
@@ -165,27 +198,37 @@ class MilInterpreter:
                 contracts[name].check(value)
             elif value.ndim != len(var.shape):
                 raise InputShapeError(f"input {name!r} has rank {value.ndim}; expected {len(var.shape)}")
-            if self._dynamic:
-                var._sym_type = types.tensor(var.dtype, tuple(int(d) for d in value.shape))
-            var._sym_val = _Value(_storage(var, value))
+            values[id(var)] = _storage(var, value)
 
-    def _evaluate(self, op: Any) -> tuple[Any, ...]:
-        if self._dynamic:
-            out_types = op.type_inference()
-            out_types = out_types if isinstance(out_types, tuple) else (out_types,)
-            for var, sym_type in zip(op.outputs, out_types):
-                var._sym_type = sym_type
-        kernel = KERNELS.get(op.op_type)
-        # Overflow to inf is a finding (fp16), not a reason to warn.
-        with np.errstate(all="ignore"):
-            values = kernel(op) if kernel is not None else op.value_inference()
-        values = values if isinstance(values, (tuple, list)) and len(op.outputs) > 1 else (values,)
-        if any(v is None for v in values):
-            raise RuntimeError(f"MIL op {op.name!r} ({op.op_type}) could not be evaluated")
-        stored = tuple(_storage(var, v) for var, v in zip(op.outputs, values))
-        for var, value in zip(op.outputs, stored):
+    def _slow(self, step: _Step, values: dict[int, Any]) -> Any:
+        """coremltools' value_inference(), on vars given this run's values and shapes."""
+        op = step.op
+        for var in op.get_flattened_inputs():
+            value = values[id(var)]
             _retype(var, value)
             var._sym_val = _Value(value)
+        out_types = op.type_inference()
+        out_types = out_types if isinstance(out_types, tuple) else (out_types,)
+        for var, sym_type in zip(op.outputs, out_types):
+            var._sym_type = sym_type
+        return op.value_inference()
+
+    def _evaluate(self, step: _Step, values: dict[int, Any]) -> tuple[Any, ...]:
+        result = SLOW
+        # Overflow to inf is a finding (fp16), not a reason to warn.
+        with np.errstate(all="ignore"):
+            if step.fast is not None:
+                args = {name: tuple(values[k] for k in key) if isinstance(key, tuple) else values[key]
+                        for name, key in step.inputs}
+                result = step.fast(args, step.memo)
+            if result is SLOW:
+                result = self._slow(step, values)
+        results = result if isinstance(result, (tuple, list)) and len(step.outputs) > 1 else (result,)
+        if any(v is None for v in results):
+            raise RuntimeError(f"MIL op {step.op.name!r} ({step.op.op_type}) could not be evaluated")
+        stored = tuple(_store(kind, v) for kind, v in zip(step.kinds, results))
+        for var, value in zip(step.outputs, stored):
+            values[id(var)] = value
         return stored
 
     def _restore(self) -> None:
@@ -194,24 +237,24 @@ class MilInterpreter:
 
     def _execute(self, inputs: Mapping[str, np.ndarray], records: list[OpRecord] | None) -> dict[str, np.ndarray]:
         with self._lock:
+            values = dict(self._consts)
             try:
-                self._bind_inputs(inputs)
-                for op in self._ops:
-                    values = self._evaluate(op)
+                self._bind_inputs(inputs, values)
+                for step in self._steps:
+                    outs = self._evaluate(step, values)
                     if records is not None:
                         records.append(OpRecord(
-                            name=op.name, op_type=op.op_type,
-                            input_names=tuple(v.name for v in op.get_flattened_inputs()),
-                            output_names=tuple(v.name for v in op.outputs), outputs=values))
-                return {name: self._output(var) for name, var in self._out_vars.items()}
+                            name=step.op.name, op_type=step.op.op_type, input_names=step.record_inputs,
+                            output_names=tuple(v.name for v in step.outputs), outputs=outs))
+                return {name: self._output(var, values[id(var)]) for name, var in self._out_vars.items()}
             finally:
                 self._restore()
 
     @staticmethod
-    def _output(var: Any) -> np.ndarray:
+    def _output(var: Any, value: Any) -> np.ndarray:
         from coremltools.converters.mil.mil import types
 
-        value = np.asarray(var._sym_val.val)
+        value = np.asarray(value)
         return value.astype(np.float16) if var.dtype == types.fp16 else value.copy()
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

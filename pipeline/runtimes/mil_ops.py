@@ -9,9 +9,10 @@ those get a kernel here. Every entry of `SUPPORTED_OPS` is tested against a
 numpy or PyTorch reference (tests/pipeline/runtimes/test_mil_ops.py); an op
 outside the table makes the program not evaluable rather than guessed at.
 
-A kernel takes the operation, whose input vars already hold concrete values
-(`op.x.val`), and returns the output value (or a tuple of them), computed in
+A kernel takes the op's input values by input name (`a["x"]`; optional
+inputs that are absent are missing) and returns the output value, computed in
 float32 whatever the declared dtype: the interpreter rounds to fp16 storage.
+`mil_fast` adds kernels for the hot ops that do have a `value_inference()`.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ def _erf(x: np.ndarray) -> np.ndarray:
     return torch.special.erf(torch.from_numpy(np.ascontiguousarray(x, np.float32))).numpy()
 
 
-def _silu(op: Any) -> np.ndarray:
-    x = np.asarray(op.x.val, np.float32)
+def _silu(a: dict) -> np.ndarray:
+    x = np.asarray(a["x"], np.float32)
     return x / (1.0 + np.exp(-x))
 
 
-def _gelu(op: Any) -> np.ndarray:
-    x = np.asarray(op.x.val, np.float32)
-    mode = op.mode.val if op.mode is not None else "EXACT"
+def _gelu(a: dict) -> np.ndarray:
+    x = np.asarray(a["x"], np.float32)
+    mode = a.get("mode", "EXACT")
     if mode == "TANH_APPROXIMATION":
         return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
     if mode == "SIGMOID_APPROXIMATION":
@@ -51,20 +52,15 @@ def _gelu(op: Any) -> np.ndarray:
     return 0.5 * x * (1 + _erf(x / np.float32(math.sqrt(2))))
 
 
-def _erf_op(op: Any) -> np.ndarray:
-    return _erf(np.asarray(op.x.val))
-
-
-def _select(op: Any) -> np.ndarray:
+def _select(a: dict) -> np.ndarray:
     # coremltools' version types the result from `a` and `b` only, so a
     # tensor `cond` with scalar branches comes back as a "scalar".
-    return np.where(np.asarray(op.cond.val), np.asarray(op.a.val), np.asarray(op.b.val))
+    return np.where(np.asarray(a["cond"]), np.asarray(a["a"]), np.asarray(a["b"]))
 
 
-def _gather_nd(op: Any) -> np.ndarray:
-    x, idx = np.asarray(op.x.val), np.asarray(op.indices.val).astype(np.int64)
-    batch = getattr(op, "batch_dims", None)
-    batch_dims = int(batch.val) if batch is not None else 0
+def _gather_nd(a: dict) -> np.ndarray:
+    x, idx = np.asarray(a["x"]), np.asarray(a["indices"]).astype(np.int64)
+    batch_dims = int(a.get("batch_dims", 0))
     if batch_dims:
         lead = x.shape[:batch_dims]
         flat_x = x.reshape((-1,) + x.shape[batch_dims:])
@@ -74,59 +70,56 @@ def _gather_nd(op: Any) -> np.ndarray:
     return x[tuple(np.moveaxis(idx, -1, 0))]
 
 
-def _one_hot(op: Any) -> np.ndarray:
-    idx = np.asarray(op.indices.val).astype(np.int64)
-    depth = int(op.one_hot_vector_size.val)
-    axis = int(op.axis.val) if op.axis is not None else -1
-    on = op.on_value.val if op.on_value is not None else 1
-    off = op.off_value.val if op.off_value is not None else 0
+def _one_hot(a: dict) -> np.ndarray:
+    idx = np.asarray(a["indices"]).astype(np.int64)
+    depth = int(a["one_hot_vector_size"])
+    axis = int(a.get("axis", -1))
     hot = np.arange(depth) == idx[..., None]
-    out = np.where(hot, on, off)
+    out = np.where(hot, a.get("on_value", 1), a.get("off_value", 0))
     return np.moveaxis(out, -1, axis if axis >= 0 else out.ndim + axis)
 
 
-def _reshape_like(op: Any) -> np.ndarray:
-    x = np.asarray(op.x.val)
-    shape = []
-    # begins, ends and end_masks are tuples of scalar vars, one per ref tensor.
-    for ref, begin, end, mask in zip(op.ref_tensors, op.begins, op.ends, op.end_masks):
-        dims = np.asarray(ref.val).shape
-        shape.extend(dims[int(begin.val):] if bool(mask.val) else dims[int(begin.val):int(end.val)])
-    return x.reshape(shape)
+def _reshape_like(a: dict) -> np.ndarray:
+    shape: list[int] = []
+    # begins, ends and end_masks are tuples of scalars, one per ref tensor.
+    for ref, begin, end, mask in zip(a["ref_tensors"], a["begins"], a["ends"], a["end_masks"]):
+        dims = np.shape(ref)
+        shape.extend(dims[int(begin):] if bool(mask) else dims[int(begin):int(end)])
+    return np.asarray(a["x"]).reshape(shape)
 
 
-def _norm_affine(op: Any, x: np.ndarray, axes: tuple[int, ...], mean: Any, var: Any) -> np.ndarray:
-    out = (x - mean) / np.sqrt(var + np.float32(op.epsilon.val if op.epsilon is not None else 1e-5))
-    shape = [1] * x.ndim
-    shape[1] = x.shape[1]
-    if op.gamma is not None:
-        out = out * np.asarray(op.gamma.val, np.float32).reshape(shape)
-    if op.beta is not None:
-        out = out + np.asarray(op.beta.val, np.float32).reshape(shape)
-    return out
+def _channel(a: dict, key: str, ndim: int, channels: int) -> np.ndarray | None:
+    if a.get(key) is None:
+        return None
+    shape = [1] * ndim
+    shape[1] = channels
+    return np.asarray(a[key], np.float32).reshape(shape)
 
 
-def _batch_norm(op: Any) -> np.ndarray:
-    x = np.asarray(op.x.val, np.float32)
-    shape = [1] * x.ndim
-    shape[1] = x.shape[1]
-    mean = np.asarray(op.mean.val, np.float32).reshape(shape)
-    var = np.asarray(op.variance.val, np.float32).reshape(shape)
-    return _norm_affine(op, x, (), mean, var)
+def _normalise(a: dict, x: np.ndarray, mean: Any, var: Any) -> np.ndarray:
+    out = (x - mean) / np.sqrt(var + np.float32(a.get("epsilon", 1e-5)))
+    gamma, beta = _channel(a, "gamma", x.ndim, x.shape[1]), _channel(a, "beta", x.ndim, x.shape[1])
+    out = out * gamma if gamma is not None else out
+    return out + beta if beta is not None else out
 
 
-def _instance_norm(op: Any) -> np.ndarray:
-    x = np.asarray(op.x.val, np.float32)
+def _batch_norm(a: dict) -> np.ndarray:
+    x = np.asarray(a["x"], np.float32)
+    return _normalise(a, x, _channel(a, "mean", x.ndim, x.shape[1]), _channel(a, "variance", x.ndim, x.shape[1]))
+
+
+def _instance_norm(a: dict) -> np.ndarray:
+    x = np.asarray(a["x"], np.float32)
     axes = tuple(range(2, x.ndim))
-    return _norm_affine(op, x, axes, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True))
+    return _normalise(a, x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True))
 
 
-KERNELS: dict[str, Callable[[Any], Any]] = {
+NUMPY_KERNELS: dict[str, Callable[[dict], Any]] = {
     "silu": _silu,
     "gelu": _gelu,
-    "erf": _erf_op,
-    "gather_nd": _gather_nd,
+    "erf": lambda a: _erf(np.asarray(a["x"])),
     "select": _select,
+    "gather_nd": _gather_nd,
     "one_hot": _one_hot,
     "reshape_like": _reshape_like,
     "batch_norm": _batch_norm,
@@ -158,7 +151,7 @@ _VALUE_INFERENCE_OPS = (
 SUPPORTED_OPS: dict[str, Source] = {
     "const": Source.CONST,
     **{name: Source.VALUE_INFERENCE for name in _VALUE_INFERENCE_OPS},
-    **{name: Source.NUMPY for name in KERNELS},
+    **{name: Source.NUMPY for name in NUMPY_KERNELS},
 }
 
 
