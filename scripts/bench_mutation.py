@@ -180,8 +180,8 @@ def print_report(rows: list[dict], sample: int) -> None:
         print(f"  interval coverage replayed over 1000 seeds: {100 * row['replayed_interval_coverage']:.1f} % "
               "(nominal 95 %)")
         for s in row["samples"]:
-            print(f"  sample {sample} seed {s['seed']}: {s['seconds']} s -> {s['ratio_to_full']:.3f}x of full "
-                  f"(target <= 0.25x); {s['score_pct']:.1f} % in [{s['ci_low_pct']:.1f}, {s['ci_high_pct']:.1f}], "
+            print(f"  sample {sample} seed {s['seed']}: {s['seconds']} s -> {s['ratio_to_full']:.3f}x of full, "
+                  f"CPU {s['cpu_ratio_to_full']:.3f}x (target <= 0.25x); {s['score_pct']:.1f} % in [{s['ci_low_pct']:.1f}, {s['ci_high_pct']:.1f}], "
                   f"full score {'inside' if s['full_inside'] else 'OUTSIDE'}")
 
 
