@@ -77,6 +77,17 @@ def test_a_suite_that_asserts_nothing_scores_low_and_fails(tmp_path):
     assert "mathlib/core.py" in result.remediation
 
 
+def test_the_quality_suites_seeded_no_assert_project_fails_too(tmp_path):
+    # Shared with the suite_health / coverage gates, which both pass it; a
+    # pytest.ini project without pyproject.toml (mutmut is set up via setup.cfg).
+    root = copy_project("quality_no_asserts", tmp_path)
+    if not (root / "calc" / "core.py").exists():
+        pytest.skip("tests/fixtures/quality/no_asserts changed shape")
+    result = MutationGate().check(context(root, tmp_path / "work", critical=(("calc/core.py", "1"),)))
+    assert result.status is Status.FAIL and result.metrics["mutation_score_pct"] < 50.0
+    assert not (root / "setup.cfg").exists() and not (root / "mutants").exists()
+
+
 def add_failing_test(root):
     (root / "tests" / "test_broken.py").write_text("def test_always_fails():\n    assert 1 == 2\n")
 
@@ -142,6 +153,15 @@ def test_a_sample_reports_an_interval_and_is_judged_on_its_lower_bound(good_run,
     assert result.status is Status.FAIL
     point = MutationGate().check(context(root, tmp_path / "w2", sample=6, seed=3, judge="point"))
     assert point.metrics["mutation_score_pct"] == m["mutation_score_pct"]
+
+
+@pytest.mark.heavy
+def test_the_bundled_example_project_passes(tmp_path):
+    root = copy_project("example_project", tmp_path)
+    critical = (("textstats/metrics.py", "1"), ("textstats/segment.py", "2"))
+    result = MutationGate().check(context(root, tmp_path / "work", critical=critical))
+    assert result.status is Status.PASS, result.summary
+    assert result.metrics["modules_judged"] == 2 and result.metrics["killed"] > 50
 
 
 @pytest.mark.heavy
