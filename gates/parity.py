@@ -204,7 +204,7 @@ class ParityGate:
 
     def check(self, ctx: GateContext) -> GateResult:
         from gates.export import shared_adapter, shared_artifacts
-        from pipeline.parity_targets import run_target
+        from pipeline.parity_targets import references, run_target
         from pipeline.runtimes.coreml_runtime import can_predict
 
         settings: Settings = ctx.settings or Settings()
@@ -222,7 +222,8 @@ class ParityGate:
         sources = tuple(s for s in settings.sources if s != "text" or text_ids)
         if not sources:
             raise GateError(f"parity: no inputs to compare on ({why})")
-        targets = {p.key: run_target(p, adapter, arts, thresholds=dict(settings.thresholds),
+        refs = references(adapter)
+        targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
                                      decode_steps=settings.decode_steps, seed=settings.seed,
                                      sources=sources, text_ids=text_ids, localise=settings.localise,
                                      localise_tol=dict(settings.localise_tol))

@@ -58,6 +58,30 @@ class Comparison:
         return not self.misses
 
 
+class CachedRuntime:
+    """A reference runtime that remembers its outputs by input content.
+
+    Every target is compared on the same inputs, and decode starts from the
+    reference's own caches, so the reference's runs repeat exactly across
+    targets: computing them once keeps the gate's cost in the candidates.
+    """
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.name = getattr(runtime, "name", "reference")
+        self._seen: dict[Any, dict[str, np.ndarray]] = {}
+
+    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import hashlib
+
+        key = tuple((name, np.asarray(v).shape, np.asarray(v).dtype.str,
+                     hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest())
+                    for name, v in sorted(inputs.items()))
+        if key not in self._seen:
+            self._seen[key] = self.runtime.run(inputs)
+        return self._seen[key]
+
+
 def input_ids(source: str, length: int, *, vocab: int, seed: int,
               text_ids: Sequence[int] = ()) -> np.ndarray:
     """int32 [1, length]: real text (tiled to length) or seeded random ids."""

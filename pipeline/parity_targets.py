@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pipeline.parity import output_group, thresholds_for
-from pipeline.parity_cases import (Comparison, DecodeNames, decode_comparisons, input_ids,
+from pipeline.parity_cases import (CachedRuntime, Comparison, DecodeNames, decode_comparisons, input_ids,
                                    prefill_comparisons, worst)
 from pipeline.runtimes.base import NotEvaluable
 
@@ -57,16 +57,25 @@ def fold_rows(comparisons: Sequence[Comparison], runtime: str) -> list[dict[str,
     return rows
 
 
+def references(adapter: Any) -> tuple[Any, Any]:
+    """PyTorch eager prefill and decode, cached so several targets share their runs."""
+    from pipeline.runtimes.eager import EagerRuntime
+
+    prefill = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
+    decode = EagerRuntime(adapter.decode_module(), adapter.decode_input_names(), adapter.decode_output_names())
+    return CachedRuntime(prefill), CachedRuntime(decode)
+
+
 def run_target(plan: Any, adapter: Any, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
                sources: Sequence[str], text_ids: Sequence[int], localise: bool,
-               localise_tol: dict) -> dict[str, Any]:
+               localise_tol: dict, refs: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """The evidence entry for one target (see the module docstring)."""
     entry: dict[str, Any] = {"target": plan.target, "precision": plan.precision, "runtime": plan.runtime,
                              "status": "error", "reason": "", "comparisons": 0, "failed": 0,
                              "rows": [], "localisation": [], "files": []}
     try:
-        comparisons, opened = _compare_target(plan, adapter, arts, thresholds, decode_steps, seed,
-                                              sources, text_ids)
+        comparisons, opened = _compare_target(plan, adapter, arts, refs or references(adapter), thresholds,
+                                              decode_steps, seed, sources, text_ids)
     except NotEvaluable as exc:
         return {**entry, "status": "not_evaluable", "reason": str(exc)}
     except Exception as exc:  # this target errs; the others still run
@@ -88,14 +97,11 @@ def run_target(plan: Any, adapter: Any, arts: Any, *, thresholds: dict, decode_s
     return entry
 
 
-def _compare_target(plan, adapter, arts, thresholds, decode_steps, seed, sources, text_ids):
-    from pipeline.runtimes.eager import EagerRuntime
-
+def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, sources, text_ids):
     names = DecodeNames(prefill_outputs=adapter.prefill_output_names(),
                         decode_inputs=adapter.decode_input_names(),
                         decode_outputs=adapter.decode_output_names())
-    ref_prefill = EagerRuntime(adapter.prefill_module(), ("input_ids",), names.prefill_outputs)
-    ref_decode = EagerRuntime(adapter.decode_module(), names.decode_inputs, names.decode_outputs)
+    ref_prefill, ref_decode = refs
     opened: dict[Any, Any] = {}
 
     def runtime_for(kind: str, length: int | None = None) -> Any:
