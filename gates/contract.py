@@ -134,7 +134,8 @@ class ContractGate:
         for key, pkg in arts.coreml.items():
             try:
                 checks[key.filename] = package_problems(contract, key.kind, key.precision, key.length,
-                                                        read_package(pkg), arts.export.cache_range)
+                                                        read_package(pkg), arts.export.cache_range,
+                                                        arts.options.deployment_target)
             except PackageError as exc:
                 checks[key.filename] = [str(exc)]
         return self._result(checks, path)

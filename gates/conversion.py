@@ -62,14 +62,15 @@ def generated_names(names: Sequence[str], contract_names: Sequence[str]) -> list
 
 
 def package_problems(contract: Any, kind: str, precision: str, length: int | None, info: Any,
-                     cache_range: tuple[int, int] | None = None) -> list[str]:
+                     cache_range: tuple[int, int] | None = None, deployment: str = "iOS18") -> list[str]:
     """How a read-back Core ML package differs from the contract."""
     from pipeline.contract import compare_tensors
+    from pipeline.to_coreml import io_float_dtype
 
     want_in, want_out = contract.tensors(kind, "inputs"), contract.tensors(kind, "outputs")
     got_in = [t.as_spec() for t in info.inputs]
     got_out = [t.as_spec() for t in info.outputs]
-    float_dtype = "float16" if precision == "fp16" else "float32"
+    float_dtype = io_float_dtype(precision, deployment)
     unnamed = generated_names([t.name for t in got_out], [t.name for t in want_out])
     problems = [f"outputs left unnamed by the converter: {', '.join(unnamed)}"] if unnamed else []
     problems += compare_tensors(want_in, got_in, what="inputs", float_dtype=float_dtype)
@@ -134,7 +135,8 @@ def measure(arts: Any, contract: Any, settings: Settings) -> list[Check]:
             try:
                 info = read_package(path)
                 problems = package_problems(contract, key.kind, key.precision, key.length, info,
-                                            arts.export.cache_range if settings.check_cache_ranges else None)
+                                            arts.export.cache_range if settings.check_cache_ranges else None,
+                                            arts.options.deployment_target)
             except PackageError as exc:
                 problems = [str(exc)]
         checks.append(Check(artifact=key.filename, kind=key.kind, precision=key.precision,

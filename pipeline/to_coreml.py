@@ -14,7 +14,8 @@ Why it is shaped so:
   one static package per length (the caller passes one length);
 - decode cache inputs take `ct.RangeDim` on axis 2; with fp16 compute the
   cache inputs *and* outputs are declared float16, so a cache threads from one
-  step into the next without a cast; `cache_range_problems` checks that the
+  step into the next without a cast (float16 I/O needs iOS16+: below that
+  they are float32 and the converter casts, see `io_float_dtype`); `cache_range_problems` checks that the
   converted spec gave every cache input the same range (it stores one each);
 - a failed conversion raises `ConversionError` with the converter's own
   message: there is no placeholder package. A package is written to a
@@ -38,7 +39,7 @@ from coremltools.proto import FeatureTypes_pb2, MIL_pb2
 from pipeline.contract import TensorSpec
 
 PRECISIONS = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
-_NP_FLOAT = {"fp32": np.float32, "fp16": np.float16}
+_NP_FLOAT = {"float32": np.float32, "float16": np.float16}
 
 
 def _array_dtype(code: int) -> str:
@@ -93,6 +94,19 @@ def deployment_target(name: str) -> Any:
     return getattr(ct.target, name)
 
 
+def io_float_dtype(precision: str, deployment: str = "iOS18") -> str:
+    """The dtype of float inputs/outputs a package gets: float16 needs iOS16 or later.
+
+    Below iOS16 an fp16 package computes in fp16 but takes and returns float32
+    (the converter casts at the boundary).
+    """
+    if precision != "fp16":
+        return "float32"
+    names = [t.name for t in ct.target]
+    ios16 = names.index("iOS16") if "iOS16" in names else 0
+    return "float16" if deployment not in names or names.index(deployment) >= ios16 else "float32"
+
+
 def convert_prefill(program: Any, *, input_name: str, output_names: Sequence[str] | None,
                     lengths: Sequence[int], default_length: int, precision: str, out_path: Path,
                     deployment: str = "iOS18", batch: int = 1) -> Path:
@@ -102,7 +116,7 @@ def convert_prefill(program: Any, *, input_name: str, output_names: Sequence[str
     else:
         shape = ct.EnumeratedShapes(shapes=[(batch, t) for t in lengths], default=(batch, default_length))
     inputs = [ct.TensorType(name=input_name, shape=shape, dtype=np.int32)]
-    outputs = _outputs(output_names, precision, cache_from=None)
+    outputs = _outputs(output_names, io_float_dtype(precision, deployment), cache_from=None)
     return _convert(program, inputs, outputs, precision, deployment, out_path, "prefill")
 
 
@@ -110,26 +124,26 @@ def convert_decode(program: Any, *, input_specs: Sequence[TensorSpec], output_na
                    cache_range: tuple[int, int], default_cache: int, precision: str, out_path: Path,
                    deployment: str = "iOS18") -> Path:
     """One decode package; every cache input gets the same RangeDim on axis 2."""
-    inputs = []
+    inputs, io_float = [], io_float_dtype(precision, deployment)
     for spec in input_specs:
         if spec.dtype.startswith("float"):
             dims = tuple(ct.RangeDim(lower_bound=cache_range[0], upper_bound=cache_range[1],
                                      default=default_cache) if isinstance(d, str) else d for d in spec.shape)
-            inputs.append(ct.TensorType(name=spec.name, shape=dims, dtype=_NP_FLOAT[precision]))
+            inputs.append(ct.TensorType(name=spec.name, shape=dims, dtype=_NP_FLOAT[io_float]))
         else:
             inputs.append(ct.TensorType(name=spec.name, shape=tuple(spec.shape), dtype=np.int32))
-    outputs = _outputs(output_names, precision, cache_from=1)
+    outputs = _outputs(output_names, io_float, cache_from=1)
     return _convert(program, inputs, outputs, precision, deployment, out_path, "decode")
 
 
-def _outputs(names: Sequence[str] | None, precision: str, cache_from: int | None) -> list[Any] | None:
+def _outputs(names: Sequence[str] | None, io_float: str, cache_from: int | None) -> list[Any] | None:
     if names is None:
         return None
     bad = [n for n in names if not n.isidentifier()]
     if bad:
         raise ConversionError(f"output names {bad} are not identifiers")
     # cache outputs in the input precision, so they feed the next step unchanged
-    return [ct.TensorType(name=n, dtype=_NP_FLOAT[precision]) if cache_from is not None and i >= cache_from
+    return [ct.TensorType(name=n, dtype=_NP_FLOAT[io_float]) if cache_from is not None and i >= cache_from
             else ct.TensorType(name=n)
             for i, n in enumerate(names)]
 

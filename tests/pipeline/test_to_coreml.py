@@ -108,3 +108,25 @@ def test_per_length_mode_builds_one_static_package_per_length():
         info = read_package(arts.coreml_package("prefill", "fp32", length=t))
         assert info.input("input_ids").shape == (1, t)
         assert info.outputs[0].shape == (1, t, 97)
+
+
+def test_float16_io_needs_ios16():
+    from pipeline.to_coreml import io_float_dtype
+
+    assert io_float_dtype("fp16", "iOS18") == "float16"
+    assert io_float_dtype("fp16", "iOS16") == "float16"
+    assert io_float_dtype("fp16", "iOS15") == "float32"
+    assert io_float_dtype("fp32", "iOS18") == "float32"
+
+
+@pytest.mark.heavy
+def test_fp16_decode_converts_for_ios15_with_float32_io(tmp_path):
+    from pipeline.export import for_conversion
+
+    arts = built.good_artifacts()
+    path = convert_decode(for_conversion(arts.export.decode), input_specs=arts.export.decode_io[0],
+                          output_names=built.good_adapter().decode_output_names(),
+                          cache_range=arts.export.cache_range, default_cache=8, precision="fp16",
+                          out_path=tmp_path / "d.mlpackage", deployment="iOS15")
+    info = read_package(path)
+    assert {t.dtype for t in info.inputs[2:]} == {"float32"} and {t.dtype for t in info.outputs} == {"float32"}
