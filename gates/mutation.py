@@ -41,6 +41,8 @@ from typing import Any, Mapping
 from gates.base import CodeSpec, GateContext, GateError
 from gates.mutation_evidence import (ModuleCounts, counts_by_module, evidence_of, incomplete, metrics_of,
                                     verdict_of)
+from gates.mutation_runner import MutmutFailed
+from gates.mutation_session import Plan, collect
 from gates.result import GateResult, Severity, Status
 
 BACKENDS = ("mutmut", "cosmic-ray", "mutatest")
@@ -147,6 +149,18 @@ def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]
     return (Status.FAIL if failed else Status.PASS), failed
 
 
+def plan_of(settings: Settings, code: CodeSpec, targets: tuple[str, ...], deselect: tuple[str, ...],
+            log: Path) -> Plan:
+    """What the session runs, from the settings and the code spec."""
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else code.root / ".readiness" / "mutation-cache"
+    return Plan(root=code.root, targets=targets, tests=tuple(code.tests), deselect=deselect,
+                pytest_args=tuple(code.pytest_args), also_copy=tuple(settings.also_copy),
+                sample=settings.sample, seed=settings.seed, shard=parse_shard(settings.shard),
+                process_isolation=settings.process_isolation, timeout_multiplier=settings.timeout_multiplier,
+                max_children=settings.max_children or os.cpu_count() or 2, timeout_s=settings.timeout_s,
+                cache_dir=cache_dir if settings.cache else None, log=log, keep_copy=settings.keep_copy)
+
+
 class MutationGate:
     """Scores the critical modules' tests by the mutants they kill."""
 
@@ -157,8 +171,6 @@ class MutationGate:
     Settings = Settings
 
     def check(self, ctx: GateContext) -> GateResult:
-        from gates.mutation_session import Plan, collect
-
         settings: Settings = ctx.settings if ctx.settings is not None else Settings()
         validate(settings)
         code = ctx.spec.code
@@ -174,23 +186,14 @@ class MutationGate:
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "mutmut.log"
         log.write_text("", encoding="utf-8")
-        cache_dir = Path(settings.cache_dir) if settings.cache_dir else code.root / ".readiness" / "mutation-cache"
-        plan = Plan(root=code.root, targets=tuple(targets), tests=tuple(code.tests), deselect=deselect,
-                    pytest_args=tuple(code.pytest_args), also_copy=tuple(settings.also_copy),
-                    sample=settings.sample, seed=settings.seed, shard=parse_shard(settings.shard),
-                    process_isolation=settings.process_isolation,
-                    timeout_multiplier=settings.timeout_multiplier,
-                    max_children=settings.max_children or os.cpu_count() or 2, timeout_s=settings.timeout_s,
-                    cache_dir=cache_dir if settings.cache else None, log=log, keep_copy=settings.keep_copy)
-        from gates.mutation_runner import MutmutFailed
-
+        plan = plan_of(settings, code, tuple(targets), deselect, log)
         try:
             session = collect(plan)
         except MutmutFailed as exc:
             return self._failed_run(str(exc), exc.log_tail, deselect, log)
         index, count = parse_shard(settings.shard)
-        run_info = {"shard": f"{index}/{count}", "shard_count": count, "sample": settings.sample, "seed": settings.seed,
-                    "judge": settings.judge, "sampled": session.sampled,
+        run_info = {"shard": f"{index}/{count}", "shard_count": count, "sample": settings.sample,
+                    "seed": settings.seed, "judge": settings.judge, "sampled": session.sampled,
                     "process_isolation": session.process_isolation,
                     "mutants_total": sum(session.population.values()), "mutants_run": session.mutants_run,
                     "deselected_tests": list(deselect), "log": str(log)}

@@ -181,7 +181,8 @@ def print_report(rows: list[dict], sample: int) -> None:
               "(nominal 95 %)")
         for s in row["samples"]:
             print(f"  sample {sample} seed {s['seed']}: {s['seconds']} s -> {s['ratio_to_full']:.3f}x of full, "
-                  f"CPU {s['cpu_ratio_to_full']:.3f}x (target <= 0.25x); {s['score_pct']:.1f} % in [{s['ci_low_pct']:.1f}, {s['ci_high_pct']:.1f}], "
+                  f"CPU {s['cpu_ratio_to_full']:.3f}x (target <= 0.25x); {s['score_pct']:.1f} % "
+                  f"in [{s['ci_low_pct']:.1f}, {s['ci_high_pct']:.1f}], "
                   f"full score {'inside' if s['full_inside'] else 'OUTSIDE'}")
 
 

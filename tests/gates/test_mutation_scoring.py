@@ -130,8 +130,8 @@ def test_every_bucket_is_a_metric():
 
 
 def shard_result(index: int, count: int, **counts) -> GateResult:
-    result = MutationGate.result_of([module(**counts)], [dict(s, shard=index) for s in survivors(counts.get("survived", 0))],
-                                    run_info(shard=f"{index}/{count}", shard_count=count))
+    records = [dict(s, shard=index) for s in survivors(counts.get("survived", 0))]
+    result = MutationGate.result_of([module(**counts)], records, run_info(shard=f"{index}/{count}", shard_count=count))
     return incomplete(result, [index], count) if count > 1 else result
 
 
