@@ -27,7 +27,7 @@ and `shared_artifacts(ctx)` (memo keys "adapter" and "artifacts").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -64,7 +64,8 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
     """The run's `pipeline.artifacts.ModelArtifacts` (built once, shared through ctx.memo).
 
     The first caller decides the build; the export gate runs first (the
-    others need it) and passes its own settings. Packages go to
+    others need it) and passes its own settings; a later gate whose run
+    reused a cached export result gets the settings recorded in it. Packages go to
     `ctx.options["artifacts_dir"]`, else `<shared_work_dir>/artifacts` (the
     run's configured work folder, stable across runs, so a warm run reuses
     them), else `ctx.work_dir / "artifacts"`.
@@ -73,7 +74,7 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
     def build() -> Any:
         from pipeline.artifacts import BuildOptions, build_artifacts, model_identity
 
-        own = settings or Settings()
+        own = settings or export_settings(ctx)
         model = ctx.spec.model
         adapter = shared_adapter(ctx)
         options = BuildOptions.from_model_spec(
@@ -89,6 +90,14 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
                                tokenizer_fingerprint=tokenizer_fp)
 
     return ctx.memo.get("artifacts", build)
+
+
+def export_settings(ctx: GateContext) -> Settings:
+    """The export gate's settings as its result recorded them (it may have been cached)."""
+    export = ctx.results.get("export")
+    recorded = dict(export.evidence.get("settings") or {}) if export is not None else {}
+    known = {k: v for k, v in recorded.items() if k in Settings.__dataclass_fields__}
+    return Settings(**known)
 
 
 def length_table(rows: Sequence[Any], primary: int) -> dict[str, Any]:
@@ -173,7 +182,9 @@ class ExportGate:
                           summary=summary, metrics=measure(bundle), remediation=remediation,
                           evidence={"tables": [length_table(bundle.rows, bundle.options.primary_length),
                                                decode_table(bundle.decode_rows)],
-                                    "failures": failures(bundle)})
+                                    "failures": failures(bundle),
+                                    # read back by shared_artifacts() when this result is cached
+                                    "settings": asdict(ctx.settings)})
 
 
 def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:

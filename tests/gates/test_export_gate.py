@@ -74,3 +74,16 @@ def test_gate_loads_the_adapter_and_builds_artifacts_through_the_memo(tmp_path):
     arts = ctx.memo.get("artifacts", lambda: None)
     assert arts.options.decode_steps == 2 and arts.folder.is_relative_to(tmp_path / "artifacts")
     assert ctx.memo.get("adapter", lambda: None) is not None
+
+
+def test_later_gates_rebuild_with_the_settings_the_export_result_recorded(tmp_path):
+    from dataclasses import replace
+
+    from gates.export import export_settings
+
+    ctx = built.context(tmp_path, Settings(per_length=True, decode_steps=2),
+                        artifacts=built.good_artifacts(), adapter=built.good_adapter())
+    result = ExportGate().check(ctx)
+    later = replace(built.context(tmp_path, None), results={"export": result})
+    assert export_settings(later) == Settings(per_length=True, decode_steps=2)
+    assert export_settings(built.context(tmp_path, None)) == Settings()
