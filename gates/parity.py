@@ -73,6 +73,17 @@ def validate(settings: Settings, runtime: str) -> None:
         raise GateError(f"parity: sources {list(settings.sources)} must be among {', '.join(SOURCES)}")
     if settings.decode_steps < 1:
         raise GateError("parity: decode_steps must be >= 1")
+    from pipeline.parity import DIRECTIONS
+
+    for key, bounds in dict(settings.thresholds).items():
+        if not isinstance(bounds, dict):
+            raise GateError(f"parity: thresholds.{key} must be a table of metric bounds, got {bounds!r}")
+        for metric, value in bounds.items():
+            if metric not in DIRECTIONS:
+                raise GateError(f"parity: thresholds.{key}.{metric} is not a metric "
+                                f"(known: {', '.join(sorted(DIRECTIONS))})")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise GateError(f"parity: thresholds.{key}.{metric} must be a number, got {value!r}")
 
 
 def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos: bool) -> list[TargetPlan]:

@@ -127,6 +127,18 @@ def test_bad_settings_raise_gate_errors(tmp_path):
         run_gate(tmp_path, None, runtime="tflite", **FAST)
     with pytest.raises(GateError, match="sources"):
         run_gate(tmp_path, None, sources=("images",))
+    with pytest.raises(GateError, match="thresholds.logits.max_err is not a metric"):
+        run_gate(tmp_path, None, thresholds={"logits": {"max_err": 1.0}})
+    with pytest.raises(GateError, match="must be a number"):
+        run_gate(tmp_path, None, thresholds={"fp16": {"max_rel": "big"}})
+
+
+def test_a_threshold_override_can_fail_a_good_model(tmp_path):
+    result = run_gate(tmp_path, None, runtime="mil", precisions=("fp16",),
+                      thresholds={"fp16.logits": {"max_rel": 1e-6}}, **FAST)
+    assert result.status is Status.FAIL
+    failing = {r["output"] for r in result.evidence["targets"]["coreml_fp16"]["rows"] if r["status"] == "fail"}
+    assert failing == {"logits"}
 
 
 def test_text_source_without_tokenizer_is_noted_and_random_still_runs(tmp_path):
