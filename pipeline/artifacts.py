@@ -11,11 +11,17 @@
     >>> arts.contract, arts.contract_path                 # pipeline.contract.Contract and its JSON file
     >>> arts.errors                                       # step -> message, e.g. {"coreml:decode:fp16": "..."}
 
-Steps and their names in `errors`: "export" (only if exporting crashed
-outright; per-length failures are rows), "coreml:<kind>:<precision>[:T<n>]",
-"onnx:<kind>", "contract". Each step records its own error and the others
-go on; `coreml_package` / `onnx_model` raise `ArtifactError` carrying the
-recorded message when asked for something that failed.
+Steps and their names in `errors`: "export:prefill_dynamic" (the dynamic
+prefill export failed; each length was then exported on its own, and
+per-length failures are rows, not errors), "export:decode",
+"coreml:<kind>:<precision>[:T<n>]", "onnx:<kind>", "contract". Each step
+records its own error and the others go on; `coreml_package` / `onnx_model`
+raise `ArtifactError` carrying the recorded message when asked for something
+that failed. Only an adapter that cannot even build its modules makes
+`build_artifacts` raise (the gate then reports `error`).
+
+`model_identity(checkpoint, tokenizer, adapter)` gives the arch hash and
+tokenizer fingerprint the contract records (checkpoint metadata first).
 
 Packages live in a content-addressed folder `out_dir/<key>/`, where the key
 hashes the weights (values, not only shapes), the architecture, the source
