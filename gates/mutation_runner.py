@@ -122,7 +122,6 @@ class MutmutProcess:
         self.deadline = time.monotonic() + timeout_s
         self.timeout_s = timeout_s
         env = {k: v for k, v in os.environ.items() if k != "MUTANT_UNDER_TEST"}
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         self._out = log.open("a", encoding="utf-8")
         self._out.write(f"$ mutmut ({'staged' if staged else 'run'}) in {copy_root}\n")
         self._out.flush()

@@ -3,9 +3,10 @@
 For each fixture project (a pure-Python module and one that imports torch),
 in one process and alternating so machine load hits both alike:
 
-- mutmut direct: `mutmut run` in a copy configured exactly as the gate
-  configures its own (same source_paths, also_copy, tests, isolation),
-  timing only the mutmut process (a user's own run would not copy anything);
+- mutmut direct: the `mutmut run` console script in a copy configured
+  exactly as the gate configures its own (same source_paths, also_copy,
+  tests, isolation), timing only that process (a user's own run would not
+  copy anything);
 - gate full: `MutationGate.check` from a fresh copy of the project, cache
   empty, everything included (copy, run, reading results, writing the cache);
 - gate warm: the same gate again with nothing changed (answered by the cache);
@@ -30,6 +31,7 @@ import json
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,9 +95,10 @@ def run_direct(name: str, module: str, isolation: str, tmp: Path) -> tuple[Clock
     config = workspace.RunConfig(targets=(module,), tests=("tests",), process_isolation=isolation)
     copy_root = workspace.build(root, config, parent=tmp)
     log = tmp / f"direct-{name}.log"
-    with Clock() as clock:
-        process = runner.MutmutProcess(copy_root, log, max_children=MAX_CHILDREN, timeout_s=3600, staged=False)
-        process.finish()
+    mutmut = Path(sys.executable).parent / "mutmut"
+    with Clock() as clock, log.open("w") as out:
+        subprocess.run([str(mutmut), "run", "--max-children", str(MAX_CHILDREN)], cwd=copy_root, stdout=out,
+                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=True, timeout=3600)
     buckets = [m.bucket for m in runner.read_mutants(copy_root, [module])]
     detected = sum(b in ("killed", "timeout") for b in buckets)
     scored = sum(b in ("killed", "timeout", "survived", "no_tests") for b in buckets)
