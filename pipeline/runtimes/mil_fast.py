@@ -82,11 +82,11 @@ def _slice_by_index(a: dict, memo: dict) -> Any:
     bmask = np.atleast_1d(a.get("begin_mask", np.zeros(n, bool)))
     emask = np.atleast_1d(a.get("end_mask", np.zeros(n, bool)))
     smask = np.atleast_1d(a.get("squeeze_mask", np.zeros(n, bool)))
-    index = tuple(slice(None if bmask[i] else int(begin[i]), None if emask[i] else int(end[i]), int(stride[i]))
+    # A squeezed axis takes the single element at `begin`, whatever `end` says.
+    index = tuple(int(begin[i]) if smask[i] else
+                  slice(None if bmask[i] else int(begin[i]), None if emask[i] else int(end[i]), int(stride[i]))
                   for i in range(n))
-    out = x[index]
-    squeeze = tuple(i for i in range(n) if smask[i])
-    return np.squeeze(out, axis=squeeze) if squeeze else out
+    return np.asarray(x[index])
 
 
 def _slice_by_size(a: dict, memo: dict) -> Any:

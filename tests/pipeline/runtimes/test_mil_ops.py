@@ -128,6 +128,8 @@ CASES = {
     "pad": ({"x": A}, lambda x: mb.pad(x=x, pad=[0, 0, 1, 1, 0, 2]), lambda x: np.pad(x, ((0, 0), (1, 1), (0, 2)))),
     "slice_by_index": ({"x": A}, lambda x: mb.slice_by_index(x=x, begin=[0, 1, 0], end=[2, 3, 3]),
                        lambda x: x[:, 1:3, 0:3]),
+    "slice_by_index_squeeze": ({"x": A}, lambda x: mb.slice_by_index(
+        x=x, begin=[0, 2, 0], end=[2, 0, 4], squeeze_mask=[False, True, False]), lambda x: x[:, 2, :]),
     "slice_by_size": ({"x": A}, lambda x: mb.slice_by_size(x=x, begin=[0, 1, 1], size=[1, 2, 3]),
                       lambda x: x[:1, 1:3, 1:4]),
     "gather": ({"x": A}, lambda x: mb.gather(x=x, indices=IDX, axis=1), lambda x: x[:, IDX]),
@@ -175,7 +177,7 @@ def _program(inputs, build):
 
 
 def test_every_supported_op_has_a_case():
-    assert set(SUPPORTED_OPS) - {"const"} == {name.split("_scalar")[0] for name in CASES}
+    assert set(SUPPORTED_OPS) - {"const"} == {name.split("_scalar")[0].replace("_index_squeeze", "_index") for name in CASES}
 
 
 @pytest.mark.parametrize("op_type", sorted(CASES))
@@ -187,7 +189,7 @@ def test_supported_op_matches_reference(op_type):
     assert out.shape == np.shape(want)
     np.testing.assert_allclose(np.asarray(out, np.float64), np.asarray(want, np.float64), rtol=1e-5, atol=1e-5)
     ops = {op.op_type for op in interp._function.operations}
-    assert op_type.split("_scalar")[0] in ops
+    assert op_type.split("_scalar")[0].replace("_index_squeeze", "_index") in ops
 
 
 def test_numpy_kernels_cover_ops_without_value_inference():
