@@ -177,7 +177,16 @@ def test_documents_with_free_form_evidence_still_render_in_every_format(name: st
         assert proc.returncode == 0 and out.stat().st_size > 0, proc.stderr[-2000:]
 
 
+@pytest.mark.xfail(strict=True, reason="bug: document.load accepts Infinity/NaN, then the JSON renderer "
+                   "raises ValueError (internal error)")
+def test_document_with_a_non_finite_number_is_refused_or_rendered(tmp_path: Path, cli) -> None:
+    proc = cli(["report", str(CORPUS / "document" / "non_finite_number.json"), "-f", "json",
+                "-o", str(tmp_path / "a.json")], tmp_path)
+    assert_no_traceback(proc)
+    assert proc.returncode in (0, 2)
+
+
 def test_document_corpus_is_what_the_rows_name() -> None:
-    named = {r[0] for r in DOCUMENT_ROWS} | {"valid", "odd_evidence", "odd_metrics"}
+    named = {r[0] for r in DOCUMENT_ROWS} | {"valid", "odd_evidence", "odd_metrics", "non_finite_number"}
     assert {p.stem for p in (CORPUS / "document").glob("*.json")} == named
     assert json.loads((CORPUS / "document" / "valid.json").read_text())["schema_version"] == 1
