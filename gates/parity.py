@@ -256,8 +256,13 @@ class ParityGate:
         if not results:
             raise ValueError("parity merge needs at least one result")
         targets: dict[str, Mapping[str, Any]] = {}
-        for result in results:
-            for key, entry in dict(result.evidence.get("targets") or {}).items():
+        for i, result in enumerate(results):
+            entries = dict(result.evidence.get("targets") or {})
+            if not entries and result.status in (Status.ERROR, Status.FAIL):
+                # a run that measured nothing still counts: it must not vanish into a pass
+                entries = {f"run_{i}": {"target": f"run {i}", "precision": "", "runtime": "",
+                                        "status": "error", "reason": result.summary, "rows": []}}
+            for key, entry in entries.items():
                 targets[key] = merge_targets(targets.get(key), entry)
         if not targets:
             return results[0]

@@ -196,3 +196,10 @@ def test_failure_is_localised_to_the_first_wrong_mil_op(tmp_path, defect, op_typ
     assert found and found[0]["op_type"] in op_types, found
     titles = [f["title"] for f in result.evidence["failures"]]
     assert any("first failing MIL op" in t for t in titles)
+
+
+def test_merge_never_lets_an_errored_run_vanish_into_a_pass():
+    errored = GateResult(name="parity", status=Status.ERROR, summary="model could not be loaded")
+    mac = summarise("parity", Severity.BLOCKER, {"coreml_fp16": _entry("pass", "coreml")})
+    merged = ParityGate.merge([errored, mac])
+    assert merged.status is Status.ERROR and "model could not be loaded" in str(merged.evidence["failures"])
