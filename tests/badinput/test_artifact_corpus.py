@@ -150,6 +150,7 @@ def test_bad_artifact_is_a_gate_finding_naming_the_file(row: GateRow, tmp_path: 
 DOCUMENT_ROWS = [
     ("truncated", ("not valid JSON",)),
     ("empty", ("not valid JSON",)),
+    ("not_utf8", ("not UTF-8 text",)),
     ("not_an_object", ("not an assessment document",)),
     ("newer_version", ("schema_version 2 is newer", "upgrade readiness")),
     ("score_out_of_range", ("invalid assessment document at score",)),
