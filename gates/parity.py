@@ -213,6 +213,22 @@ class ParityGate:
     severity = Severity.BLOCKER
     Settings = Settings
 
+    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
+        """The model gates' key (spec, checkpoint, tokenizer) plus this gate's settings and
+        the host kind: "auto" runs Core ML on macOS and the interpreter elsewhere."""
+        import platform
+        from dataclasses import asdict
+
+        from gates.export import model_cache_inputs
+
+        base = model_cache_inputs(ctx)
+        if base is None:
+            return None
+        settings = ctx.settings or Settings()
+        return {**base, "parity": {**asdict(settings), "sources": list(settings.sources),
+                                   "runtime": str(ctx.options.get("runtime") or settings.runtime),
+                                   "host": platform.system()}}
+
     def check(self, ctx: GateContext) -> GateResult:
         from gates.export import shared_adapter, shared_artifacts
         from pipeline.parity_targets import references, run_target

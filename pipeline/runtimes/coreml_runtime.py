@@ -16,6 +16,8 @@ import numpy as np
 from pipeline.runtimes.base import NotEvaluable
 
 MACOS_ONLY = "Core ML prediction needs macOS"
+# Model.proto ArrayDataType codes.
+_DTYPES = {65568: np.float32, 65552: np.float16, 65600: np.float64, 131104: np.int32}
 
 
 def can_predict() -> bool:
@@ -44,7 +46,11 @@ class CoreMLRuntime:
         spec = self._model.get_spec()
         self.input_names = tuple(i.name for i in spec.description.input)
         self.output_names = tuple(o.name for o in spec.description.output)
+        # Core ML refuses a float32 array for an fp16 input (and int64 ids).
+        self._dtypes = {i.name: _DTYPES.get(i.type.multiArrayType.dataType, np.float32)
+                        for i in spec.description.input}
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        out = self._model.predict({k: np.asarray(v) for k, v in inputs.items()})
+        feed = {k: np.asarray(v).astype(self._dtypes.get(k, np.float32), copy=False) for k, v in inputs.items()}
+        out = self._model.predict(feed)
         return {name: np.asarray(out[name]) for name in self.output_names}

@@ -203,3 +203,14 @@ def test_merge_never_lets_an_errored_run_vanish_into_a_pass():
     mac = summarise("parity", Severity.BLOCKER, {"coreml_fp16": _entry("pass", "coreml")})
     merged = ParityGate.merge([errored, mac])
     assert merged.status is Status.ERROR and "model could not be loaded" in str(merged.evidence["failures"])
+
+
+def test_cache_key_changes_with_settings_and_runtime(tmp_path):
+    spec = ProjectSpec(name="p", root=tmp_path, model=ModelSpec(checkpoint=tmp_path / "s.safetensors"))
+    key = lambda settings, options={}: ParityGate().cache_inputs(  # noqa: E731
+        GateContext(spec=spec, settings=settings, work_dir=tmp_path, options=options))
+    base = key(Settings())
+    assert base["files"] and base["parity"]["runtime"] == "auto"
+    assert key(Settings(seed=1)) != base and key(Settings(), {"runtime": "onnx"}) != base
+    assert ParityGate().cache_inputs(GateContext(spec=ProjectSpec(name="p", root=tmp_path), settings=Settings(),
+                                                 work_dir=tmp_path)) is None
