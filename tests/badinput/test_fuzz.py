@@ -178,6 +178,37 @@ def test_contract_load_of_any_bytes_is_a_contract_error(data: bytes) -> None:
             load_contract(path)
 
 
+# -- checkpoints --------------------------------------------------------------------
+
+@FEW
+@given(meta=json_values)
+def test_read_checkpoint_of_any_metadata_gives_a_checkpoint_or_a_checkpoint_error(meta: Any) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    from pipeline.checkpoint import Checkpoint, CheckpointError, read_checkpoint
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.safetensors"
+        save_file({"w": torch.zeros(3)}, str(path), metadata={"readiness": json.dumps(meta)})
+        try:
+            assert isinstance(read_checkpoint(path), Checkpoint)
+        except CheckpointError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc)
+
+
+@FEW
+@given(data=st.binary(max_size=300), suffix=st.sampled_from([".safetensors", ".pt", ".bin"]))
+def test_read_checkpoint_of_any_bytes_is_a_checkpoint_error(data: bytes, suffix: str) -> None:
+    from pipeline.checkpoint import CheckpointError, read_checkpoint
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"m{suffix}"
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError, match="m\\" + suffix):
+            read_checkpoint(path)
+
+
 # -- JUnit --------------------------------------------------------------------------
 
 xml_text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)

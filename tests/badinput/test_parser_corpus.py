@@ -217,3 +217,18 @@ def test_package_path_that_is_a_file_is_a_package_error(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 a zip, not a package folder")
     with pytest.raises(PackageError, match="no such .mlpackage folder"):
         read_package(path)
+
+
+# -- coverage data ------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="bug: coverage_data.check_fresh reads a measured path that is a folder "
+                   "(IsADirectoryError escapes)")
+def test_coverage_data_measuring_a_folder_is_a_coverage_data_error(tmp_path: Path) -> None:
+    from gates.coverage_data import CoverageDataError, load
+
+    root = tmp_path / "proj"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "a.py").write_text("x = 1\n")
+    data = artifacts.coverage_file(root / ".coverage", {root / "src": artifacts.MODULE_ARCS})
+    with pytest.raises(CoverageDataError, match=".coverage"):
+        load(data, root=root, sources=("src",), report_path=root / "cov.json", check_mtime=False)
