@@ -162,8 +162,14 @@ def load_contract(path: Path) -> Contract:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContractError(f"{path}: no such contract file") from None
+    except IsADirectoryError:
+        raise ContractError(f"{path}: is a folder, not a contract file") from None
+    except OSError as exc:
+        raise ContractError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ContractError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ContractError(f"{path}: not a contract (JSON nested too deeply)") from None
     return validate(doc, path)
 
 

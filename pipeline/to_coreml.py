@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -205,21 +206,41 @@ def _spec_path(path: Path) -> Path:
     return spec_path
 
 
+_BLOB_SENTINEL = 0xDEADBEEF  # coremltools blob storage: a 64-byte record before every blob
+
+
 def _check_weights(spec: Any, spec_dir: Path) -> None:
-    """Every weight file the program references exists (a copy may drop weights/)."""
+    """Every weight blob the program references is there, whole (a copy may drop or cut weights/)."""
     if spec.WhichOneof("Type") != "mlProgram":
         return
-    wanted: set[str] = set()
+    wanted: dict[str, set[int]] = {}
     for function in spec.mlProgram.functions.values():
         for block in function.block_specializations.values():
             for op in block.operations:
                 for value in op.attributes.values():
                     if value.HasField("blobFileValue"):
-                        wanted.add(value.blobFileValue.fileName)
-    for name in sorted(wanted):
+                        blob = value.blobFileValue
+                        wanted.setdefault(blob.fileName, set()).add(blob.offset)
+    for name, offsets in sorted(wanted.items()):
         file = spec_dir / name.replace("@model_path/", "")
         if not file.is_file():
             raise PackageError(f"{file}: weight file referenced by the program is missing")
+        _check_blobs(file, sorted(offsets))
+
+
+def _check_blobs(file: Path, offsets: Sequence[int]) -> None:
+    size = file.stat().st_size
+    with file.open("rb") as handle:
+        for offset in offsets:
+            handle.seek(offset)
+            record = handle.read(24)
+            if len(record) < 24:
+                raise PackageError(f"{file}: truncated ({size} bytes; a weight record starts at {offset})")
+            sentinel, _, length, data_offset = struct.unpack("<IIQQ", record)
+            if sentinel != _BLOB_SENTINEL:
+                raise PackageError(f"{file}: no weight record at offset {offset} (corrupt weights)")
+            if data_offset + length > size:
+                raise PackageError(f"{file}: truncated ({size} bytes; a weight ends at {data_offset + length})")
 
 
 def _mil_output_types(spec: Any) -> dict[str, tuple[str, tuple[int | None, ...]]]:

@@ -89,3 +89,12 @@ def test_compare_tensors_reports_renamed_and_mistyped_outputs():
     assert "is float16, the contract says float32" in compare_tensors(want, fp16, what="x")[0]
     wrong = (TensorSpec(name="logits", dtype="float32", shape=(1, 8, 96)),)
     assert "has shape [1, 8, 96]" in compare_tensors(want, wrong, what="x", env={"T": 8})[0]
+
+
+def test_unreadable_paths_and_deep_nesting_are_contract_errors(tmp_path):
+    with pytest.raises(ContractError, match="is a folder, not a contract file"):
+        load_contract(tmp_path)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ContractError, match="deep.json: not a contract"):
+        load_contract(deep)

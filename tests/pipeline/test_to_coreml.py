@@ -130,3 +130,12 @@ def test_fp16_decode_converts_for_ios15_with_float32_io(tmp_path):
                           out_path=tmp_path / "d.mlpackage", deployment="iOS15")
     info = read_package(path)
     assert {t.dtype for t in info.inputs[2:]} == {"float32"} and {t.dtype for t in info.outputs} == {"float32"}
+
+
+def test_cut_weight_file_is_a_package_error_naming_it():
+    path = built._copy_good("cut.mlpackage")
+    weights = path / "Data" / "com.apple.CoreML" / "weights" / "weight.bin"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(PackageError, match=r"weight.bin: truncated"):
+        read_package(path)
