@@ -315,12 +315,17 @@ VALID_DOC = json.loads((CORPUS / "document" / "valid.json").read_text())
 @FUZZ
 @given(doc=mutated(VALID_DOC))
 def test_document_validate_gives_the_document_or_a_document_error(doc: Any) -> None:
+    """And a document that validates renders in every format."""
     from readiness.document import DocumentError, validate
+    from reports import formats
 
     try:
         assert validate(doc, "fuzz.json") is doc
     except DocumentError as exc:
         assert str(exc).startswith("fuzz.json: ")
+        return
+    for fmt in formats.RENDERERS:
+        assert formats.render(doc, fmt)
 
 
 free_text = st.text(max_size=40)
