@@ -232,3 +232,26 @@ def test_coverage_data_measuring_a_folder_is_a_coverage_data_error(tmp_path: Pat
     data = artifacts.coverage_file(root / ".coverage", {root / "src": artifacts.MODULE_ARCS})
     with pytest.raises(CoverageDataError, match=".coverage"):
         load(data, root=root, sources=("src",), report_path=root / "cov.json", check_mtime=False)
+
+
+# -- tokenizer files ------------------------------------------------------------------
+
+TOKENIZER_ROWS = {
+    "garbage": b"\x00\xff garbage",
+    "empty": b"",
+    "a_list": b"[1, 2]",
+    "truncated": b'{"version": "1.0", "model": {"type": "BPE", "vocab": {"a": 0',
+    "unknown_model_type": b'{"version": "1.0", "model": {"type": "Nope"}}',
+    "deeply_nested": b"[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("name", list(TOKENIZER_ROWS))
+def test_bad_tokenizer_file_is_a_tokenizer_error_naming_the_file(name: str, tmp_path: Path) -> None:
+    from pipeline.text_tokenizer import TokenizerError, load_tokenizer
+
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(TOKENIZER_ROWS[name])
+    with pytest.raises(TokenizerError) as caught:
+        load_tokenizer(path)
+    _one_line_naming(str(caught.value), path, ("not a readable tokenizer.json",))
