@@ -29,7 +29,7 @@ from typing import Any
 
 from gates.base import GateContext
 from gates.conversion import package_problems
-from gates.export import _resolve, model_cache_inputs, shared_adapter, shared_artifacts
+from gates.export import model_cache_inputs, model_path, shared_adapter, shared_artifacts
 from gates.result import GateResult, Severity, Status
 
 
@@ -121,8 +121,8 @@ class ContractGate:
         except ContractError as exc:
             return self._result({"schema": [str(exc)]}, path)
         model = ctx.spec.model
-        arch_hash, tokenizer_fp = model_identity(_resolve(model.checkpoint, ctx.root),
-                                                 _resolve(model.tokenizer, ctx.root), adapter)
+        arch_hash, tokenizer_fp = model_identity(model_path(model.checkpoint, ctx.root),
+                                                 model_path(model.tokenizer, ctx.root), adapter)
         checks = {
             "schema": [],
             "exported program": program_problems(contract, arts.export),
@@ -156,7 +156,7 @@ class ContractGate:
 def _checkpoint_arch(model: Any, root: Path) -> dict | None:
     from pipeline.checkpoint import read_checkpoint
 
-    path = _resolve(model.checkpoint, root)
+    path = model_path(model.checkpoint, root)
     if path is None or not path.is_file():
         return None
     return read_checkpoint(path).model_arch or None

@@ -44,7 +44,8 @@ class Settings:
     per_length: bool = False
 
 
-def _resolve(path: Any, root: Path) -> Path | None:
+def model_path(path: Any, root: Path) -> Path | None:
+    """A path from the model spec, relative to the project root unless absolute."""
     if path in (None, ""):
         return None
     path = Path(path)
@@ -81,8 +82,8 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
             model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
             decode_steps=own.decode_steps,
             decode_prompt_length=own.decode_prompt_length)
-        arch_hash, tokenizer_fp = model_identity(_resolve(model.checkpoint, ctx.root),
-                                                 _resolve(model.tokenizer, ctx.root), adapter)
+        arch_hash, tokenizer_fp = model_identity(model_path(model.checkpoint, ctx.root),
+                                                 model_path(model.tokenizer, ctx.root), adapter)
         shared = ctx.options.get("shared_work_dir")
         out_dir = Path(ctx.options.get("artifacts_dir")
                        or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
@@ -196,7 +197,7 @@ def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
     model = ctx.spec.model
     if model is None or model.adapter != "builtin:student":
         return None
-    files = [str(p) for p in (_resolve(model.checkpoint, ctx.root), _resolve(model.tokenizer, ctx.root)) if p]
+    files = [str(p) for p in (model_path(model.checkpoint, ctx.root), model_path(model.tokenizer, ctx.root)) if p]
     return {"model": {"lengths": list(model.lengths), "primary_length": model.primary_length,
                       "precisions": list(model.precisions), "targets": list(model.targets),
                       "deployment_target": model.deployment_target},

@@ -346,5 +346,5 @@ def _spec(name: str, val: Any, symbol_names: dict[str, str]) -> TensorSpec:
     return TensorSpec(name=name, dtype=str(val.dtype).removeprefix("torch."), shape=tuple(dims))
 
 
-__all__ = ["decode_dynamic_shapes", "ExportOptions", "ExportBundle", "LengthRow", "DecodeRow", "export_model", "for_conversion",
-           "OK", "FAILED"]
+__all__ = ["decode_dynamic_shapes", "ExportOptions", "ExportBundle", "LengthRow", "DecodeRow", "export_model",
+           "for_conversion", "OK", "FAILED"]

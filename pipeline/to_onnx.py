@@ -117,6 +117,8 @@ def read_onnx(path: Path) -> OnnxInfo:
 
 def _spec(value: Any) -> TensorSpec:
     tensor = value.type.tensor_type
-    dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param.replace(" ", "") or "?") for d in tensor.shape.dim)
+    # symbolic axes carry the export Dim names: "T", "T_cache", "T_cache + 1" (spaces dropped)
+    dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param.replace(" ", "") or "?")
+                 for d in tensor.shape.dim)
     return TensorSpec(name=value.name, dtype=_ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)),
                       shape=dims)
