@@ -150,6 +150,20 @@ def test_gate_settings_give_settings_or_a_config_error(gate: str, table: dict[st
         assert f"gates.{gate}" in str(exc)
 
 
+@FUZZ
+@given(text=st.text(max_size=40) | st.builds(lambda g, k, v: f"{g}.{k}={v}", st.sampled_from(GATE_SETTINGS),
+                                                toml_keys, st.text(max_size=12)))
+def test_set_override_gives_a_setting_or_a_config_error(text: str) -> None:
+    from readiness.assessment import parse_override
+    from readiness.config import ConfigError
+
+    try:
+        gate, key, _ = parse_override(text)
+        assert gate and key
+    except ConfigError as exc:
+        assert "--set" in str(exc)
+
+
 # -- contract -------------------------------------------------------------------------
 
 GOOD_CONTRACT = json.loads((CORPUS / "contract" / "good.json").read_text())
