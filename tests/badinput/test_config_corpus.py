@@ -104,3 +104,21 @@ def test_selecting_a_code_gate_without_a_code_section_is_one_line(tmp_path: Path
 def test_every_corpus_file_has_a_row() -> None:
     files = {p.stem for p in (CORPUS / "config").glob("*.toml")}
     assert files == {r.name for r in ROWS}
+
+
+PYPROJECT_ROWS = [
+    Row("unknown_key", ("unknown key 'tool.readiness.fail_undr'", "did you mean 'fail_under'")),
+    Row("readiness_not_a_table", ("tool.readiness", "must be a table")),
+    Row("tool_not_a_table", ("tool", "must be a table"),
+        bug="config.load assumes pyproject's `tool` is a table (AttributeError, internal error)"),
+]
+
+
+@pytest.mark.parametrize("row", [_param(r) for r in PYPROJECT_ROWS])
+def test_bad_pyproject_configuration_is_refused_naming_pyproject(row: Row, tmp_path: Path, cli) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text((CORPUS / "pyproject" / f"{row.name}.toml").read_text(encoding="utf-8"))
+    proc = cli(["assess", "-c", "pyproject.toml", "-o", "out", "-f", "json"], root)
+    assert_refused(proc, "pyproject.toml", *row.fragments)
+    assert not (root / ".readiness").exists()
