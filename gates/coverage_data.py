@@ -85,6 +85,10 @@ def check_fresh(data: coverage.CoverageData, data_file: Path, root: Path,
         raise CoverageDataError(f"coverage data {data_file} is stale: measured files no longer "
                                 f"exist: {_named(gone)}")
     root = root.resolve()
+    folders = sorted(str(p) for p in measured if p.is_dir())
+    if folders:
+        raise CoverageDataError(f"coverage data {data_file} is damaged: it claims to have measured "
+                                f"folders, not files: {_named(folders)}")
     inside = [p for p in measured if p.resolve().is_relative_to(root)]
     if not inside:
         raise CoverageDataError(f"coverage data {data_file} is from another project: none of its "

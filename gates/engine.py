@@ -157,7 +157,12 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
                 settle(gate.name, skipped(gate, reason))
                 continue
             ctx = make_context(gate, dict(results))
-            cache_key = options.cache.key(gate, ctx, results) if options.cache else None
+            try:
+                cache_key = options.cache.key(gate, ctx, results) if options.cache else None
+            except Exception as exc:  # noqa: BLE001 - cache_inputs is gate code: its failure is the gate's error
+                settle(gate.name, _error(gate, str(exc).strip().splitlines()[0] if str(exc).strip()
+                                         else type(exc).__name__, 0.0))
+                continue
             hit = options.cache.load(gate.name, cache_key) if cache_key else None
             if hit is not None:
                 settle(gate.name, hit, "cached")

@@ -11,6 +11,7 @@ project root (`tests.unit.test_a.TestX` -> `tests/unit/test_a.py::TestX`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree as SafeET
@@ -68,5 +69,15 @@ def read_junit(path: Path, *, root: Path) -> tuple[CaseResult, ...]:
         outcome, message = _outcome(case)
         cases.append(CaseResult(nodeid=nodeid, outcome=outcome, message=message,
                                 suite=suite_of(nodeid, ()),
-                                duration_s=float(case.get("time") or 0.0)))
+                                duration_s=_duration(case, path)))
     return tuple(cases)
+
+
+def _duration(case: Any, path: Path) -> float:
+    raw = case.get("time") or "0"
+    try:
+        value = float(raw.replace(",", ""))  # some writers use thousands separators
+    except ValueError:
+        raise JUnitError(f"JUnit XML {path}: test case {case.get('name')!r} has a time of "
+                         f"{raw[:40]!r}, not a number") from None
+    return value if value >= 0 and value == value else 0.0

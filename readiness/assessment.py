@@ -132,16 +132,33 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
 
 
 def settings_for(loaded: LoadedConfig, gate: type, overrides: Mapping[str, Any]) -> Any:
-    table = {**loaded.config.gates.get(gate.name, {}), **overrides}
-    return configuration.gate_settings(gate.Settings, table, gate.name, loaded.source())
+    """The gate's Settings from its table, then with `--set` overrides applied."""
+    table = dict(loaded.config.gates.get(gate.name, {}))
+    settings = configuration.gate_settings(gate.Settings, table, gate.name, loaded.source())
+    if overrides:
+        settings = configuration.gate_settings(gate.Settings, {**table, **overrides}, gate.name, "--set")
+    return settings
 
 
 def check_gate_tables(loaded: LoadedConfig) -> None:
+    """Every gate the configuration names exists and every settings table is valid.
+
+    Checked before any gate runs, including the tables of gates that will not
+    run this time, so a typo never hides until the day that gate is enabled.
+    """
+    cfg, source = loaded.config, loaded.source()
     known = registry.available()
-    for name in (*loaded.config.gates, *loaded.config.timeouts):
+    named = [("gates", n) for n in cfg.gates] + [("timeouts", n) for n in cfg.timeouts] + \
+            [("enable", n) for n in cfg.enable or ()] + [("skip", n) for n in cfg.skip] + \
+            [(f"components.{c}.gates", g) for c, comp in (cfg.components or {}).items() for g in comp.gates]
+    for key, name in named:
         if name not in known:
             hint = configuration._suggest(name, list(known))
-            raise ConfigError(f"{loaded.source()}: unknown gate {name!r}{hint}")
+            raise ConfigError(f"{source}: {key}: unknown gate {name!r}{hint}")
+    if cfg.components is not None and sum(c.weight for c in cfg.components.values()) <= 0:
+        raise ConfigError(f"{source}: components: the weights add up to 0; at least one must be above 0")
+    for name, table in cfg.gates.items():
+        configuration.gate_settings(registry.gate_class(name).Settings, dict(table), name, source)
 
 
 def off_result(name: str, reason: str) -> GateResult:
@@ -156,7 +173,6 @@ def off_result(name: str, reason: str) -> GateResult:
 def run_gates(loaded: LoadedConfig, spec: ProjectSpec, request: Request,
               listener: engine.Listener | None = None) -> list[GateResult]:
     """Run the selected gates; returns every known gate's result."""
-    check_gate_tables(loaded)
     chosen, off = select(loaded, spec, request)
     gates: list[Gate] = [registry.create(n) for n in chosen]
     settings = {g.name: settings_for(loaded, type(g), request.overrides.get(g.name, {})) for g in gates}
@@ -188,13 +204,8 @@ def score(loaded: LoadedConfig, results: Sequence[GateResult]) -> Score:
     if loaded.config.profile == "distill":
         return score_distill(by_name)
     components = DEFAULT_COMPONENTS
-    if loaded.config.components is not None:
+    if loaded.config.components is not None:  # checked by check_gate_tables before the run
         components = {n: (c.weight, tuple(c.gates)) for n, c in loaded.config.components.items()}
-        for comp in loaded.config.components.values():
-            for gate in comp.gates:
-                registry.gate_class(gate)
-        if sum(w for w, _ in components.values()) <= 0:
-            raise ConfigError(f"{loaded.source()}: components: the weights add up to 0")
     else:  # the defaults name every built-in gate; keep those this install has
         components = {n: (w, tuple(g for g in gates if g in by_name)) for n, (w, gates) in components.items()}
         components = {n: c for n, c in components.items() if c[1]}

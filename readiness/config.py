@@ -99,7 +99,7 @@ class Config(_Strict):
     enable: list[str] | None = None
     skip: list[str] = Field(default_factory=list)
     timeout_s: float = Field(default=3600.0, gt=0)
-    timeouts: dict[str, float] = Field(default_factory=dict)
+    timeouts: dict[str, pydantic.PositiveFloat] = Field(default_factory=dict)
     jobs: int = Field(default=1, ge=1, le=64)
     cache_dir: str = ".readiness/cache"
     work_dir: str = ".readiness/work"
@@ -193,18 +193,28 @@ def load(path: Path | None = None, start: Path | None = None) -> LoadedConfig:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if path.name == "pyproject.toml":
-        raw, prefix = document.get("tool", {}).get("readiness", {}), "tool.readiness."
+        tool = document.get("tool", {})
+        raw = tool.get("readiness", {}) if isinstance(tool, dict) else None
+        prefix, where = "tool.readiness.", "[tool.readiness]"
     else:
-        raw, prefix = document, ""
+        raw, prefix, where = document, "", "the file"
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: {prefix or 'the file'} must be a table")
+        raise ConfigError(f"{path}: {where} must be a table")
     config = parse(raw, str(path), prefix)
     root = path.parent.resolve()
     _check_paths(config, root, str(path))
     return LoadedConfig(config=config, path=path, root=root, raw=raw)
 
 
+def _inside(root: Path, value: str) -> bool:
+    return (root / Path(value).expanduser()).resolve().is_relative_to(root)
+
+
 def _check_paths(config: Config, root: Path, source: str) -> None:
+    # gates write and delete under these folders: keep them inside the project
+    for key, value in (("work_dir", config.work_dir), ("cache_dir", config.cache_dir)):
+        if not _inside(root, value):
+            raise ConfigError(f"{source}: {key} = {value!r}: escapes the project folder {root}")
     if config.code is None:
         return
     code_root = (root / config.code.root).resolve()
@@ -227,8 +237,22 @@ def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source:
             hint = _suggest(key, known) if known else "; this gate takes no settings"
             raise ConfigError(f"{source}: unknown key 'gates.{gate}.{key}'{hint}")
     try:
-        return pydantic.TypeAdapter(settings_type).validate_python(table)
+        settings = pydantic.TypeAdapter(settings_type).validate_python(table)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{source}: gates.{gate}.{loc} = {first.get('input')!r}: {first['msg']}") from None
+    _check_ranges(settings, gate, source)
+    return settings
+
+
+def _check_ranges(settings: Any, gate: str, source: str) -> None:
+    """Percentages lie in 0..100 and durations are positive, by the naming convention."""
+    for field in dataclasses.fields(settings):
+        value = getattr(settings, field.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if field.name.endswith("_pct") and not 0 <= value <= 100:
+            raise ConfigError(f"{source}: gates.{gate}.{field.name} = {value!r}: a percentage must lie in 0..100")
+        if field.name.endswith("_s") and not value > 0:
+            raise ConfigError(f"{source}: gates.{gate}.{field.name} = {value!r}: a duration must be above 0")

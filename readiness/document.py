@@ -77,6 +77,10 @@ def validate(document: Any, source: str = "<document>") -> dict[str, Any]:
     return document
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"not strict JSON: contains {name} (assessment documents carry finite numbers only)")
+
+
 def load(path: Path) -> dict[str, Any]:
     """Read and validate an assessment JSON file."""
     try:
@@ -86,9 +90,11 @@ def load(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise DocumentError(f"{path}: not UTF-8 text") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise DocumentError(f"{path}: not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise DocumentError(f"{path}: {exc}") from None
     return validate(data, str(path))
 
 

@@ -87,8 +87,13 @@ def log_to_mlflow(loaded: LoadedConfig, doc: Mapping[str, Any], files: Sequence[
     console.print(f"Logged to MLflow run {run['run_id']}")
 
 
-def _run(loaded: LoadedConfig, request: assessment.Request, console: Console) -> list[GateResult]:
+def _run(loaded: LoadedConfig, request: assessment.Request, console: Console,
+         use_history: bool = False) -> list[GateResult]:
+    """Check everything the user gave us, then run the gates."""
+    assessment.check_gate_tables(loaded)
     spec = assessment.build_spec(loaded)
+    if use_history:
+        tracking.preflight(loaded)  # a damaged history is reported before minutes of gates
     chosen, _ = assessment.select(loaded, spec, request)
     with GateProgress(console, len(chosen)) as progress:
         return assessment.run_gates(loaded, spec, request, listener=progress.event)
@@ -96,7 +101,7 @@ def _run(loaded: LoadedConfig, request: assessment.Request, console: Console) ->
 
 def assess(loaded: LoadedConfig, request: assessment.Request, *, out: Path, formats: Sequence[str],
            fail_under: float | None, use_history: bool, console: Console, mlflow: bool = False) -> ExitCode:
-    results = _run(loaded, request, console)
+    results = _run(loaded, request, console, use_history)
     score = assessment.score(loaded, results)
     threshold = loaded.config.fail_under if fail_under is None else fail_under
     generated_at = now_iso()

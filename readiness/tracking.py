@@ -43,6 +43,12 @@ def _rules(loaded: LoadedConfig) -> tuple[regression.Rule, ...]:
         raise ConfigError(f"{loaded.source()}: {exc}") from None
 
 
+def preflight(loaded: LoadedConfig) -> None:
+    """Read the history once so a damaged or newer database stops the run early."""
+    if loaded.config.history.enabled:
+        history.recent(db_path(loaded), project_name(loaded), 1)
+
+
 def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], generated_at: str) -> HistoryView:
     """Compare this run with the project's baseline and recent assessments."""
     cfg = loaded.config.history

@@ -105,11 +105,11 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
     files = [clip(str(f), 500) for f in evidence.get("files") or []] if isinstance(evidence.get("files"), list) else []
     status = str(gate.get("status"))
     return {
-        "name": str(gate.get("name")),
-        "status": status,
-        "status_label": STATUS_LABEL.get(status, status),
+        "name": clip(str(gate.get("name")), 200),
+        "status": clip(status, 50),
+        "status_label": STATUS_LABEL.get(status, clip(status, 50)),
         "icon": STATUS_ICON.get(status, "?"),
-        "severity": str(gate.get("severity")),
+        "severity": clip(str(gate.get("severity")), 50),
         "score": pct(100.0 * gate["score"]) if isinstance(gate.get("score"), (int, float)) else "—",
         "summary": clip(str(gate.get("summary", "")), 1000),
         "remediation": clip(str(gate.get("remediation", "") or "")),
@@ -133,33 +133,34 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
     for comp in doc["components"]:
         value = comp.get("score")
         components.append({
-            "name": str(comp["name"]), "weight": number(comp["weight"]),
+            "name": clip(str(comp["name"]), 200), "weight": number(comp["weight"]),
             "score": pct(value) if value is not None else "—",
             "width": max(0.0, min(100.0, float(value))) if value is not None else 0.0,
             "notes": [clip(str(n), 300) for n in comp.get("notes") or []],
-            "gates": ", ".join(str(g) for g in comp.get("gates") or []),
+            "gates": clip(", ".join(str(g) for g in comp.get("gates") or []), 1000),
         })
     git = doc.get("git") or {}
     baseline = doc.get("baseline") if isinstance(doc.get("baseline"), Mapping) else None
     return {
         "project": clip(str((doc.get("project") or {}).get("name", "")), 200),
-        "generated_at": str(doc["generated_at"]),
-        "commit": str(git.get("commit") or "not a git repository")[:12],
+        "generated_at": clip(str(doc["generated_at"]), 64),
+        "commit": clip(str(git.get("commit") or "not a git repository"))[:12],
         "dirty": bool(git.get("dirty")),
-        "profile": str(doc.get("profile", "default")),
+        "profile": clip(str(doc.get("profile", "default")), 50),
         "score": pct(score),
         "score_value": max(0.0, min(100.0, score)),
-        "band": str(doc["band"]),
+        "band": clip(str(doc["band"]), 50),
         "ship": bool(verdict["ship"]),
         "verdict_label": "SHIP" if verdict["ship"] else "DO NOT SHIP",
         "threshold": number(verdict.get("threshold")),
         "reasons": [clip(str(r), 1000) for r in verdict.get("reasons") or []],
-        "vetoed_by": [str(v) for v in verdict.get("vetoed_by") or []],
-        "capped_by": [str(v) for v in verdict.get("capped_by") or []],
+        "vetoed_by": [clip(str(v), 200) for v in verdict.get("vetoed_by") or []],
+        "capped_by": [clip(str(v), 200) for v in verdict.get("capped_by") or []],
         "gates": gates,
         "counts": counts,
         "components": components,
-        "tool_versions": sorted((str(k), str(v)) for k, v in (doc.get("tool_versions") or {}).items()),
+        "tool_versions": sorted((clip(str(k), 100), clip(str(v), 100))
+                                for k, v in (doc.get("tool_versions") or {}).items()),
         "host": clip(str((doc.get("host") or {}).get("platform", "")), 200),
         "baseline": baseline,
         "trend": list(doc.get("trend") or []),

@@ -20,6 +20,12 @@ def write_text(text: str, target: str | Path) -> Path | None:
         sys.stdout.flush()
         return None
     path = Path(target)
+    if path.exists() and not path.is_file():
+        if path.is_dir():
+            raise IsADirectoryError(21, "is a folder, not a file", str(path))
+        with path.open("w", encoding="utf-8") as handle:  # a device or a pipe: never replace it
+            handle.write(text)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

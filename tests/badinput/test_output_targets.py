@@ -17,8 +17,6 @@ import pytest
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: reports/writer.write_text renames a temporary file over a "
-                   "device or FIFO target (replaced /dev/null when run as root)")
 def test_report_written_to_a_named_pipe_keeps_the_pipe(tmp_path: Path) -> None:
     from reports.writer import write_text
 

@@ -214,8 +214,6 @@ def test_package_path_that_is_a_file_is_a_package_error(tmp_path: Path) -> None:
 
 # -- coverage data ------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="bug: coverage_data.check_fresh reads a measured path that is a folder "
-                   "(IsADirectoryError escapes)")
 def test_coverage_data_measuring_a_folder_is_a_coverage_data_error(tmp_path: Path) -> None:
     from gates.coverage_data import CoverageDataError, load
 
