@@ -21,16 +21,16 @@ ENTRY_POINT_GROUP = "readiness.gates"
 BUILTIN: dict[str, str] = {
     "environment": "gates.environment:EnvironmentGate",
     "checkpoint": "gates.checkpoint:CheckpointGate",
-    "semantics": "gates.semantics:SemanticsGate",
     "tokenizer": "gates.tokenizer:TokenizerGate",
+    "semantics": "gates.semantics:SemanticsGate",
     "export": "gates.export:ExportGate",
     "conversion": "gates.conversion:ConversionGate",
-    "parity": "gates.parity:ParityGate",
     "contract": "gates.contract:ContractGate",
+    "parity": "gates.parity:ParityGate",
     "suite_health": "gates.suite_health:SuiteHealthGate",
     "coverage": "gates.coverage:CoverageGate",
-    "mutation": "gates.mutation:MutationGate",
     "hygiene": "gates.hygiene:HygieneGate",
+    "mutation": "gates.mutation:MutationGate",
 }
 
 
