@@ -164,7 +164,7 @@ def incomplete(result: GateResult, have: Iterable[int], count: int) -> GateResul
     carrying its counts so that merging the remaining shards completes it."""
     have = sorted(have)
     missing = [i for i in range(1, count + 1) if i not in have]
-    summary = (f"shards {', '.join(map(str, have))} of {count} only ({result.metrics.get('mutants_selected', 0)} "
+    summary = (f"{'shard' if len(have) == 1 else 'shards'} {', '.join(map(str, have))} of {count} only ({result.metrics.get('mutants_selected', 0)} "
                f"mutants, {result.metrics.get('mutation_score_pct', 0):.1f} % so far): merge shards "
                f"{', '.join(map(str, missing))} for a verdict")
     return result.with_(status=Status.ERROR, score=None, summary=summary,
