@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gates import children
+
 # The driver runs inside the copy. "staged": write the mutants, create the
 # marker file, wait for one line on stdin ("run" or "stop"), then run; "run":
 # the same as `mutmut run`. mutmut reports failures with exit(1).
@@ -129,6 +131,7 @@ class MutmutProcess:
             [sys.executable, "-c", DRIVER, str(max_children), "staged" if staged else "run"],
             cwd=copy_root, stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT,
             env=env, text=True, start_new_session=True)
+        children.register(self.proc)  # an interrupted assessment stops mutmut and its workers
 
     def _left_s(self) -> float:
         left = self.deadline - time.monotonic()
@@ -177,6 +180,7 @@ class MutmutProcess:
         self._close()
 
     def _close(self) -> None:
+        children.forget(self.proc)
         if not self._out.closed:
             self._out.close()
 
