@@ -15,7 +15,7 @@ a uniform sample of N drawn under `seed`, scored with a 95 % Wilson interval),
 `judge` ("lower_bound" judges the interval's lower bound, "point" the score
 itself; a full run is a census and is always judged on its score), `shard`
 ("i/N": a deterministic partition, combined with `MutationGate.merge`),
-`cache` / `cache_dir` (per-mutant results, default
+`cache` / `cache_dir` (per-mutant results, relative to the project; default
 `<project>/.readiness/mutation-cache`), `process_isolation` ("auto" uses
 mutmut's fork server when the code imports torch), `backend`, `also_copy`,
 `max_children`, `timeout_multiplier`, `timeout_s`, `tier`, `keep_copy`.
@@ -150,9 +150,14 @@ def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]
 
 
 def plan_of(settings: Settings, code: CodeSpec, targets: tuple[str, ...], deselect: tuple[str, ...],
-            log: Path) -> Plan:
-    """What the session runs, from the settings and the code spec."""
-    cache_dir = Path(settings.cache_dir) if settings.cache_dir else code.root / ".readiness" / "mutation-cache"
+            log: Path, project_root: Path | None = None) -> Plan:
+    """What the session runs, from the settings and the code spec.
+
+    The per-mutant cache lives under the project's `.readiness/` (where the
+    configuration is), or at `cache_dir`, read relative to the project.
+    """
+    base = project_root or code.root
+    cache_dir = base / settings.cache_dir if settings.cache_dir else base / ".readiness" / "mutation-cache"
     return Plan(root=code.root, targets=targets, tests=tuple(code.tests), deselect=deselect,
                 pytest_args=tuple(code.pytest_args), also_copy=tuple(settings.also_copy),
                 sample=settings.sample, seed=settings.seed, shard=parse_shard(settings.shard),
@@ -186,7 +191,7 @@ class MutationGate:
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "mutmut.log"
         log.write_text("", encoding="utf-8")
-        plan = plan_of(settings, code, tuple(targets), deselect, log)
+        plan = plan_of(settings, code, tuple(targets), deselect, log, ctx.root)
         try:
             session = collect(plan)
         except MutmutFailed as exc:

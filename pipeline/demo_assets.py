@@ -23,13 +23,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import tokenizers
-import torch
+from importlib import metadata, util
+from typing import TYPE_CHECKING
 
-from pipeline import checkpoint, distill, student, text_tokenizer
-from pipeline.checkpoint import arch_hash, atomic_write, save_checkpoint
-from pipeline.distill import DistillConfig
-from pipeline.student import StudentConfig
+from pipeline import text_tokenizer
+from pipeline.model_configs import DistillConfig, StudentConfig
+
+if TYPE_CHECKING:  # torch is imported only to build: a cache hit never loads it
+    import tokenizers
+    import torch
+
+# Modules whose source decides the demo files (found without importing them).
+SOURCE_MODULES = ("pipeline.student", "pipeline.distill", "pipeline.checkpoint", "pipeline.model_configs",
+                  "pipeline.text_tokenizer")
 
 DEMO_STUDENT = StudentConfig(vocab_size=text_tokenizer.DEFAULT_VOCAB_SIZE, d_model=64, n_layers=2,
                              n_heads=4, n_kv_heads=2, d_head=16, d_ff=128, max_seq_len=640,
@@ -59,8 +65,9 @@ class DemoAssets:
 def code_version() -> str:
     """sha256 over the sources and corpus that determine the demo files."""
     digest = hashlib.sha256()
-    for module in (student, text_tokenizer, distill, checkpoint):
-        digest.update(Path(module.__file__ or "").read_bytes())
+    for name in SOURCE_MODULES:
+        spec = util.find_spec(name)
+        digest.update(Path(spec.origin if spec and spec.origin else "").read_bytes())
     digest.update(Path(__file__).read_bytes())
     digest.update(text_tokenizer.corpus_path().read_bytes())
     return digest.hexdigest()
@@ -70,12 +77,14 @@ def cache_key(seed: int, student_cfg: StudentConfig = DEMO_STUDENT,
               distill_cfg: DistillConfig = DEMO_DISTILL) -> str:
     payload = {"seed": seed, "student": student_cfg.model_arch,
                "distill": dataclasses.asdict(distill_cfg), "code": code_version(),
-               "torch": torch.__version__, "tokenizers": tokenizers.__version__}
+               "torch": metadata.version("torch"), "tokenizers": metadata.version("tokenizers")}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def token_stream(tok: tokenizers.Tokenizer) -> torch.Tensor:
     """The corpus as one stream: <bos> paragraph <eos> <bos> paragraph <eos> ..."""
+    import torch
+
     bos, eos = tok.token_to_id(text_tokenizer.BOS), tok.token_to_id(text_tokenizer.EOS)
     ids: list[int] = []
     for paragraph in text_tokenizer.corpus_lines():
@@ -99,6 +108,9 @@ def _from_manifest(directory: Path, key: str) -> DemoAssets | None:
 
 
 def _build(directory: Path, key: str, seed: int) -> DemoAssets:
+    from pipeline import distill
+    from pipeline.checkpoint import arch_hash, atomic_write, save_checkpoint
+
     started = time.perf_counter()
     tok = text_tokenizer.train_tokenizer(vocab_size=DEMO_STUDENT.vocab_size)
     cfg = dataclasses.replace(DEMO_STUDENT, vocab_size=tok.get_vocab_size())

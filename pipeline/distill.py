@@ -19,24 +19,11 @@ from typing import Iterator
 import torch
 from torch.nn import functional as F
 
-from pipeline.student import Student, StudentConfig
+from pipeline.model_configs import DistillConfig, StudentConfig  # noqa: F401 - re-exported
+from pipeline.student import Student
 
 TEACHER_CONFIG = StudentConfig(d_model=96, n_layers=3, n_heads=4, n_kv_heads=2, d_head=24,
                                d_ff=192, halt_head=False)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DistillConfig:
-    """How long and how hard to train; part of the demo cache key."""
-
-    seq_len: int = 48
-    batch_size: int = 8
-    teacher_steps: int = 60
-    student_steps: int = 100
-    lr: float = 3e-3
-    temperature: float = 2.0
-    kd_weight: float = 0.7  # share of the loss from the teacher, the rest is cross-entropy
-    halt_weight: float = 0.1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

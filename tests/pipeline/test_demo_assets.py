@@ -67,3 +67,15 @@ def test_a_build_without_manifest_is_rebuilt(assets, tmp_path: Path) -> None:
     assert not rebuilt.reused
     assert rebuilt.checkpoint.read_bytes() == assets.checkpoint.read_bytes()  # deterministic
     assert json.loads((target / MANIFEST_NAME).read_text())["key"] == key
+
+
+def test_reusing_a_cached_build_never_imports_torch(assets) -> None:
+    import subprocess
+    import sys
+
+    work = assets.directory.parent
+    code = ("import sys; from pathlib import Path; from pipeline.demo_assets import build_demo_assets; "
+            f"a = build_demo_assets(Path({str(work)!r})); print(a.reused, 'torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]
