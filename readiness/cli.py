@@ -164,10 +164,26 @@ def _on_stop_signal(signum: int, frame: object) -> None:
     children.request_stop(signum)
 
 
+def _quiet_third_party() -> None:
+    """Keep converter chatter (progress bars, untested-version and macOS-only
+    notices, deprecation warnings) out of the user's terminal; what matters
+    reaches the report through the gates."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    for name in ("coremltools", "torch", "onnxscript", "onnx_ir", "torch.onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every outcome to an exit code."""
     from gates import children
 
+    _quiet_third_party()
     _register_plugins()
     children.stop_requested.clear()
     previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

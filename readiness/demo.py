@@ -83,7 +83,7 @@ def run_demo(*, out: Path, work: Path | None, no_cache: bool, console: Console) 
     work = (work or DEFAULT_WORK).resolve()
     with console.status("Building the demo model and tokenizer (reused when cached)…"):
         assets = build_demo_assets(work / "model", seed=0)
-    console.print(f"Demo model: {assets.checkpoint} ({'reused' if assets.reused else 'built'})")
+    console.print(f"Demo model: {assets.checkpoint} ({'reused' if assets.reused else 'built'})", soft_wrap=True)
     copy_example(work / "project")
     config_path = write_text(demo_config(assets.checkpoint, assets.tokenizer), work / "readiness.toml")
     loaded = configuration.load(config_path)

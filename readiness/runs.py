@@ -66,7 +66,7 @@ def write_reports(doc: Mapping[str, Any], out: Path, formats: Iterable[str], con
     written = []
     for fmt in formats:
         path = write_text(report_formats.render(doc, fmt), out / report_formats.FILE_NAMES[fmt])
-        console.print(f"Wrote {report_formats.LABELS[fmt]} to {path}")
+        console.print(f"Wrote {report_formats.LABELS[fmt]} to {path}", soft_wrap=True, highlight=False)
         written.append(path)
     summary(console, doc)
     return written
