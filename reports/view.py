@@ -144,7 +144,7 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "project": clip(str((doc.get("project") or {}).get("name", "")), 200),
         "generated_at": clip(str(doc["generated_at"]), 64),
-        "commit": clip(str(git.get("commit") or "not a git repository"))[:12],
+        "commit": clip(str(git["commit"]))[:12] if git.get("commit") else "none (not a git repository)",
         "dirty": bool(git.get("dirty")),
         "profile": clip(str(doc.get("profile", "default")), 50),
         "score": pct(score),
