@@ -14,7 +14,6 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -198,12 +197,12 @@ def _dispatch(argv: list[str] | None) -> int:
     try:
         result = app(args=argv, standalone_mode=False)
         return int(result or 0)
-    except (typer.Exit, click.exceptions.Exit) as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
-    except (typer.TyperException, click.ClickException) as exc:  # usage errors
+    except typer.TyperException as exc:  # usage errors
         exc.show()
         return int(ExitCode.HARNESS)
-    except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort, Interrupted):
+    except (KeyboardInterrupt, typer.Abort, Interrupted):
 
         from gates import children
 
