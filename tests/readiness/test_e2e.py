@@ -63,3 +63,16 @@ def test_demo_ships_and_a_warm_rerun_reuses_results(tmp_path: Path) -> None:
     rerun = json.loads((tmp_path / "out" / "assessment.json").read_text())
     assert sum(g["cached"] for g in rerun["gates"]) >= 8
     assert len(rerun["trend"]) == 2
+
+
+def test_rerendering_a_report_never_imports_torch(tmp_path: Path) -> None:
+    from tests.reports import sample
+
+    (tmp_path / "a.json").write_text(json.dumps(sample.build()))
+    code = ("import sys; from readiness.cli import main; "
+            "rc = main(['report', 'a.json', '-f', 'html', '-o', 'r.html']); "
+            "print(rc, 'torch' in sys.modules, 'coremltools' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
+    assert (tmp_path / "r.html").read_text().count('class="gate-row"') == len(sample.build()["gates"])
