@@ -88,7 +88,7 @@ def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
         out_dir = Path(ctx.options.get("artifacts_dir")
                        or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
         return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
-                               tokenizer_fingerprint=tokenizer_fp)
+                               tokenizer_fingerprint=tokenizer_fp, reuse=not ctx.options.get("fresh"))
 
     return ctx.memo.get("artifacts", build)
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import replace, dataclass
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Mapping
@@ -191,6 +191,8 @@ class MutationGate:
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "mutmut.log"
         log.write_text("", encoding="utf-8")
+        if ctx.options.get("fresh"):  # --no-cache: measure every mutant again
+            settings = replace(settings, cache=False)
         plan = plan_of(settings, code, tuple(targets), deselect, log, ctx.root)
         try:
             session = collect(plan)

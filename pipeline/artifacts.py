@@ -161,8 +161,12 @@ class ModelArtifacts:
 
 
 def build_artifacts(adapter: Any, options: BuildOptions, out_dir: Path, *, arch_hash: str | None = None,
-                    tokenizer_fingerprint: str | None = None) -> ModelArtifacts:
-    """Export, validate, convert and write the contract; each step records its own error."""
+                    tokenizer_fingerprint: str | None = None, reuse: bool = True) -> ModelArtifacts:
+    """Export, validate, convert and write the contract; each step records its own error.
+
+    `reuse=False` (`readiness assess --no-cache`) converts again even where a
+    complete package with the same key is already on disk.
+    """
     key = model_key(adapter, options)
     folder = Path(out_dir) / key[:20]
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,8 +176,8 @@ def build_artifacts(adapter: Any, options: BuildOptions, out_dir: Path, *, arch_
     arts = ModelArtifacts(folder=folder, key=key, options=options, export=bundle,
                           arch_hash=arch_hash or weights_arch_hash(adapter.module),
                           tokenizer_fingerprint=tokenizer_fingerprint)
-    coreml, reused = _build_coreml(adapter, arts, errors) if "coreml" in options.targets else ({}, [])
-    onnx, onnx_reused = _build_onnx(adapter, arts, errors) if "onnx" in options.targets else ({}, [])
+    coreml, reused = _build_coreml(adapter, arts, errors, reuse) if "coreml" in options.targets else ({}, [])
+    onnx, onnx_reused = _build_onnx(adapter, arts, errors, reuse) if "onnx" in options.targets else ({}, [])
     contract, contract_path = _write_contract(adapter, arts, errors)
     return replace(arts, coreml=coreml, onnx=onnx, contract=contract, contract_path=contract_path,
                    errors=errors, reused=tuple(reused + onnx_reused))
@@ -214,13 +218,13 @@ def _version(name: str) -> str:
         return "absent"
 
 
-def _build_coreml(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
+def _build_coreml(adapter: Any, arts: ModelArtifacts, errors: dict[str, str], reuse: bool = True):
     packages: dict[PackageKey, Path] = {}
     reused: list[str] = []
     programs: dict[Any, Any] = {}  # run_decompositions once per program, not per precision
     for key in arts.expected_packages():
         path = arts.folder / key.filename
-        if _complete(path):
+        if reuse and _complete(path):
             packages[key] = path
             reused.append(key.step)
             continue
@@ -272,11 +276,11 @@ def _convert(adapter: Any, arts: ModelArtifacts, key: PackageKey, program: Any, 
         precision=key.precision, out_path=path, deployment=opts.deployment_target)
 
 
-def _build_onnx(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):
+def _build_onnx(adapter: Any, arts: ModelArtifacts, errors: dict[str, str], reuse: bool = True):
     opts, models, reused = arts.options, {}, []
     for kind in KINDS:
         path = arts.folder / f"{kind}.onnx"
-        if path.is_file():  # written under a temporary name and renamed: complete
+        if reuse and path.is_file():  # written under a temporary name and renamed: complete
             models[kind] = path
             reused.append(f"onnx:{kind}")
             continue

@@ -11,6 +11,7 @@ import shutil
 import pytest
 
 from gates.mutation import MutationGate
+from gates.base import GateContext
 from gates.result import GateResult, Status
 from tests.fixtures.mutation.projects import context, copy_project
 
@@ -67,6 +68,15 @@ def test_after_changing_one_function_only_its_mutants_run_again(good_run, tmp_pa
     # mutmut makes 10 mutants of percent(), all killed; none of them may run again.
     assert result.metrics["mutants_cached"] == percent_mutants
     assert result.metrics["mutants_run"] == result.metrics["mutants_total"] - percent_mutants > 0
+
+
+def test_a_fresh_run_measures_every_mutant_again(good_run, tmp_path):
+    root, _tmp, first = good_run
+    ctx = context(root, tmp_path / "work")
+    fresh = MutationGate().check(GateContext(spec=ctx.spec, settings=ctx.settings, work_dir=ctx.work_dir,
+                                             options={"fresh": True}))
+    assert fresh.metrics["mutants_cached"] == 0
+    assert fresh.metrics["mutants_run"] == fresh.metrics["mutants_total"] == first.metrics["mutants_total"]
 
 
 def test_a_suite_that_asserts_nothing_scores_low_and_fails(tmp_path):

@@ -27,6 +27,13 @@ def test_warm_rebuild_reuses_every_package():
     assert set(again.reused) == {"coreml:prefill:fp32", "coreml:decode:fp32", "onnx:prefill", "onnx:decode"}
 
 
+def test_no_reuse_converts_every_package_again(tmp_path):
+    arts = built.good_artifacts()
+    fresh = build_artifacts(built.good_adapter(), built.build_options(), arts.folder.parent, reuse=False)
+    assert fresh.reused == () and fresh.errors == {}
+    assert set(fresh.coreml) == set(arts.coreml)
+
+
 def test_key_changes_with_weights_and_options():
     adapter = built.good_adapter()
     options = built.build_options()
