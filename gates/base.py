@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, TypeVar, runtime_checkable
 
-from gates.result import GateResult, Severity
+from gates.result import GateResult, Severity, Status
 
 T = TypeVar("T")
 
@@ -159,6 +159,13 @@ class Gate(Protocol):
     Settings: ClassVar[type]
 
     def check(self, ctx: GateContext) -> GateResult: ...
+
+
+def no_model(gate: Gate) -> GateResult:
+    """The result of a model gate run without a [model] section: never a pass."""
+    return GateResult(name=gate.name, status=Status.NOT_EVALUABLE, severity=gate.severity,
+                      summary="no model is configured",
+                      remediation="Add a [model] section (adapter, checkpoint, tokenizer) to the configuration.")
 
 
 class GateError(Exception):

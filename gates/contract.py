@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.base import GateContext
+from gates.base import GateContext, no_model
 from gates.conversion import package_problems
 from gates.export import model_cache_inputs, model_path, shared_adapter, shared_artifacts
 from gates.result import GateResult, Severity, Status
@@ -109,8 +109,7 @@ class ContractGate:
         from pipeline.to_coreml import PackageError, read_package
 
         if ctx.spec.model is None:
-            return GateResult(name=self.name, status=Status.NOT_EVALUABLE, severity=self.severity,
-                              summary="no model is configured")
+            return no_model(self)
         arts, adapter = shared_artifacts(ctx), shared_adapter(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,

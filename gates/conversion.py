@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from gates.base import GateContext
+from gates.base import GateContext, no_model
 from gates.export import model_cache_inputs, shared_artifacts
 from gates.result import GateResult, Severity, Status
 
@@ -176,8 +176,7 @@ class ConversionGate:
 
     def check(self, ctx: GateContext) -> GateResult:
         if ctx.spec.model is None:
-            return GateResult(name=self.name, status=Status.NOT_EVALUABLE, severity=self.severity,
-                              summary="no model is configured")
+            return no_model(self)
         arts = shared_artifacts(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,

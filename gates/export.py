@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from gates.base import GateContext, GateError
+from gates.base import GateContext, GateError, no_model
 from gates.result import GateResult, Severity, Status
 
 
@@ -169,8 +169,7 @@ class ExportGate:
 
     def check(self, ctx: GateContext) -> GateResult:
         if ctx.spec.model is None:
-            return GateResult(name=self.name, status=Status.NOT_EVALUABLE, severity=self.severity,
-                              summary="no model is configured")
+            return no_model(self)
         bundle = shared_artifacts(ctx, ctx.settings).export
         status, score, summary = judge(bundle)
         remediation = ""
