@@ -64,12 +64,6 @@ class CodeSpec:
     coverage_data: Path | None = None
     pytest_args: tuple[str, ...] = ()
 
-    def tier_of(self, path: str) -> Tier | None:
-        for module in self.critical:
-            if module.path == path:
-                return self.tiers.get(module.tier)
-        return None
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:

@@ -110,8 +110,9 @@ def _normalise(gate: Gate, result: Any, duration_s: float) -> GateResult:
 class _Running:
     """One gate executing in a daemon thread."""
 
-    def __init__(self, gate: Gate, ctx: GateContext, wake: threading.Event) -> None:
+    def __init__(self, gate: Gate, ctx: GateContext, wake: threading.Event, cache_key: str | None) -> None:
         self.gate = gate
+        self.cache_key = cache_key
         self.started = time.monotonic()
         self.result: GateResult | None = None
         self._wake = wake
@@ -168,8 +169,7 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
                 settle(gate.name, hit, "cached")
                 continue
             notify("start", gate.name, None)
-            running[gate.name] = _Running(gate, ctx, wake)
-            running[gate.name].cache_key = cache_key  # type: ignore[attr-defined]
+            running[gate.name] = _Running(gate, ctx, wake, cache_key)
         wake.wait(timeout=0.05)
         wake.clear()
         children.raise_if_stopped()
@@ -177,8 +177,8 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
             limit = options.timeout_for(name)
             if job.result is not None:
                 del running[name]
-                if options.cache and job.cache_key:  # type: ignore[attr-defined]
-                    options.cache.store(name, job.cache_key, job.result)  # type: ignore[attr-defined]
+                if options.cache and job.cache_key:
+                    options.cache.store(name, job.cache_key, job.result)
                 settle(name, job.result)
             elif time.monotonic() - job.started > limit:
                 del running[name]

@@ -120,7 +120,7 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
     if request.only:
         wanted = _with_needs(request.only)
         off.update({n: "not selected with --gate" for n in chosen if n not in wanted})
-        chosen = [n for n in wanted]
+        chosen = list(wanted)
         for name in chosen:
             off.pop(name, None)
     for name in (*cfg.skip, *request.skip):
@@ -153,7 +153,7 @@ def check_gate_tables(loaded: LoadedConfig) -> None:
             [(f"components.{c}.gates", g) for c, comp in (cfg.components or {}).items() for g in comp.gates]
     for key, name in named:
         if name not in known:
-            hint = configuration._suggest(name, list(known))
+            hint = configuration.suggest(name, list(known))
             raise ConfigError(f"{source}: {key}: unknown gate {name!r}{hint}")
     if cfg.components is not None and sum(c.weight for c in cfg.components.values()) <= 0:
         raise ConfigError(f"{source}: components: the weights add up to 0; at least one must be above 0")

@@ -130,7 +130,7 @@ class LoadedConfig:
         return str(self.path) if self.path else "<defaults>"
 
 
-def _suggest(word: str, known: list[str]) -> str:
+def suggest(word: str, known: list[str]) -> str:
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(sorted(known))}"
 
@@ -146,7 +146,7 @@ def _describe(error: dict[str, Any], prefix: str, model: type[BaseModel]) -> str
                 break
             parent = _inner_model(field.annotation) or parent
         known = list(getattr(parent, "model_fields", {}))
-        return f"unknown key {key!r}{_suggest(str(error['loc'][-1]), known)}"
+        return f"unknown key {key!r}{suggest(str(error['loc'][-1]), known)}"
     value = error.get("input")
     return f"{key} = {value!r}: {error['msg']}"
 
@@ -234,7 +234,7 @@ def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source:
     for key in table:
         if key not in fields:
             known = sorted(fields)
-            hint = _suggest(key, known) if known else "; this gate takes no settings"
+            hint = suggest(key, known) if known else "; this gate takes no settings"
             raise ConfigError(f"{source}: unknown key 'gates.{gate}.{key}'{hint}")
     try:
         settings = pydantic.TypeAdapter(settings_type).validate_python(table)

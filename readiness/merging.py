@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from gates import registry
 from gates.result import GateResult, Status
-from readiness import document
+from readiness import document, regression
 from readiness.distill_profile import score_distill
 from readiness.runs import now_iso
 from readiness.scoring import is_off, score_components
@@ -47,8 +47,8 @@ def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
     else:
         score = score_components(results, {c["name"]: (float(c["weight"]), tuple(c["gates"]))
                                            for c in base["components"]})
-    baseline = base.get("baseline") or {}
-    verdict = decide(ordered, score, float(base["verdict"]["threshold"]), baseline.get("regressions") or ())
+    verdict = decide(ordered, score, float(base["verdict"]["threshold"]),
+                     regression.ship_blockers(base.get("baseline")))
     merged = document.build(
         generated_at=generated_at or now_iso(), project=base["project"], model=base.get("model"),
         git=base["git"], host=base["host"], tool_versions=base["tool_versions"],

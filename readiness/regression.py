@@ -213,7 +213,7 @@ def ship_blockers(baseline: Mapping[str, Any] | None) -> list[str]:
         return []
     if baseline.get("first_run"):
         return [baseline["message"]] if baseline.get("policy") == FirstRunPolicy.FAIL.value else []
-    return [item["message"] for item in baseline.get("regressions", ())]
+    return [f"regression: {item['message']}" for item in baseline.get("regressions", ())]
 
 
 def _gate_delta(name: str, before: Mapping[str, Any], after: Mapping[str, Any],

@@ -46,7 +46,7 @@ def _fingerprint(results: Sequence[GateResult]) -> str | None:
 
 def build_document(loaded: LoadedConfig, results: Sequence[GateResult], score: Score, threshold: float,
                    history: tracking.HistoryView, generated_at: str) -> dict[str, Any]:
-    verdict = decide(results, score, threshold, history.regressions, history.first_run_failure)
+    verdict = decide(results, score, threshold, history.reasons)
     model = _model_info(loaded)
     if model is not None:
         model["fingerprint"] = _fingerprint(results)

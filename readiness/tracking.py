@@ -21,8 +21,7 @@ from readiness.scoring import Score
 class HistoryView:
     baseline: Mapping[str, Any] | None = None
     rows: Sequence[Mapping[str, Any]] = ()
-    regressions: Sequence[Mapping[str, Any]] = ()
-    first_run_failure: str | None = None
+    reasons: Sequence[str] = ()  # what stops shipping: regressions, a first run under "fail"
 
 
 def db_path(loaded: LoadedConfig) -> Path:
@@ -63,11 +62,7 @@ def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], gene
                "verdict": {"ship": None}}
     baseline = regression.compare(current, shipped, rules, first_run_policy=cfg.first_run_policy,
                                   status_regressions=cfg.status_regressions)
-    first_run_failure = None
-    if baseline.get("first_run") and baseline.get("policy") == "fail":
-        first_run_failure = str(baseline.get("message"))
-    return HistoryView(baseline=baseline, rows=rows,
-                       regressions=baseline.get("regressions") or (), first_run_failure=first_run_failure)
+    return HistoryView(baseline=baseline, rows=rows, reasons=tuple(regression.ship_blockers(baseline)))
 
 
 def trend(view: HistoryView, doc: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ cost the most points are named.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from gates.result import GateResult, Severity
 from readiness.scoring import Score, is_off
@@ -40,8 +40,13 @@ def display_score(value: float) -> float:
 
 
 def decide(results: Sequence[GateResult], score: Score, threshold: float,
-           regressions: Sequence[Mapping[str, Any]] = (), first_run_failure: str | None = None) -> Verdict:
-    """Apply the ship rules; returns every reason that stops shipping."""
+           history_reasons: Sequence[str] = ()) -> Verdict:
+    """Apply the ship rules; returns every reason that stops shipping.
+
+    `history_reasons` are the baseline comparison's blockers
+    (`regression.ship_blockers`): regressions, or a first run under the
+    `fail` policy.
+    """
     reasons: list[str] = []
     vetoed: list[str] = []
     if not any(r.status.passed for r in results):
@@ -58,15 +63,7 @@ def decide(results: Sequence[GateResult], score: Score, threshold: float,
         detail = ", ".join(f"{n} -{score.lost_points[n]:.1f}" for n in capped)
         reasons.append(f"score {shown:.1f} is under the threshold {threshold:g}"
                        + (f" (most points lost: {detail})" if detail else ""))
-    for reg in regressions:
-        where = ".".join(str(p) for p in (reg.get("gate"), reg.get("metric")) if p)
-        reasons.append("regression: " + str(reg.get("message") or f"{where} {reg.get('before')} -> "
-                                         f"{reg.get('after')} ({reg.get('rule', 'tolerance exceeded')})"))
-    if first_run_failure:
-        reasons.append(first_run_failure)
+    reasons.extend(history_reasons)
     return Verdict(ship=not reasons, reasons=tuple(reasons), vetoed_by=tuple(vetoed),
                    capped_by=tuple(capped), threshold=threshold)
 
-
-def by_name(results: Sequence[GateResult]) -> Mapping[str, GateResult]:
-    return {r.name: r for r in results}

@@ -13,7 +13,6 @@ from typing import Any, Mapping
 from markupsafe import Markup
 
 from reports import view as views
-from reports.markdown import _baseline_delta
 from reports.templating import render as render_template
 
 RADIUS = 54.0
@@ -41,4 +40,4 @@ def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
 def render(doc: Mapping[str, Any]) -> str:
     v = views.build(doc)
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"]),
-                           trend_svg=_trend(v["trend"]), baseline_delta=_baseline_delta(v))
+                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))

@@ -15,20 +15,11 @@ from reports.templating import render as render_template
 LIMIT_BYTES = 65_000
 
 
-def _baseline_delta(v: Mapping[str, Any]) -> str:
-    baseline = v.get("baseline") or {}
-    delta = baseline.get("score_delta")
-    if not isinstance(delta, (int, float)):
-        return "—"
-    arrow = "▲" if delta > 0.05 else "▼" if delta < -0.05 else "→"
-    return f"{arrow} {delta:+.1f}"
-
-
 def render(doc: Mapping[str, Any]) -> str:
     v = views.build(doc)
     details = [g for g in v["gates"] if g["status"] != "pass" and (g["tables"] or g["failures"] or g["remediation"])]
     while True:
-        text = render_template("report.md", v=v, details=details, baseline_delta=_baseline_delta(v))
+        text = render_template("report.md", v=v, details=details, baseline_delta=views.baseline_delta(v))
         if len(text.encode("utf-8")) <= LIMIT_BYTES or not details:
             break
         details = details[:-1]

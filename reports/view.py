@@ -99,6 +99,16 @@ def _delta(doc: Mapping[str, Any], gate: str) -> str:
     return ("▲ +" if delta > 0 else "▼ ") + f"{delta:.1f}"
 
 
+def baseline_delta(v: Mapping[str, Any]) -> str:
+    """The score's change against the baseline, with an arrow ("—" without one)."""
+    baseline = v.get("baseline") or {}
+    delta = baseline.get("score_delta")
+    if not isinstance(delta, (int, float)):
+        return "—"
+    arrow = "▲" if delta > 0.05 else "▼" if delta < -0.05 else "→"
+    return f"{arrow} {delta:+.1f}"
+
+
 def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]:
     evidence = gate.get("evidence") or {}
     tables = [t for t in (_table(x) for x in evidence.get("tables") or []) if t]

@@ -68,5 +68,5 @@ def test_no_evidence_never_ships() -> None:
 
 def test_regression_blocks_shipping() -> None:
     verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.PASS, 1.0)],
-                      regressions=[{"gate": "coverage", "metric": "line_pct", "before": 90, "after": 80}])
+                      history_reasons=["regression: coverage.line_pct dropped 10 (90 → 80)"])
     assert not verdict.ship and any("regression" in r for r in verdict.reasons)
