@@ -13,6 +13,7 @@ SCHEMA_VERSION history:
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -56,7 +57,9 @@ def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, 
     }
 
 
+@lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
+    """The shipped JSON Schema (read once; callers must not modify it)."""
     text = resources.files("readiness").joinpath("schemas/assessment-v1.json").read_text(encoding="utf-8")
     return json.loads(text)
 

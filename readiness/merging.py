@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 from gates import registry
 from gates.result import GateResult, Status
 from readiness import document, regression
+from readiness.document import DocumentError
 from readiness.distill_profile import score_distill
 from readiness.runs import now_iso
 from readiness.scoring import is_off, score_components
@@ -36,7 +37,11 @@ def _combine(existing: GateResult | None, incoming: GateResult) -> GateResult:
 def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
           generated_at: str | None = None) -> dict[str, Any]:
     results = {r.name: r for r in document.results_of(base)}
+    name = base["project"]["name"]
     for partial in partials:
+        if partial["project"]["name"] != name:
+            raise DocumentError(f"partial result of project {partial['project']['name']!r} "
+                                f"cannot be merged into an assessment of {name!r}")
         for result in document.results_of(partial):
             if result.status is Status.SKIPPED or is_off(result):
                 continue

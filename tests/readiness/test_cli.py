@@ -186,3 +186,14 @@ def test_mlflow_flag_logs_the_assessment(project: Path, monkeypatch: pytest.Monk
     [run] = client.search_runs([experiment.experiment_id])
     assert run.data.metrics["score"] == pytest.approx(100.0)
     assert run.data.tags["readiness.ship"] in ("true", "True")
+
+
+def test_merge_refuses_a_partial_of_another_project(project: Path, capsys: pytest.CaptureFixture) -> None:
+    _outcome(project, status="pass", score=1.0)
+    main(["assess", "-o", "base"])
+    other = json.loads((project / "base" / "assessment.json").read_text())
+    other["project"]["name"] = "someone-else"
+    (project / "other.json").write_text(json.dumps(other))
+    assert main(["merge", "base/assessment.json", "other.json", "-o", "merged"]) == 2
+    assert "someone-else" in capsys.readouterr().err
+    assert not (project / "merged").exists()
