@@ -42,7 +42,9 @@ def render(doc: Mapping[str, Any]) -> str:
         "timestamp": clean(v["generated_at"]),
     })
     props = ET.SubElement(suite, "properties")
-    for name, value in (("score", v["score"]), ("band", v["band"]), ("verdict", v["verdict_label"])):
+    partial = v["partial"]
+    for name, value in (("score", v["score"]), ("band", v["band"]), ("verdict", v["verdict_label"]),
+                        ("partial", f"{partial['ran']} of {partial['total']} gates ran" if partial else "false")):
         ET.SubElement(props, "property", {"name": name, "value": clean(value)})
     for g, raw in zip(v["gates"], doc["gates"]):
         case = ET.SubElement(suite, "testcase", {"classname": "readiness.gates", "name": clean(g["name"]),
