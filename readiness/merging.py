@@ -8,7 +8,8 @@ shards add up their mutants). Gates the partial did not run leave the base
 untouched. The score and verdict are then recomputed with the base's own
 components, profile and threshold, so no configuration is needed. A base
 that was itself partial stays partial until the partials supply every gate
-it left out.
+it left out. The baseline comparison is the base's: when the base was
+partial, the gates it left out and the overall score were not compared.
 """
 
 from __future__ import annotations
@@ -65,13 +66,16 @@ def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
         score = score_components(results, {c["name"]: (float(c["weight"]), tuple(c["gates"]))
                                            for c in base["components"]})
     partial = _still_partial(base, results)
+    baseline = base.get("baseline")
+    if partial is None and isinstance(baseline, dict) and baseline.get("first_run"):
+        baseline = {**baseline, "partial": False}  # complete now: first_run_policy applies again
     verdict = decide(ordered, score, float(base["verdict"]["threshold"]),
-                     regression.ship_blockers(base.get("baseline")), partial=partial is not None)
+                     regression.ship_blockers(baseline), partial=partial is not None)
     merged = document.build(
         generated_at=generated_at or now_iso(), project=base["project"], model=base.get("model"),
         git=base["git"], host=base["host"], tool_versions=base["tool_versions"],
         config_digest=base["config_digest"], profile=base["profile"], results=ordered, score=score,
-        verdict=verdict, baseline=base.get("baseline"), trend=base.get("trend") or (), partial=partial)
+        verdict=verdict, baseline=baseline, trend=base.get("trend") or (), partial=partial)
     merged["merged_from"] = [{"generated_at": p["generated_at"], "host": p.get("host", {}).get("platform"),
                               "gates": [g["name"] for g in p["gates"] if g["status"] != "skipped"]}
                              for p in partials]

@@ -283,3 +283,13 @@ def test_assess_without_any_configuration_is_exit_2_and_writes_nothing(
     err = capsys.readouterr().err
     assert "no configuration found" in err and str(tmp_path.resolve()) in err and "readiness init" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_merging_a_partial_base_whole_again_restores_first_run_policy_fail(project: Path) -> None:
+    (project / "readiness.toml").write_text("project = 'p'\n[history]\nfirst_run_policy = 'fail'\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "base", "--skip", "dependent_gate"]) == 0  # partial: no ship decision
+    assert main(["gate", "dependent_gate", "-o", "dep.json"]) == 0
+    assert main(["merge", "base/assessment.json", "dep.json", "-o", "merged"]) == 1
+    merged = _doc(project, "merged")
+    assert merged["partial"] is None and any("No baseline" in r for r in merged["verdict"]["reasons"])
