@@ -276,10 +276,11 @@ def test_fail_under_out_of_range_is_refused_before_any_gate_runs(
     assert not (project / "calls.txt").exists() and not (project / "out").exists()
 
 
+@pytest.mark.parametrize("argv", [["assess"], ["gate", "hygiene"]])
 def test_assess_without_any_configuration_is_exit_2_and_writes_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, argv: list[str]) -> None:
     monkeypatch.chdir(tmp_path)
-    assert main(["assess"]) == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert "no configuration found" in err and str(tmp_path.resolve()) in err and "readiness init" in err
     assert list(tmp_path.iterdir()) == []
