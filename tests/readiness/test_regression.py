@@ -284,7 +284,8 @@ def test_a_partial_run_is_not_compared_with_a_full_baseline_on_the_overall_score
 
 
 def test_a_selected_gate_of_a_partial_run_still_regresses_against_the_baseline() -> None:
-    current = assessment(score=10.0, gates=[gate("coverage", score=0.5, line_pct=50.0), gate("parity", "skipped", None)],
+    current = assessment(score=10.0,
+                         gates=[gate("coverage", score=0.5, line_pct=50.0), gate("parity", "skipped", None)],
                          left_out=["parity", "mutation"])
     found = compare(current, FULL)["regressions"]
     assert [(r["gate"], r["metric"]) for r in found] == [("coverage", "score")]
@@ -311,7 +312,8 @@ def test_trend_leaves_partial_assessments_out() -> None:
 
 
 def test_diff_with_a_partial_side_says_partial_instead_of_a_score_change() -> None:
-    partial = assessment(score=100.0, gates=[gate("coverage", score=0.9, line_pct=90.0), gate("parity", "skipped", None)],
+    partial = assessment(score=100.0,
+                         gates=[gate("coverage", score=0.9, line_pct=90.0), gate("parity", "skipped", None)],
                          left_out=["parity", "mutation"])
     result = diff(FULL, partial)
     assert result["score"]["change"] == "partial" and result["score"]["delta"] is None

@@ -110,12 +110,15 @@ def test_a_partial_ring_is_neutral_not_green() -> None:
     assert f'stroke="{html.PARTIAL_COLOUR}"' in text and GREEN not in text
 
 
+def _properties(doc: dict[str, Any]) -> dict[str, str | None]:
+    return {p.get("name"): p.get("value") for p in ET.fromstring(formats.render(doc, "junit")).iter("property")}
+
+
 def test_junit_properties_mark_a_partial_run() -> None:
-    props = {p.get("name"): p.get("value")
-             for p in ET.fromstring(formats.render(sample.build_partial(), "junit")).iter("property")}
+    props = _properties(sample.build_partial())
     assert props["partial"] == "true" and props["partial_note"].startswith("partial: 1 of 4 gates ran")
     assert props["verdict"] == "PARTIAL: SELECTED GATES PASSED" and props["band"] == "partial run"
-    full = {p.get("name"): p.get("value") for p in ET.fromstring(formats.render(sample.build(), "junit")).iter("property")}
+    full = _properties(sample.build())
     assert full["partial"] == "false" and "partial_note" not in full
 
 
