@@ -4,7 +4,9 @@ Turns a loaded configuration into a `ProjectSpec`, picks the gates (what is
 configured, `--gate` with the gates those need, less `--skip`), runs them
 through the engine and scores the results. Gates that do not run are still
 listed, as `skipped` with the reason they were turned off, so the report
-never drops one silently.
+never drops one silently. A run whose command line (`--gate`, `--skip`)
+leaves out a gate the configuration turns on is *partial* (`partial_run`):
+never a ship decision.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ class Request:
     no_cache: bool = False
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     jobs: int | None = None
+
+    def describe(self) -> str:
+        """The selection as it was typed, e.g. `--gate hygiene --skip mutation`."""
+        return " ".join([*(f"--gate {g}" for g in self.only), *(f"--skip {g}" for g in self.skip)])
 
 
 def _path(root: Path, value: str | None) -> Path | None:
@@ -123,12 +129,26 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
         chosen = list(wanted)
         for name in chosen:
             off.pop(name, None)
-    for name in (*cfg.skip, *request.skip):
+    skips = [(n, "turned off by `skip` in the configuration") for n in cfg.skip] + \
+            [(n, "turned off with --skip") for n in request.skip]
+    for name, reason in skips:
         registry.gate_class(name)
         if name in chosen:
             chosen.remove(name)
-            off[name] = "turned off with skip"
+            off[name] = reason
     return chosen, off
+
+
+def partial_run(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> dict[str, Any] | None:
+    """None for a full run; else the gates that run and the configured ones the command line leaves out."""
+    if not request.only and not request.skip:
+        return None
+    configured, _ = select(loaded, spec, Request())
+    chosen, _ = select(loaded, spec, request)
+    left_out = [name for name in configured if name not in chosen]
+    if not left_out:
+        return None
+    return {"ran": chosen, "left_out": left_out, "request": request.describe()}
 
 
 def settings_for(loaded: LoadedConfig, gate: type, overrides: Mapping[str, Any]) -> Any:

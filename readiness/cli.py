@@ -55,18 +55,24 @@ def assess(
     skip: Optional[list[str]] = typer.Option(None, "--skip", help="Turn these gates off."),
     fmt: Optional[list[str]] = typer.Option(None, "--format", "-f", help=FORMATS_HELP),
     out: Path = typer.Option(Path("readiness-report"), "--out", "-o", help="Folder for the reports."),
-    fail_under: Optional[float] = typer.Option(None, "--fail-under", help="Ship threshold, 0..100 (default 80)."),
+    fail_under: Optional[str] = typer.Option(None, "--fail-under", metavar="0..100",
+                                             help="Ship threshold, 0..100 (default 80)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Measure every gate afresh."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Gate setting GATE.KEY=VALUE, e.g. mutation.sample=50."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Gates run at once."),
     no_history: bool = typer.Option(False, "--no-history", help="Neither compare with nor record into history."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Log the assessment to MLflow ([mlflow] in the config)."),
 ) -> None:
-    """Run the gates, score them and decide whether the model may ship."""
+    """Run the gates, score them and decide whether the model may ship.
+
+    With --gate or --skip the run is partial: exit 0 then means the selected
+    gates passed, never that the model may ship.
+    """
+    threshold = runs.fail_under(fail_under)  # checked like the configuration's, before anything runs
     request = assessment.Request(only=tuple(gate or ()), skip=tuple(skip or ()), no_cache=no_cache,
                                  overrides=_overrides(set_), jobs=jobs)
-    code = runs.assess(configuration.load(config), request, out=out, formats=_formats(fmt),
-                       fail_under=fail_under, use_history=not no_history, console=err, mlflow=mlflow)
+    code = runs.assess(configuration.load(config, required=True), request, out=out, formats=_formats(fmt),
+                       fail_under=threshold, use_history=not no_history, console=err, mlflow=mlflow)
     raise typer.Exit(int(code))
 
 
@@ -88,7 +94,7 @@ def gate_command(
         if value is not None:
             overrides.setdefault(gate, {})[key] = value
     request = assessment.Request(only=(name,), no_cache=no_cache, overrides=overrides)
-    code = runs.single_gate(configuration.load(config), request, name,
+    code = runs.single_gate(configuration.load(config, required=True), request, name,
                             out=out or Path(f"readiness-gate-{name}.json"), console=err)
     raise typer.Exit(int(code))
 

@@ -10,6 +10,10 @@ baseline; anything else is the path of an assessment JSON file.
 
 Every failure the user can fix (a missing file, an unknown id, a damaged
 database) is one line on stderr and exit code 2, as `readiness assess` does.
+
+Partial assessments (`assess --gate` / `--skip`) are marked as such: their
+score is never shown as a change against a full one, and `baseline set`
+refuses a partial or a no-ship assessment unless `--force` says it is meant.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from rich.text import Text
 
 from readiness import history
 from readiness.history import HistoryError, HistorySettings
-from readiness.regression import diff as diff_documents
+from readiness.regression import FirstRunPolicy, diff as diff_documents, is_partial, left_out_gates
 
 # (project root, settings); the lead's CLI passes one reading [tool.readiness.history].
 SettingsLoader = Callable[[], "tuple[Path, HistorySettings]"]
@@ -98,10 +102,12 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
         ref: Optional[str] = typer.Argument(None, help="#ID or an assessment JSON file (default: the latest)."),
         db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
         project: Optional[str] = typer.Option(None, "--project", help="Project whose latest to use."),
+        force: bool = typer.Option(False, "--force",
+                                   help="Mark it even if it is partial or its verdict was not ship."),
     ) -> None:
         """Mark an assessment shipped: it becomes its project's baseline."""
         path = db_path(db)
-        entry_id = _baseline_id(ref, path, project)
+        entry_id = _baseline_id(ref, path, project, force)
         _guard(lambda: history.mark_shipped(path, entry_id))
         entry = _guard(lambda: history.get(path, entry_id))
         typer.echo(f"Baseline of project {entry['project']} is now #{entry_id} "
@@ -172,14 +178,40 @@ def _entry_of(ref: str, db: Path, project: str | None) -> dict[str, Any] | None:
     return None
 
 
-def _baseline_id(ref: str | None, db: Path, project: str | None) -> int:
+def _baseline_id(ref: str | None, db: Path, project: str | None, force: bool) -> int:
     if ref is None:
         ref = "#latest"
     entry = _entry_of(ref, db, project)
     if entry is not None:
+        label, document = f"#{entry['id']}", entry["document"]
+    else:
+        label, document = ref, _load_file(Path(ref))
+    why = _not_a_baseline(document)
+    if why and not force:
+        _fail(f"{label} {why}; pass --force to make it the baseline anyway")
+    if entry is not None:
         return int(entry["id"])
-    document = _load_file(Path(ref))
     return _guard(lambda: history.record(db, document, dedupe=True))
+
+
+def _not_a_baseline(document: Mapping[str, Any]) -> str:
+    """Why an assessment should not become a baseline ("" when it may)."""
+    if is_partial(document):
+        left_out = left_out_gates(document)
+        gates = f" ({', '.join(left_out)} left out)" if left_out else ""
+        return f"is a partial assessment{gates}: its score covers only the gates it ran"
+    verdict = document.get("verdict") if isinstance(document.get("verdict"), Mapping) else {}
+    if verdict.get("ship") is True:
+        return ""
+    baseline = document.get("baseline") if isinstance(document.get("baseline"), Mapping) else {}
+    reasons = [str(r) for r in verdict.get("reasons") or []]
+    # Under first_run_policy = "fail" a first run is held back only for want of a baseline:
+    # accepting it is what `baseline set` is for.
+    if baseline.get("first_run") and baseline.get("policy") == FirstRunPolicy.FAIL.value \
+            and reasons == [baseline.get("message")]:
+        return ""
+    first = f": {reasons[0]}" if reasons else ""
+    return f"was not a ship verdict{first}"
 
 
 def _only_project(db: Path) -> str:
@@ -232,21 +264,36 @@ def _history_table(entries: list[dict[str, Any]], n: int, baseline_ids: set[int]
                          no_wrap=column != "Project",
                          min_width={"Project": 8, "Baseline": 10}.get(column))
     for i, entry in enumerate(shown):
-        older = next((e for e in entries[i + 1:] if e["project"] == entry["project"]), None)
+        # A partial run's score covers only the gates it ran: it is compared with nothing.
+        older = None if entry["partial"] else \
+            next((e for e in entries[i + 1:] if e["project"] == entry["project"] and not e["partial"]), None)
         delta = None if older is None else _delta(older["score"], entry["score"])
         table.add_row(
             str(entry["id"]), Text(_when(entry["generated_at"])),
             *((Text(entry["project"]),) if several else ()), Text(_short(entry["commit"])),
             *((Text(_short(entry["fingerprint"])),) if models else ()),
-            _num(entry["score"]), _arrow(delta, _score_change(delta)),
-            Text("ship", style="green") if entry["ship"] else Text("no ship", style="red"),
+            _num(entry["score"]),
+            Text("partial", style="dim") if entry["partial"] else _arrow(delta, _score_change(delta)),
+            _verdict_cell(entry),
             "★ baseline" if entry["id"] in baseline_ids else ("shipped" if entry["shipped"] else ""))
     return table
+
+
+def _verdict_cell(entry: Mapping[str, Any]) -> Text:
+    if entry["partial"]:
+        return Text("partial", style="yellow")
+    return Text("ship", style="green") if entry["ship"] else Text("no ship", style="red")
 
 
 def _diff_header(label_a: str, label_b: str, result: Mapping[str, Any]) -> Text:
     score = result["score"]
     text = Text(f"{label_a} → {label_b}: score {_num(score['before'])} → {_num(score['after'])} ")
+    partial = [label for label, side in ((label_a, "before"), (label_b, "after")) if result["partial"][side]]
+    if partial:
+        text.append(f"(not compared: {' and '.join(partial)} "
+                    f"{'is a partial assessment' if len(partial) == 1 else 'are partial assessments'})",
+                    style="yellow")
+        return text
     text.append_text(_arrow(score["delta"], score["change"]))
     verdict = result["verdict"]
     if verdict["before"] != verdict["after"]:

@@ -181,11 +181,20 @@ def find(start: Path) -> Path | None:
     return None
 
 
-def load(path: Path | None = None, start: Path | None = None) -> LoadedConfig:
-    """Load and validate the configuration at `path` (or the nearest one)."""
-    path = path or find((start or Path.cwd()).resolve())
+def load(path: Path | None = None, start: Path | None = None, *, required: bool = False) -> LoadedConfig:
+    """Load and validate the configuration at `path` (or the nearest one).
+
+    Without one, the defaults; with `required` (an assessment: gates and
+    reports need to know the project), a ConfigError saying where it looked.
+    """
+    folder = (start or Path.cwd()).resolve()
+    path = path or find(folder)
+    if path is None and required:
+        raise ConfigError(f"no configuration found: looked for {' or '.join(CONFIG_NAMES)} (with "
+                          f"[tool.readiness]) in {folder} and every folder above it; "
+                          "run `readiness init` to write one")
     if path is None:
-        return LoadedConfig(config=Config(), path=None, root=(start or Path.cwd()).resolve(), raw={})
+        return LoadedConfig(config=Config(), path=None, root=folder, raw={})
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -2,12 +2,19 @@
 
 Everything the reports, the history and `readiness merge` read comes from
 this document, so a stored assessment can be re-rendered anywhere. The JSON
-Schema lives beside this module (schemas/assessment-v1.json) and `validate`
-checks a document against it.
+Schemas live beside this module, one frozen file per version
+(schemas/assessment-v<N>.json), and `validate` checks a document against the
+schema of its own version, so documents written by an older Readiness still
+load and render.
 
 SCHEMA_VERSION history:
   1 - first version: project, model, git, host, tool_versions, config_digest,
       profile, gates, components, score, band, verdict, baseline, trend.
+  2 - `partial` (null, or the gates that ran and those the command line left
+      out) and `verdict.partial`: a partial run is never a ship decision;
+      `score_band` (the score's own band) and `band` now follows the verdict
+      ("blocked by parity", "partial run"), so it never says "production
+      ready" beside DO NOT SHIP.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ from gates.result import GateResult
 from readiness.scoring import Score
 from readiness.verdict import Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+KNOWN_VERSIONS = (1, 2)
 
 
 class DocumentError(Exception):
@@ -35,8 +43,14 @@ def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, 
           git: Mapping[str, Any], host: Mapping[str, Any], tool_versions: Mapping[str, Any],
           config_digest: str, profile: str, results: Sequence[GateResult], score: Score,
           verdict: Verdict, baseline: Mapping[str, Any] | None = None,
-          trend: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """Assemble the document from its parts (the clock is passed in)."""
+          trend: Sequence[Mapping[str, Any]] = (), partial: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the document from its parts (the clock is passed in).
+
+    `partial` is None for a full assessment, else {"ran", "left_out",
+    "request"}; it must agree with `verdict.partial`.
+    """
+    if (partial is not None) != verdict.partial:
+        raise ValueError("the verdict and the document disagree on whether the assessment is partial")
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": generated_at,
@@ -50,18 +64,28 @@ def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, 
         "gates": [r.to_dict() for r in results],
         "components": [c.to_dict() for c in score.components],
         "score": round(score.value, 4),
-        "band": score.band,
+        "band": verdict.band or score.band,
+        "score_band": score.band,
         "verdict": verdict.to_dict(),
         "baseline": dict(baseline) if baseline is not None else None,
         "trend": [dict(t) for t in trend],
+        "partial": _partial(partial),
     }
 
 
-@lru_cache(maxsize=1)
-def schema() -> dict[str, Any]:
-    """The shipped JSON Schema (read once; callers must not modify it)."""
-    text = resources.files("readiness").joinpath("schemas/assessment-v1.json").read_text(encoding="utf-8")
-    return json.loads(text)
+def _partial(partial: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if partial is None:
+        return None
+    return {"ran": list(partial["ran"]), "left_out": list(partial["left_out"]),
+            "request": str(partial["request"])}
+
+
+
+@lru_cache(maxsize=len(KNOWN_VERSIONS))
+def schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """The shipped JSON Schema of `version` (read once; callers must not modify it)."""
+    name = f"schemas/assessment-v{version}.json"
+    return json.loads(resources.files("readiness").joinpath(name).read_text(encoding="utf-8"))
 
 
 def validate(document: Any, source: str = "<document>") -> dict[str, Any]:
@@ -72,8 +96,10 @@ def validate(document: Any, source: str = "<document>") -> dict[str, Any]:
     if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
         raise DocumentError(f"{source}: schema_version {version} is newer than this readiness "
                             f"understands ({SCHEMA_VERSION}); upgrade readiness")
+    if version not in KNOWN_VERSIONS or isinstance(version, bool):
+        version = SCHEMA_VERSION  # the current schema names what is wrong with it
     try:
-        jsonschema.validate(document, schema())
+        jsonschema.validate(document, schema(version))
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
         raise DocumentError(f"{source}: invalid assessment document at {where}: {exc.message}") from None

@@ -7,6 +7,7 @@ import enum
 
 class ExitCode(enum.IntEnum):
     SHIP = 0  # the model may ship
+    SELECTED_PASSED = 0  # a partial run (--gate, --skip): the selected gates passed; not a ship decision
     NO_SHIP = 1  # it may not: a blocker failed, the score is under the bar, or it regressed
     HARNESS = 2  # the harness could not run: bad configuration, unreadable input
     INTERRUPTED = 130  # stopped by SIGINT / SIGTERM; nothing half-written was left

@@ -24,8 +24,10 @@ left exactly as it was.
 
 Read functions return *entries*, plain dicts:
 `{"id", "project", "fingerprint", "commit", "generated_at", "score", "ship",
-"shipped", "document"}`, where `document` is the stored assessment unchanged
-and `shipped` says it was marked shipped (a baseline candidate).
+"shipped", "partial", "document"}`, where `document` is the stored assessment
+unchanged, `shipped` says it was marked shipped (a baseline candidate) and
+`partial` that the run left configured gates out (`--gate`, `--skip`): its
+score is not comparable with a full one.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
-from readiness.regression import DEFAULT_RULES, FirstRunPolicy, Rule, parse_rules
+from readiness.regression import DEFAULT_RULES, FirstRunPolicy, Rule, is_partial, parse_rules
 
 # Version of the tables below. 1: assessments + schema_version.
 SCHEMA_VERSION = 1
@@ -117,18 +119,27 @@ def record(db_path: str | Path, document: Mapping[str, Any], *, keep: int = 0,
     return _transaction(path, write, create=True)
 
 
-def recent(db_path: str | Path, project: str | None, n: int = 20) -> list[dict[str, Any]]:
+def recent(db_path: str | Path, project: str | None, n: int = 20, *,
+           full_only: bool = False) -> list[dict[str, Any]]:
     """The newest `n` entries of `project` (all projects when None), newest first.
 
-    A database that does not exist yet holds no entries: nothing is created.
+    With `full_only`, partial assessments are passed over (the trend and the
+    score deltas compare full assessments only). A database that does not
+    exist yet holds no entries: nothing is created.
     """
     path = Path(db_path)
-    if not path.exists():
+    if not path.exists() or n <= 0:
         return []
     where, args = ("WHERE project = ?", (project,)) if project is not None else ("", ())
-    rows = _read(path, f"SELECT {_COLUMNS} FROM assessments {where}"
-                       " ORDER BY generated_at DESC, id DESC LIMIT ?", (*args, max(n, 0)))
-    return [_entry(row, path) for row in rows]
+    entries: list[dict[str, Any]] = []
+    page, offset = max(n, 20), 0
+    while True:
+        rows = _read(path, f"SELECT {_COLUMNS} FROM assessments {where}"
+                           " ORDER BY generated_at DESC, id DESC LIMIT ? OFFSET ?", (*args, page, offset))
+        entries += [e for e in (_entry(row, path) for row in rows) if not (full_only and e["partial"])]
+        if len(entries) >= n or len(rows) < page:
+            return entries[:n]
+        offset += page
 
 
 def get(db_path: str | Path, entry_id: int) -> dict[str, Any]:
@@ -236,7 +247,8 @@ def _entry(row: tuple[Any, ...], path: Path) -> dict[str, Any]:
         raise HistoryError(f"{path}: assessment #{entry_id} is not valid JSON ({exc})") from None
     return {"id": entry_id, "project": project, "fingerprint": fingerprint, "commit": commit,
             "generated_at": generated_at, "score": score, "ship": bool(ship),
-            "shipped": shipped_seq is not None, "document": document}
+            "shipped": shipped_seq is not None,
+            "partial": isinstance(document, dict) and is_partial(document), "document": document}
 
 
 # --- connection, schema and retries -------------------------------------------------------

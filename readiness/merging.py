@@ -6,7 +6,10 @@ Each gate result in a partial replaces the base's result of that gate, or,
 when the gate class defines `merge(results)`, is combined with it (mutation
 shards add up their mutants). Gates the partial did not run leave the base
 untouched. The score and verdict are then recomputed with the base's own
-components, profile and threshold, so no configuration is needed.
+components, profile and threshold, so no configuration is needed. A base
+that was itself partial stays partial until the partials supply every gate
+it left out. The baseline comparison is the base's: when the base was
+partial, the gates it left out and the overall score were not compared.
 """
 
 from __future__ import annotations
@@ -34,6 +37,16 @@ def _combine(existing: GateResult | None, incoming: GateResult) -> GateResult:
     return combine([existing, incoming]) if callable(combine) else incoming
 
 
+def _still_partial(base: Mapping[str, Any], results: Mapping[str, GateResult]) -> dict[str, Any] | None:
+    """The base's `partial`, less the gates the merge supplied; None once nothing is left out."""
+    left_out = regression.left_out_gates(base)
+    missing = [n for n in left_out if n not in results or results[n].status is Status.SKIPPED]
+    if not missing:
+        return None
+    ran = [n for n in results if n not in missing and not is_off(results[n])]
+    return {"ran": ran, "left_out": missing, "request": base["partial"]["request"]}
+
+
 def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
           generated_at: str | None = None) -> dict[str, Any]:
     results = {r.name: r for r in document.results_of(base)}
@@ -52,13 +65,17 @@ def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
     else:
         score = score_components(results, {c["name"]: (float(c["weight"]), tuple(c["gates"]))
                                            for c in base["components"]})
+    partial = _still_partial(base, results)
+    baseline = base.get("baseline")
+    if partial is None and isinstance(baseline, dict) and baseline.get("first_run"):
+        baseline = {**baseline, "partial": False}  # complete now: first_run_policy applies again
     verdict = decide(ordered, score, float(base["verdict"]["threshold"]),
-                     regression.ship_blockers(base.get("baseline")))
+                     regression.ship_blockers(baseline), partial=partial is not None)
     merged = document.build(
         generated_at=generated_at or now_iso(), project=base["project"], model=base.get("model"),
         git=base["git"], host=base["host"], tool_versions=base["tool_versions"],
         config_digest=base["config_digest"], profile=base["profile"], results=ordered, score=score,
-        verdict=verdict, baseline=base.get("baseline"), trend=base.get("trend") or ())
+        verdict=verdict, baseline=baseline, trend=base.get("trend") or (), partial=partial)
     merged["merged_from"] = [{"generated_at": p["generated_at"], "host": p.get("host", {}).get("platform"),
                               "gates": [g["name"] for g in p["gates"] if g["status"] != "skipped"]}
                              for p in partials]

@@ -22,10 +22,10 @@ score may drop at most 2 points, each gate's score at most 0.05.
 current assessment document, exactly:
 
     null  (no comparison attempted: history is turned off)
-    {"first_run": true, "policy": "pass" | "fail", "message": str}
+    {"first_run": true, "policy": "pass" | "fail", "message": str, "partial": bool}
     {"first_run": false, "source": "history:<id>" | "file:<path>",
      "generated_at": str, "commit": str | null, "score": float | null,
-     "score_delta": float | null,
+     "score_delta": float | null, "partial": bool,
      "gates": {name: {"status_before": str | null, "status_after": str | null,
                       "score_delta": float | null, "regressed": bool,
                       "metrics": {metric: {"before", "after", "delta"}}}},
@@ -37,6 +37,12 @@ used to judge them, so a drop of exactly the tolerance passes). A regression
 with `"gate": null` is the overall score; `"metric": "status"` means a gate
 that passed in the baseline no longer does (failed, errored, was skipped or
 disappeared: lost evidence counts as a regression, never as silence).
+
+When either side is a *partial* assessment (`"partial"` in the document:
+gates left out with `--gate` / `--skip`), the two overall scores measure
+different things: they are not compared (`score_delta` null, `"partial":
+true`), and only the gates that ran on both sides are. A partial run is no
+ship decision, so a first run under the `fail` policy blocks nothing there.
 `trend(rows)` builds the `trend` key: see its docstring. `diff(a, b)` is
 what `readiness diff` shows.
 """
@@ -51,6 +57,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping, Sequence
 
 PASSED = frozenset({"pass", "warn"})
+REGRESSION_PREFIX = "regression: "  # every regression reason of the verdict starts so
 _STATUS_RANK = {"pass": 3, "warn": 2, "fail": 1}
 _LOWER_TOKENS = frozenset({
     "error", "errors", "err", "fail", "failed", "failures", "nan", "inf", "kl", "survived",
@@ -186,15 +193,18 @@ def compare(current: Mapping[str, Any], baseline_doc: Mapping[str, Any] | None,
     unwrapped and, without an explicit `source`, named "history:<id>".
     """
     if baseline_doc is None:
-        return first_run(first_run_policy, _project(current))
+        return {**first_run(first_run_policy, _project(current)), "partial": is_partial(current)}
     if isinstance(baseline_doc.get("document"), Mapping) and "id" in baseline_doc:
         source = source or f"history:{baseline_doc['id']}"
         baseline_doc = baseline_doc["document"]
     rules = tuple(rules)
+    partial = is_partial(current) or is_partial(baseline_doc)
+    left_out = set(left_out_gates(current)) | set(left_out_gates(baseline_doc))
     before_gates, after_gates = _gates(baseline_doc), _gates(current)
-    regressions = _check(None, "score", baseline_doc.get("score"), current.get("score"), rules)
+    regressions = [] if partial else \
+        _check(None, "score", baseline_doc.get("score"), current.get("score"), rules)
     gates: dict[str, Any] = {}
-    for name in _union(after_gates, before_gates):
+    for name in [n for n in _union(after_gates, before_gates) if n not in left_out]:
         entry, found = _gate_delta(name, before_gates.get(name, {}), after_gates.get(name, {}),
                                    rules, status_regressions)
         gates[name] = entry
@@ -203,8 +213,19 @@ def compare(current: Mapping[str, Any], baseline_doc: Mapping[str, Any] | None,
             "generated_at": baseline_doc.get("generated_at"),
             "commit": _table(baseline_doc, "git").get("commit"),
             "score": _num(baseline_doc.get("score")),
-            "score_delta": _delta(baseline_doc.get("score"), current.get("score")),
-            "gates": gates, "regressions": regressions}
+            "score_delta": None if partial else _delta(baseline_doc.get("score"), current.get("score")),
+            "partial": partial, "gates": gates, "regressions": regressions}
+
+
+def is_partial(doc: Mapping[str, Any]) -> bool:
+    """Whether an assessment document is partial (documents before schema 2 never say so)."""
+    return isinstance(doc.get("partial"), Mapping) or _table(doc, "verdict").get("partial") is True
+
+
+def left_out_gates(doc: Mapping[str, Any]) -> list[str]:
+    """The configured gates a partial assessment did not run (none for a full one)."""
+    left_out = _table(doc, "partial").get("left_out")
+    return [str(name) for name in left_out] if isinstance(left_out, list) else []
 
 
 def ship_blockers(baseline: Mapping[str, Any] | None) -> list[str]:
@@ -212,8 +233,9 @@ def ship_blockers(baseline: Mapping[str, Any] | None) -> list[str]:
     if not baseline:
         return []
     if baseline.get("first_run"):
-        return [baseline["message"]] if baseline.get("policy") == FirstRunPolicy.FAIL.value else []
-    return [f"regression: {item['message']}" for item in baseline.get("regressions", ())]
+        blocks = baseline.get("policy") == FirstRunPolicy.FAIL.value and not baseline.get("partial")
+        return [baseline["message"]] if blocks else []
+    return [f"{REGRESSION_PREFIX}{item['message']}" for item in baseline.get("regressions", ())]
 
 
 def _gate_delta(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
@@ -267,11 +289,13 @@ def trend(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The `trend` key: one point per assessment, oldest first.
 
     `rows` are history entries (with a "document") or assessment documents,
-    in any order; one without a readable `generated_at` counts as the newest. Each point is exactly
+    in any order; one without a readable `generated_at` counts as the newest.
+    Partial assessments are left out: their scores are not comparable. Each point is exactly
     `{"generated_at": str, "score": float | null, "verdict_ship": bool,
     "components": {component name: score 0..100 | null}}`.
     """
     docs = [row["document"] if "document" in row else row for row in rows]
+    docs = [doc for doc in docs if not is_partial(doc)]
     ordered = sorted(enumerate(docs), key=lambda item: (_when(item[1]), item[0]))
     return [{"generated_at": doc.get("generated_at"), "score": _num(doc.get("score")),
              "verdict_ship": _table(doc, "verdict").get("ship") is True,
@@ -289,11 +313,15 @@ def diff(a: Mapping[str, Any], b: Mapping[str, Any],
     `*_err`, `*_s`, `failures` … lower is), "same", "changed" (moved, direction
     unknown, or not a number), "new" (only in b) or "gone" (only in a).
     `counts` tallies those classes over the gate scores and gate metrics.
+    When either side is partial (`"partial": {"before", "after"}`), the
+    overall score's change is "partial" (not compared) and gates a partial
+    side left out are not listed.
     """
     rules = tuple(rules)
     before_gates, after_gates = _gates(a), _gates(b)
+    left_out = set(left_out_gates(a)) | set(left_out_gates(b))
     gates = []
-    for name in _union(after_gates, before_gates):
+    for name in [n for n in _union(after_gates, before_gates) if n not in left_out]:
         ga, gb = before_gates.get(name, {}), after_gates.get(name, {})
         metrics_a, metrics_b = _table(ga, "metrics"), _table(gb, "metrics")
         gates.append({
@@ -303,8 +331,12 @@ def diff(a: Mapping[str, Any], b: Mapping[str, Any],
             "metrics": [{"metric": m, **_change(metrics_a.get(m), metrics_b.get(m),
                                                  _direction(f"{name}.{m}", rules))}
                         for m in sorted(_union(metrics_a, metrics_b))]})
-    result = {"score": _change(a.get("score"), b.get("score"), _direction("score", rules)),
-              "verdict": {"before": _ship(a), "after": _ship(b)}, "gates": gates}
+    partial = {"before": is_partial(a), "after": is_partial(b)}
+    score = _change(a.get("score"), b.get("score"), _direction("score", rules))
+    if partial["before"] or partial["after"]:
+        score = {**score, "delta": None, "change": "partial"}
+    result = {"score": score, "verdict": {"before": _ship(a), "after": _ship(b)}, "gates": gates,
+              "partial": partial}
     result["counts"] = _count(result)
     return result
 

@@ -48,26 +48,37 @@ def preflight(loaded: LoadedConfig) -> None:
         history.recent(db_path(loaded), project_name(loaded), 1)
 
 
-def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], generated_at: str) -> HistoryView:
-    """Compare this run with the project's baseline and recent assessments."""
+def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], generated_at: str,
+         partial: Mapping[str, Any] | None = None) -> HistoryView:
+    """Compare this run with the project's baseline and recent (full) assessments.
+
+    A partial run (`partial` not None) is compared gate by gate on the gates
+    it ran; its overall score is not compared with a full one.
+    """
     cfg = loaded.config.history
     if not cfg.enabled:
         return HistoryView()
     path, project = db_path(loaded), project_name(loaded)
     rules = _rules(loaded)
-    rows = history.recent(path, project, cfg.trend_n - 1)
+    rows = history.recent(path, project, cfg.trend_n - 1, full_only=True)
     shipped = history.last_shipped(path, project) if path.exists() else None
     current = {"project": {"name": project}, "generated_at": generated_at, "score": round(score.value, 4),
                "gates": [r.to_dict() for r in results], "components": [c.to_dict() for c in score.components],
-               "verdict": {"ship": None}}
+               "verdict": {"ship": None}, "partial": partial}
     baseline = regression.compare(current, shipped, rules, first_run_policy=cfg.first_run_policy,
                                   status_regressions=cfg.status_regressions)
     return HistoryView(baseline=baseline, rows=rows, reasons=tuple(regression.ship_blockers(baseline)))
 
 
 def trend(view: HistoryView, doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The trend over the stored assessments and this one (empty without history)."""
-    return regression.trend([*view.rows, doc]) if view.rows else []
+    """The trend over the stored full assessments and this one (empty without history).
+
+    A partial run has no point on it and shows no trend: its score measures
+    only the gates it ran.
+    """
+    if not view.rows or regression.is_partial(doc):
+        return []
+    return regression.trend([*view.rows, doc])
 
 
 def record(loaded: LoadedConfig, doc: Mapping[str, Any]) -> int | None:

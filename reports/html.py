@@ -18,13 +18,15 @@ from reports.templating import render as render_template
 RADIUS = 54.0
 BAND_COLOUR = {"production ready": "#2e9b4f", "mostly ready": "#3b7dd8", "partial": "#d89b1f",
                "not ready": "#c43c3c"}
+NO_SHIP_COLOUR, PARTIAL_COLOUR = "#c43c3c", "#5b6470"
 
 
-def gauge(score: float, band: str) -> dict[str, str]:
+def gauge(score: float, band: str, tone: str = "ship") -> dict[str, str]:
+    """The score ring; its colour follows the verdict (the band's colour only for a ship)."""
     circumference = 2 * math.pi * RADIUS
     dash = circumference * max(0.0, min(100.0, score)) / 100.0
-    return {"dash": f"{dash:.2f}", "gap": f"{circumference - dash:.2f}",
-            "colour": BAND_COLOUR.get(band, "#5b6470")}
+    colour = {"noship": NO_SHIP_COLOUR, "partial": PARTIAL_COLOUR}.get(tone) or BAND_COLOUR.get(band, "#5b6470")
+    return {"dash": f"{dash:.2f}", "gap": f"{circumference - dash:.2f}", "colour": colour}
 
 
 def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
@@ -39,5 +41,5 @@ def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
 
 def render(doc: Mapping[str, Any]) -> str:
     v = views.build(doc)
-    return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"]),
+    return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
                            trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))

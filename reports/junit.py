@@ -42,7 +42,11 @@ def render(doc: Mapping[str, Any]) -> str:
         "timestamp": clean(v["generated_at"]),
     })
     props = ET.SubElement(suite, "properties")
-    for name, value in (("score", v["score"]), ("band", v["band"]), ("verdict", v["verdict_label"])):
+    properties = [("score", v["score"]), ("band", v["band"]), ("verdict", v["verdict_label"]),
+                  ("partial", "true" if v["partial"] else "false")]
+    if v["partial"]:  # "partial: 2 of 12 gates ran (left out: …); not a ship decision"
+        properties.append(("partial_note", v["partial_note"]))
+    for name, value in properties:
         ET.SubElement(props, "property", {"name": name, "value": clean(value)})
     for g, raw in zip(v["gates"], doc["gates"]):
         case = ET.SubElement(suite, "testcase", {"classname": "readiness.gates", "name": clean(g["name"]),

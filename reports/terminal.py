@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from reports import view as views
 
+TONE_STYLE = {"ship": "green", "noship": "red", "partial": "yellow"}
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red",
          "not_evaluable": "magenta", "skipped": "dim"}
 
@@ -55,8 +56,10 @@ def summary(console: Console, doc: Mapping[str, Any]) -> None:
         table.add_row(escape(g["name"]), f"[{STYLE.get(g['status'], '')}]{escape(status)}[/]",
                       g["severity"], g["score"], escape(g["summary"][:160]))
     console.print(table)
-    colour = "green" if v["ship"] else "red"
-    console.print(f"score [bold]{v['score']}[/] / 100 ({v['band']}), threshold {v['threshold']}: "
+    colour = TONE_STYLE[v["tone"]]
+    console.print(f"score [bold]{v['score']}[/] / 100 ({escape(v['band'])}), threshold {v['threshold']}: "
                   f"[bold {colour}]{v['verdict_label']}[/]")
+    if v["partial_note"]:
+        console.print(f"[{colour}]{escape(v['partial_note'])}[/]")
     for reason in v["reasons"]:
         console.print(f"  - {escape(reason)}")

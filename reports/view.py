@@ -4,6 +4,12 @@ Templates only loop and branch; every number is formatted here, once, so the
 HTML, Markdown, JUnit and terminal reports agree to the digit. Text that came
 from a gate (test names, failure messages, TODO lines) is untrusted: it is
 passed on as plain strings for each renderer to escape its own way.
+
+The band and the verdict's colour (`tone`: ship, noship, partial) follow the
+verdict, never the score alone: a no-ship assessment never shows a "ready"
+band, and a partial run (`--gate`, `--skip`) always says it is partial.
+Documents of schema 1 carry a score band only; their shown band is derived
+from their verdict here.
 """
 
 from __future__ import annotations
@@ -102,6 +108,8 @@ def _delta(doc: Mapping[str, Any], gate: str) -> str:
 def baseline_delta(v: Mapping[str, Any]) -> str:
     """The score's change against the baseline, with an arrow ("—" without one)."""
     baseline = v.get("baseline") or {}
+    if baseline.get("partial") or v.get("partial"):
+        return "not compared (a partial run's score covers only the gates it ran)"
     delta = baseline.get("score_delta")
     if not isinstance(delta, (int, float)):
         return "—"
@@ -133,6 +141,46 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
+def _band(doc: Mapping[str, Any], verdict: Mapping[str, Any], partial: bool) -> str:
+    """The band shown beside the score (schema 2 stores it; schema 1 is derived here)."""
+    if "score_band" in doc or (verdict["ship"] and not partial):
+        return clip(str(doc["band"]), 200)
+    if partial:
+        return "partial run"
+    vetoed = [str(v) for v in verdict.get("vetoed_by") or []]
+    reasons = [str(r) for r in verdict.get("reasons") or []]
+    if vetoed:
+        return clip("blocked by " + ", ".join(vetoed[:3]) + (" and more" if len(vetoed) > 3 else ""), 200)
+    if any(r.startswith("regression: ") for r in reasons):
+        return "regressed"
+    if any("under the threshold" in r for r in reasons):
+        return "under the threshold"
+    return "may not ship"
+
+
+def _partial(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    raw = doc.get("partial")
+    if not isinstance(raw, Mapping):
+        return None
+    ran = [clip(str(g), 200) for g in raw.get("ran") or []]
+    left_out = [clip(str(g), 200) for g in raw.get("left_out") or []]
+    request = clip(str(raw.get("request") or ""), 300)
+    return {"ran": len(ran), "total": len(ran) + len(left_out), "left_out": ", ".join(left_out),
+            "request": request}
+
+
+def _verdict_text(ship: bool, partial: dict[str, Any] | None, passed: bool) -> tuple[str, str, str]:
+    """(label, tone, note): what the verdict badge says, its colour and the partial-run sentence."""
+    if partial is None:
+        return ("SHIP", "ship", "") if ship else ("DO NOT SHIP", "noship", "")
+    how = f"; {partial['request']}" if partial["request"] else ""
+    note = (f"partial: {partial['ran']} of {partial['total']} gates ran (left out: {partial['left_out']}{how});"
+            " not a ship decision")
+    if passed:
+        return "PARTIAL: SELECTED GATES PASSED", "partial", note
+    return "PARTIAL: SELECTED GATES FAILED", "noship", note
+
+
 def build(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Everything a renderer needs, as plain strings and numbers."""
     verdict = doc["verdict"]
@@ -151,6 +199,9 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
         })
     git = doc.get("git") or {}
     baseline = doc.get("baseline") if isinstance(doc.get("baseline"), Mapping) else None
+    partial = _partial(doc)
+    ship = bool(verdict["ship"]) and partial is None
+    label, tone, note = _verdict_text(ship, partial, not verdict.get("reasons"))
     return {
         "project": clip(str((doc.get("project") or {}).get("name", "")), 200),
         "generated_at": clip(str(doc["generated_at"]), 64),
@@ -159,9 +210,12 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
         "profile": clip(str(doc.get("profile", "default")), 50),
         "score": pct(score),
         "score_value": max(0.0, min(100.0, score)),
-        "band": clip(str(doc["band"]), 50),
-        "ship": bool(verdict["ship"]),
-        "verdict_label": "SHIP" if verdict["ship"] else "DO NOT SHIP",
+        "band": _band(doc, verdict, partial is not None),
+        "ship": ship,
+        "tone": tone,
+        "partial": partial,
+        "partial_note": note,
+        "verdict_label": label,
         "threshold": number(verdict.get("threshold")),
         "reasons": [clip(str(r), 1000) for r in verdict.get("reasons") or []],
         "vetoed_by": [clip(str(v), 200) for v in verdict.get("vetoed_by") or []],

@@ -197,3 +197,100 @@ def test_merge_refuses_a_partial_of_another_project(project: Path, capsys: pytes
     assert main(["merge", "base/assessment.json", "other.json", "-o", "merged"]) == 2
     assert "someone-else" in capsys.readouterr().err
     assert not (project / "merged").exists()
+
+
+# --- partial runs, --fail-under, no configuration -------------------------------------------
+
+def test_skip_on_the_command_line_is_a_partial_run_that_never_ships(project: Path) -> None:
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out", "--skip", "dependent_gate"]) == 0  # the selected gates passed
+    doc = _doc(project)
+    assert doc["verdict"]["ship"] is False and doc["verdict"]["partial"] is True
+    assert doc["partial"] == {"ran": ["file_gate"], "left_out": ["dependent_gate"],
+                              "request": "--skip dependent_gate"}
+    assert doc["band"] == "partial run"
+
+
+def test_a_partial_run_whose_selected_gate_fails_exits_1(project: Path) -> None:
+    _outcome(project, status="fail", score=0.2)
+    assert main(["assess", "-o", "out", "--gate", "file_gate"]) == 1
+    assert _doc(project)["band"] == "partial run, blocked by file_gate"
+
+
+def test_gates_turned_off_by_the_configuration_leave_a_full_run(project: Path) -> None:
+    (project / "readiness.toml").write_text("skip = ['dependent_gate']\n[history]\nenabled = false\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out"]) == 0
+    doc = _doc(project)
+    assert doc["verdict"]["ship"] is True and doc["partial"] is None
+
+
+def test_a_gate_selection_that_covers_every_configured_gate_is_a_full_run(project: Path) -> None:
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out", "--gate", "dependent_gate"]) == 0  # its need is the other gate
+    assert _doc(project)["partial"] is None and _doc(project)["verdict"]["ship"] is True
+
+
+def test_a_partial_run_in_history_is_not_a_baseline_nor_a_trend_point(project: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    (project / "readiness.toml").write_text("project = 'p'\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out"]) == 0
+    full = _doc(project)
+    assert main(["assess", "-o", "out", "--skip", "dependent_gate"]) == 0
+    partial = _doc(project)
+    assert partial["trend"] == [] and partial["baseline"]["partial"] is True
+    capsys.readouterr()
+    assert main(["baseline", "set"]) == 2  # the latest is the partial run
+    assert "#2 is a partial assessment" in capsys.readouterr().err
+    assert main(["baseline", "set", "#1"]) == 0
+    assert main(["assess", "-o", "out"]) == 0
+    third = _doc(project)
+    assert [p["generated_at"] for p in third["trend"]] == [full["generated_at"], third["generated_at"]]
+    assert third["baseline"]["source"] == "history:1" and third["baseline"]["partial"] is False
+
+
+def test_merge_completes_a_partial_base_with_the_gates_it_left_out(project: Path) -> None:
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "base", "--skip", "dependent_gate"]) == 0
+    assert _doc(project, "base")["partial"] is not None
+    assert main(["gate", "dependent_gate", "-o", "dep.json"]) == 0
+    assert main(["merge", "base/assessment.json", "dep.json", "-o", "merged"]) == 0
+    merged = _doc(project, "merged")
+    assert merged["partial"] is None and merged["verdict"]["ship"] is True
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("-5", "--fail-under -5: the threshold must be a number in 0..100"),
+    ("150", "--fail-under 150: the threshold must be a number in 0..100"),
+    ("nan", "--fail-under nan: the threshold must be a number in 0..100"),
+    ("inf", "--fail-under inf: the threshold must be a number in 0..100"),
+    ("high", "--fail-under 'high': not a number"),
+])
+def test_fail_under_out_of_range_is_refused_before_any_gate_runs(
+        project: Path, capsys: pytest.CaptureFixture, value: str, message: str) -> None:
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "out", f"--fail-under={value}"]) == 2
+    err = capsys.readouterr().err
+    assert f"readiness: {message}" in err and len(err.strip().splitlines()) == 1
+    assert not (project / "calls.txt").exists() and not (project / "out").exists()
+
+
+@pytest.mark.parametrize("argv", [["assess"], ["gate", "hygiene"]])
+def test_assess_without_any_configuration_is_exit_2_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, argv: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no configuration found" in err and str(tmp_path.resolve()) in err and "readiness init" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_merging_a_partial_base_whole_again_restores_first_run_policy_fail(project: Path) -> None:
+    (project / "readiness.toml").write_text("project = 'p'\n[history]\nfirst_run_policy = 'fail'\n")
+    _outcome(project, status="pass", score=1.0)
+    assert main(["assess", "-o", "base", "--skip", "dependent_gate"]) == 0  # partial: no ship decision
+    assert main(["gate", "dependent_gate", "-o", "dep.json"]) == 0
+    assert main(["merge", "base/assessment.json", "dep.json", "-o", "merged"]) == 1
+    merged = _doc(project, "merged")
+    assert merged["partial"] is None and any("No baseline" in r for r in merged["verdict"]["reasons"])

@@ -171,3 +171,67 @@ def test_diff_of_identical_assessments_says_nothing_changed(db: Path, tmp_path: 
     result = _run(_app(), "diff", "#1", str(file_b), "--db", str(db))
     assert result.exit_code == 0 and "No gate status, score or metric changed." in result.output
     assert "0 better, 0 worse, 4 same" in result.output
+
+
+# --- partial and no-ship assessments ----------------------------------------------------------
+
+PARTIAL = assessment(generated_at="2026-11-22T10:00:00Z", score=100.0, commit="cccc3333",
+                     gates=[gate("coverage", score=1.0, line_pct=99.0), gate("parity", "skipped", None)],
+                     left_out=["parity"])
+NO_SHIP = assessment(generated_at="2026-11-23T10:00:00Z", score=93.3, commit="dddd4444", ship=False)
+NO_SHIP["verdict"].update(reasons=["blocker gate 'parity' is fail: max_abs_err 0.2"], vetoed_by=["parity"])
+
+
+def _entry_line(output: str, commit: str) -> str:
+    return next(line for line in output.splitlines() if commit in line)
+
+
+def test_history_marks_a_partial_run_and_shows_no_delta_against_full_runs(db: Path) -> None:
+    history.record(db, PARTIAL)
+    history.record(db, assessment(generated_at="2026-11-24T10:00:00Z", score=85.0, commit="eeee5555"))
+    output = _run(_app(), "history", "--db", str(db)).output
+    partial = _entry_line(output, "cccc3333")
+    assert "partial" in partial and "▲" not in partial and " ship" not in partial
+    # the next full run is compared with the last full one (84.0), not with the partial 100.0
+    assert "▲ +1" in _entry_line(output, "eeee5555")
+
+
+@pytest.mark.parametrize(("doc", "why"), [
+    (PARTIAL, "#3 is a partial assessment (parity left out): its score covers only the gates it ran"),
+    (NO_SHIP, "#3 was not a ship verdict: blocker gate 'parity' is fail"),
+])
+def test_baseline_set_refuses_a_partial_or_no_ship_assessment_without_force(
+        db: Path, doc: dict, why: str) -> None:
+    history.record(db, doc)
+    result = CliRunner().invoke(_app(), ["baseline", "set", "--db", str(db)])  # default: the latest
+    assert result.exit_code == 2
+    assert why in result.stderr and "--force" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert history.last_shipped(db, "demo") is None
+    forced = _run(_app(), "baseline", "set", "#3", "--force", "--db", str(db))
+    assert forced.exit_code == 0 and history.last_shipped(db, "demo")["id"] == 3
+
+
+def test_baseline_set_refuses_a_partial_assessment_file(db: Path, tmp_path: Path) -> None:
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(PARTIAL))
+    result = CliRunner().invoke(_app(), ["baseline", "set", str(path), "--db", str(db)])
+    assert result.exit_code == 2 and f"{path} is a partial assessment" in result.stderr
+    assert len(history.recent(db, "demo", 10)) == 2  # not stored either
+
+
+def test_baseline_set_accepts_a_first_run_held_back_only_for_want_of_a_baseline(db: Path) -> None:
+    message = "No baseline: nothing of project 'demo' has been marked shipped yet"
+    doc = assessment(generated_at="2026-11-22T10:00:00Z", ship=False)
+    doc["verdict"]["reasons"] = [message]
+    doc["baseline"] = {"first_run": True, "policy": "fail", "message": message}
+    history.record(db, doc)
+    assert _run(_app(), "baseline", "set", "--db", str(db)).exit_code == 0
+
+
+def test_diff_with_a_partial_side_says_so_instead_of_an_arrow(db: Path) -> None:
+    history.record(db, PARTIAL)
+    result = _run(_app(), "diff", "#1", "#3", "--db", str(db))
+    header = result.output.splitlines()[0]
+    assert result.exit_code == 0 and "not compared: #3 is a partial assessment" in header
+    assert "▲" not in header and "▼" not in header

@@ -55,3 +55,38 @@ def test_round_trip_through_a_file(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
     path.write_text(json.dumps(sample.build()))
     assert document.results_of(document.load(path))[0].name == "checkpoint"
+
+
+def _as_schema_1(doc: dict) -> dict:
+    """What Readiness wrote before schema 2: a score band beside any verdict, no partial."""
+    old = json.loads(json.dumps(doc))
+    old["schema_version"] = 1
+    old["band"] = old.pop("score_band")
+    del old["partial"]
+    del old["verdict"]["partial"]
+    return old
+
+
+def test_schema_2_adds_partial_and_the_score_band() -> None:
+    doc = sample.build()
+    assert doc["schema_version"] == 2 == document.SCHEMA_VERSION
+    assert doc["partial"] is None and doc["verdict"]["partial"] is False
+    assert doc["score_band"] == "mostly ready" and doc["band"] == "blocked by suite_health, parity"
+
+
+def test_a_schema_1_document_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(_as_schema_1(sample.build())))
+    assert document.load(path)["schema_version"] == 1
+
+
+def test_a_schema_2_document_without_partial_is_refused() -> None:
+    doc = sample.build()
+    del doc["partial"]
+    with pytest.raises(document.DocumentError, match="'partial' is a required property"):
+        document.validate(doc, "a.json")
+
+
+def test_build_refuses_a_verdict_that_disagrees_on_partial() -> None:
+    with pytest.raises(ValueError, match="disagree on whether the assessment is partial"):
+        sample.build_partial(partial=None)

@@ -29,13 +29,16 @@ def example(tmp_path: Path) -> Path:
 
 
 def test_assess_example_project_ships_and_writes_every_report(example: Path) -> None:
-    done = _readiness(["assess", "--skip", "mutation", "-o", "out"], example)
+    # mutation turned off by the configuration: still a full assessment, so it may ship
+    config = example / "readiness.toml"
+    config.write_text('skip = ["mutation"]\n' + config.read_text())
+    done = _readiness(["assess", "-o", "out"], example)
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads((example / "out" / "assessment.json").read_text())
     statuses = {g["name"]: g["status"] for g in doc["gates"]}
     assert statuses["suite_health"] == statuses["coverage"] == statuses["hygiene"] == "pass"
     assert statuses["checkpoint"] == "skipped"  # no [model] section: turned off, and said so
-    assert doc["verdict"]["ship"] is True
+    assert doc["verdict"]["ship"] is True and doc["partial"] is None and doc["band"] == "production ready"
     for name in ("report.html", "report.md", "junit.xml"):
         assert (example / "out" / name).stat().st_size > 0
     assert "Wrote HTML report to" in done.stderr
@@ -47,7 +50,8 @@ def test_assess_exits_1_when_a_test_fails_and_names_it(example: Path) -> None:
     done = _readiness(["assess", "--skip", "mutation", "-o", "out"], example)
     assert done.returncode == 1, done.stderr[-3000:]
     doc = json.loads((example / "out" / "assessment.json").read_text())
-    assert "suite_health" in doc["verdict"]["vetoed_by"]
+    assert "suite_health" in doc["verdict"]["vetoed_by"] and doc["band"] == "partial run, blocked by suite_health"
+    assert doc["partial"]["left_out"] == ["mutation"]  # --skip on the command line: a partial run
     assert "test_seeded_failure" in (example / "out" / "report.html").read_text()
 
 

@@ -203,3 +203,20 @@ def test_settings_put_user_rules_before_the_defaults_they_do_not_replace() -> No
 def test_bad_settings_name_the_key(data: dict, key: str) -> None:
     with pytest.raises(ValueError, match=key):
         HistorySettings.from_mapping(data)
+
+
+def test_entries_say_whether_an_assessment_was_partial(db: Path) -> None:
+    history.record(db, assessment(generated_at="2026-11-20T10:00:00Z"))
+    history.record(db, assessment(generated_at="2026-11-21T10:00:00Z", left_out=["parity"]))
+    newest, oldest = history.recent(db, "demo", 5)
+    assert newest["partial"] is True and newest["ship"] is False
+    assert oldest["partial"] is False
+
+
+def test_recent_full_only_passes_over_partial_assessments(db: Path) -> None:
+    for day in range(1, 29):  # more partial runs in a row than one page of rows holds
+        history.record(db, assessment(generated_at=f"2026-11-{day:02d}T10:00:00Z",
+                                      left_out=None if day in (1, 3) else ["parity"]))
+    full = history.recent(db, "demo", 3, full_only=True)
+    assert [e["generated_at"][:10] for e in full] == ["2026-11-03", "2026-11-01"]
+    assert len(history.recent(db, "demo", 3)) == 3

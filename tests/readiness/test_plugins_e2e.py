@@ -33,13 +33,16 @@ def _run(project: Path, *args: str, timeout: float = 120) -> tuple[int, str, str
 
 
 def test_plugin_gate_is_discovered_and_the_exit_code_matches_the_verdict(project: Path) -> None:
-    code, _, err = _run(project, "assess", "--skip", "sleeper", "-o", "out")
+    # skipped by the configuration, not the command line: a full assessment that may ship
+    config = project / "readiness.toml"
+    config.write_text("skip = ['sleeper']\n" + config.read_text())
+    code, _, err = _run(project, "assess", "-o", "out")
     doc = json.loads((project / "out" / "assessment.json").read_text())
     assert code == 0 and doc["verdict"]["ship"] is True, err
     statuses = {g["name"]: g["status"] for g in doc["gates"]}
     assert statuses["counting"] == "pass" and statuses["sleeper"] == "skipped"
     (project / "mod.py").unlink()
-    code, _, _ = _run(project, "assess", "--skip", "sleeper", "-o", "out")
+    code, _, _ = _run(project, "assess", "-o", "out")
     doc = json.loads((project / "out" / "assessment.json").read_text())
     assert code == 1 and doc["verdict"]["ship"] is False
 

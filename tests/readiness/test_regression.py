@@ -264,3 +264,58 @@ def test_malformed_tables_inside_a_document_count_as_empty() -> None:
     assert compare(assessment(), odd)["gates"]["coverage"]["metrics"]["line_pct"]["before"] is None
     assert trend([odd])[0]["verdict_ship"] is False and trend([odd])[0]["components"] == {}
     assert diff(odd, assessment())["verdict"]["before"] is None
+
+
+# --- partial assessments ------------------------------------------------------------------
+
+FULL = assessment(score=70.0, gates=[gate("coverage", score=0.9, line_pct=90.0), gate("parity", score=0.9),
+                                     gate("mutation", score=0.8)])
+
+
+def test_a_partial_run_is_not_compared_with_a_full_baseline_on_the_overall_score() -> None:
+    # --gate coverage: 90 over one gate against 70 over three is not a rise of 20
+    current = assessment(score=90.0, gates=[gate("coverage", score=0.9, line_pct=90.0),
+                                            gate("parity", "skipped", None), gate("mutation", "skipped", None)],
+                         left_out=["parity", "mutation"])
+    baseline = compare(current, FULL)
+    assert baseline["partial"] is True and baseline["score_delta"] is None
+    assert set(baseline["gates"]) == {"coverage"}  # left-out gates are neither deltas nor lost evidence
+    assert baseline["regressions"] == []
+
+
+def test_a_selected_gate_of_a_partial_run_still_regresses_against_the_baseline() -> None:
+    current = assessment(score=10.0,
+                         gates=[gate("coverage", score=0.5, line_pct=50.0), gate("parity", "skipped", None)],
+                         left_out=["parity", "mutation"])
+    found = compare(current, FULL)["regressions"]
+    assert [(r["gate"], r["metric"]) for r in found] == [("coverage", "score")]
+
+
+def test_a_full_run_against_a_forced_partial_baseline_compares_no_overall_score() -> None:
+    partial_baseline = assessment(score=99.0, gates=[gate("coverage", score=0.9)], left_out=["parity", "mutation"])
+    baseline = compare(FULL, partial_baseline)
+    assert baseline["partial"] is True and baseline["score_delta"] is None and baseline["regressions"] == []
+
+
+def test_first_run_policy_fail_blocks_a_full_run_but_not_a_partial_one() -> None:
+    full = compare(FULL, None, first_run_policy="fail")
+    partial = compare(assessment(left_out=["parity"]), None, first_run_policy="fail")
+    assert ship_blockers(full) == [full["message"]]
+    assert partial["partial"] is True and ship_blockers(partial) == []
+
+
+def test_trend_leaves_partial_assessments_out() -> None:
+    rows = [assessment(generated_at="2026-11-20T10:00:00Z", score=70.0),
+            assessment(generated_at="2026-11-21T10:00:00Z", score=100.0, left_out=["parity"]),
+            assessment(generated_at="2026-11-22T10:00:00Z", score=72.0)]
+    assert [p["score"] for p in trend(rows)] == [70.0, 72.0]
+
+
+def test_diff_with_a_partial_side_says_partial_instead_of_a_score_change() -> None:
+    partial = assessment(score=100.0,
+                         gates=[gate("coverage", score=0.9, line_pct=90.0), gate("parity", "skipped", None)],
+                         left_out=["parity", "mutation"])
+    result = diff(FULL, partial)
+    assert result["score"]["change"] == "partial" and result["score"]["delta"] is None
+    assert result["partial"] == {"before": False, "after": True}
+    assert [g["name"] for g in result["gates"]] == ["coverage"]

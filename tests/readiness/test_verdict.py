@@ -70,3 +70,36 @@ def test_regression_blocks_shipping() -> None:
     verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.PASS, 1.0)],
                       history_reasons=["regression: coverage.line_pct dropped 10 (90 → 80)"])
     assert not verdict.ship and any("regression" in r for r in verdict.reasons)
+
+
+def test_a_high_score_that_may_not_ship_is_never_in_a_ready_band() -> None:
+    # 99.5 points, but a blocker failed: the band says why, not "production ready"
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.FAIL, 0.99)])
+    assert not verdict.ship
+    assert verdict.band == "blocked by b"
+
+
+def test_band_names_the_threshold_or_the_regression_that_held_it_back() -> None:
+    under = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.WARN, 0.5, Severity.WARNING)])
+    assert under.band == "under the threshold"  # 75, which alone would be "mostly ready"
+    regressed = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.PASS, 1.0)],
+                        history_reasons=["regression: readiness score dropped 3 (99 → 96)"])
+    assert regressed.band == "regressed"
+
+
+def test_a_shipping_verdict_shows_the_score_band() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.PASS, 0.9)])
+    assert verdict.band == "production ready"
+
+
+def test_a_partial_run_is_never_a_ship_even_when_every_selected_gate_passed() -> None:
+    verdict = _decide([_r("a", Status.PASS, 1.0), _r("b", Status.SKIPPED, None, off=True)], partial=True)
+    assert not verdict.ship and verdict.partial and verdict.passed
+    assert verdict.band == "partial run"
+    assert verdict.to_dict()["partial"] is True
+
+
+def test_a_partial_run_whose_selected_gate_failed_says_what_held_it_back() -> None:
+    verdict = _decide([_r("a", Status.FAIL, 0.2), _r("b", Status.SKIPPED, None, off=True)], partial=True)
+    assert not verdict.ship and not verdict.passed
+    assert verdict.band == "partial run, blocked by a"

@@ -51,3 +51,24 @@ def build(**overrides: Any) -> dict[str, Any]:
                          profile="default", results=res, score=score, verdict=verdict)
     doc.update(overrides)
     return doc
+
+
+PARTIAL = {"ran": ["checkpoint"], "left_out": ["export", "suite_health", "parity"],
+           "request": "--gate checkpoint"}
+_PARTIAL_DEFAULT: Any = object()
+
+
+def build_partial(partial: Any = _PARTIAL_DEFAULT, *, passed: bool = True) -> dict[str, Any]:
+    """A partial run (`--gate checkpoint`): the selected gate passed, or failed with `passed=False`."""
+    selected = GateResult(name="checkpoint", status=Status.PASS if passed else Status.FAIL,
+                          severity=Severity.BLOCKER, score=1.0 if passed else 0.2, summary="checked")
+    off = [GateResult(name=n, status=Status.SKIPPED, severity=Severity.BLOCKER,
+                      summary="turned off: not selected with --gate", evidence={OFF: True})
+           for n in PARTIAL["left_out"]]
+    res = [selected, *off, results()[-1]]
+    score = score_components({r.name: r for r in res}, COMPONENTS)
+    verdict = decide(res, score, 80.0, partial=True)
+    return document.build(generated_at="2026-11-23T12:00:00Z", project={"name": "demo", "root": "/p"},
+                          model=None, git={"commit": None, "dirty": None}, host={}, tool_versions={},
+                          config_digest="abc", profile="default", results=res, score=score, verdict=verdict,
+                          partial=PARTIAL if partial is _PARTIAL_DEFAULT else partial)
