@@ -9,6 +9,7 @@ never drops one silently.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
 from dataclasses import dataclass, field
@@ -275,7 +276,8 @@ def parse_overrides(texts: Sequence[str]) -> dict[str, dict[str, Any]]:
         gate, key, value = parse_override(text)
         if gate not in known:
             raise ConfigError(f"--set {text}: {unknown_gate(gate)}")
-        fields = list(getattr(registry.gate_class(gate).Settings, "__dataclass_fields__", {}))
+        settings_type = registry.gate_class(gate).Settings
+        fields = [f.name for f in dataclasses.fields(settings_type)] if dataclasses.is_dataclass(settings_type) else []
         if key not in fields:
             hint = configuration.suggest(key, fields) if fields else "; this gate takes no settings"
             raise ConfigError(f"--set {text}: gate {gate} has no setting {key!r}{hint}")

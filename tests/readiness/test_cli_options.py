@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
 from pathlib import Path
 from typing import Any
@@ -38,11 +39,13 @@ def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("argv,line", [
     (["gate", "hygiene", "--runtime", "onnx"],
      "--runtime applies to `readiness gate parity` only, not to `readiness gate hygiene`"),
-    (["gate", "parity", "--runtime", "bogus"], "--runtime bogus: unknown runtime (choose from auto, coreml, mil, onnx)"),
+    (["gate", "parity", "--runtime", "bogus"],
+     "--runtime bogus: unknown runtime (choose from auto, coreml, mil, onnx)"),
     (["gate", "mutation", "--shard", "5/2"], "--shard 5/2: expected I/N with 1 <= I <= N, e.g. 2/4"),
     (["gate", "coverage", "--mutants", "5"],
      "--mutants applies to `readiness gate mutation` only, not to `readiness gate coverage`"),
-    (["assess", "--set", "mutaton.sample=5"], "--set mutaton.sample=5: unknown gate 'mutaton'; did you mean 'mutation'?"),
+    (["assess", "--set", "mutaton.sample=5"],
+     "--set mutaton.sample=5: unknown gate 'mutaton'; did you mean 'mutation'?"),
     (["gate", "mutation", "--set", "mutation.sampel=5"],
      "--set mutation.sampel=5: gate mutation has no setting 'sampel'; did you mean 'sample'?"),
     (["gate", "mutaton"], "readiness gate mutaton: unknown gate 'mutaton'; did you mean 'mutation'?"),
@@ -142,3 +145,31 @@ def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture) -> 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"readiness {version('readiness')}"
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", version("readiness"))
+
+
+def _readme_usage_commands() -> list[list[str]]:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Using it on your project", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = []
+    for line in block.strip().splitlines():
+        for part in line.split("#", 1)[0].split(" | "):
+            words = shlex.split(part)
+            assert words[0] == "readiness", line
+            commands.append(words[1:])
+    return commands
+
+
+def test_the_readme_usage_block_names_only_commands_and_options_that_exist() -> None:
+    """Each line parses as the CLI would parse it (nothing runs); the init and
+    `gate mutation --mutants 50` lines are run by test_init.py and the test above."""
+    commands = _readme_usage_commands()
+    assert ["init"] in commands and ["gate", "mutation", "--mutants", "50"] in commands
+    cli._register_plugins()
+    group = typer.main.get_command(cli.app)
+    for words in commands:
+        command, args = group, list(words)
+        while hasattr(command, "commands"):
+            name, args = args[0], args[1:]
+            assert name in command.commands, words
+            command = command.commands[name]
+        command.make_context(words[0], args)  # raises on an unknown option or a missing argument
