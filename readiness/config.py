@@ -7,7 +7,9 @@ tables sit at the top level (`[model]`, `[code]`, `[gates.parity]`); in
 pyproject.toml they sit under `[tool.readiness]`.
 
 Gate settings (`[gates.<name>]`) are checked against the gate's own
-`Settings` dataclass, so a gate's field names are its setting names.
+`Settings` dataclass, so a gate's field names are its setting names. Every
+path the configuration names must exist and stay inside the project, so a
+typo is refused at load instead of surfacing as a gate's error minutes later.
 """
 
 from __future__ import annotations

@@ -198,3 +198,22 @@ def test_readiness_toml_is_replaced_only_with_force(tmp_path: Path, monkeypatch:
     assert (tmp_path / "readiness.toml").read_text() == "fail_under = 70\n"
     assert _init(tmp_path, monkeypatch, "--force") == 0
     assert config.load(tmp_path / "readiness.toml").config.fail_under == 80
+
+
+def test_init_reads_nothing_outside_the_project_through_symlinks(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures.models import demo
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(demo().checkpoint, outside / "student.safetensors")
+    (outside / "pkg").mkdir()
+    (outside / "pkg" / "__init__.py").write_text("")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "weights").symlink_to(outside)
+    (root / "student.safetensors").symlink_to(outside / "student.safetensors")
+    (root / "pkg").symlink_to(outside / "pkg")
+    assert _init(root, monkeypatch) == 0
+    raw = tomllib.loads((root / "readiness.toml").read_text())
+    assert "model" not in raw and "code" not in raw
