@@ -11,6 +11,8 @@ never a ship decision.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,19 +100,45 @@ def _applicable(spec: ProjectSpec) -> tuple[list[str], dict[str, str]]:
     return chosen, off
 
 
-def _with_needs(names: Sequence[str]) -> list[str]:
+def _with_prerequisites(names: Sequence[str], allowed: Sequence[str]) -> list[str]:
+    """`names`, the gates they need, and the gates they read (`after`) among `allowed`.
+
+    A gate's `needs` always join: it cannot run without them. What it runs
+    `after` (coverage reads suite_health's data, mutation deselects the tests
+    suite_health saw failing) joins when the configuration lets that gate run,
+    so `readiness gate coverage` measures instead of erroring.
+    """
     out: list[str] = []
 
     def add(name: str) -> None:
         if name in out:
             return
-        for dep in registry.gate_class(name).needs:
+        gate = registry.gate_class(name)
+        for dep in gate.needs:
             add(dep)
+        for dep in getattr(gate, "after", ()):  # optional, as the engine reads it
+            if dep in allowed:
+                add(dep)
         out.append(name)
 
     for name in names:
         add(name)
     return out
+
+
+def unknown_gate(name: str) -> str:
+    """`unknown gate 'x'` with the nearest known name, or the list of them."""
+    known = list(registry.available())
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"unknown gate {name!r}" + (f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(known)})")
+
+
+def check_names(names: Sequence[str], option: str) -> None:
+    """Every gate named on the command line exists; a misspelt one gets a suggestion."""
+    known = registry.available()
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"{option} {name}: {unknown_gate(name)}")
 
 
 def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[list[str], dict[str, str]]:
@@ -123,9 +151,13 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
                                          for n in registry.available() if n not in cfg.enable}
     else:
         chosen, off = _applicable(spec)
+    check_names(request.only, "--gate")
+    check_names(request.skip, "--skip")
     if request.only:
-        wanted = _with_needs(request.only)
-        off.update({n: "not selected with --gate" for n in chosen if n not in wanted})
+        skipped = {*cfg.skip, *request.skip}
+        wanted = _with_prerequisites(request.only, [n for n in chosen if n not in skipped])
+        off.update({n: "turned off with skip" if n in skipped else "not selected with --gate"
+                    for n in chosen if n not in wanted})
         chosen = list(wanted)
         for name in chosen:
             off.pop(name, None)
@@ -136,7 +168,17 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
         if name in chosen:
             chosen.remove(name)
             off[name] = reason
+    _check_overrides(loaded, chosen, request.overrides)
     return chosen, off
+
+
+def _check_overrides(loaded: LoadedConfig, chosen: Sequence[str],
+                     overrides: Mapping[str, Mapping[str, Any]]) -> None:
+    """`--set` names a gate of this run and values its settings accept, before any gate runs."""
+    for name, values in overrides.items():
+        if name not in chosen:
+            raise ConfigError(f"--set {name}.{next(iter(values), '…')}=…: gate {name!r} is not part of this run")
+        settings_for(loaded, registry.gate_class(name), values)
 
 
 def partial_run(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> dict[str, Any] | None:
@@ -196,9 +238,6 @@ def run_gates(loaded: LoadedConfig, spec: ProjectSpec, request: Request,
     chosen, off = select(loaded, spec, request)
     gates: list[Gate] = [registry.create(n) for n in chosen]
     settings = {g.name: settings_for(loaded, type(g), request.overrides.get(g.name, {})) for g in gates}
-    for name in request.overrides:
-        if name not in settings:
-            raise ConfigError(f"--set {name}.…: gate {name!r} is not part of this run")
     work_dir = _path(loaded.root, loaded.config.work_dir)
     memo = Memo()
 
@@ -247,3 +286,20 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw
     return gate, setting, value
+
+
+def parse_overrides(texts: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`--set` values by gate, each gate and setting name checked, in the user's own words."""
+    out: dict[str, dict[str, Any]] = {}
+    known = list(registry.available())
+    for text in texts:
+        gate, key, value = parse_override(text)
+        if gate not in known:
+            raise ConfigError(f"--set {text}: {unknown_gate(gate)}")
+        settings_type = registry.gate_class(gate).Settings
+        fields = [f.name for f in dataclasses.fields(settings_type)] if dataclasses.is_dataclass(settings_type) else []
+        if key not in fields:
+            hint = configuration.suggest(key, fields) if fields else "; this gate takes no settings"
+            raise ConfigError(f"--set {text}: gate {gate} has no setting {key!r}{hint}")
+        out.setdefault(gate, {})[key] = value
+    return out

@@ -11,23 +11,35 @@ from __future__ import annotations
 import signal
 import sys
 import traceback
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
 
+from gates import registry
 from gates.children import Interrupted
 from readiness import assessment, config as configuration, document, merging, runs
 from readiness.exit_codes import ExitCode, HarnessError
 from reports import formats as report_formats
 from reports.writer import write_text
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Decide whether a distilled model may ship.")
 err = Console(stderr=True)
 
+# Help texts are plain text (rich_markup_mode=None above): "[mlflow]" is a table name, not Rich markup.
 FORMATS_HELP = "Report formats to write (json, html, md, junit); repeat or comma-separate."
+GATE_NAMES = ", ".join(registry.BUILTIN)
+GATE_HELP = f"Run only this gate and what it needs and reads; repeat for more. Gates: {GATE_NAMES}."
+CONFIG_HELP = "The configuration: readiness.toml or pyproject.toml (default: the nearest one)."
+SET_HELP = "Gate setting GATE.KEY=VALUE for this run, e.g. mutation.sample=50; repeatable."
+NO_CACHE_HELP = "Measure every gate afresh instead of reusing cached results."
+
+# `readiness gate` options that set one gate's setting: option -> (gate, setting).
+GATE_OPTIONS = {"--runtime": ("parity", "runtime"), "--mutants": ("mutation", "sample"),
+                "--shard": ("mutation", "shard")}
 
 
 def _formats(values: list[str] | None) -> tuple[str, ...]:
@@ -40,26 +52,36 @@ def _formats(values: list[str] | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _overrides(values: list[str] | None) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for text in values or []:
-        gate, key, value = assessment.parse_override(text)
-        out.setdefault(gate, {})[key] = value
-    return out
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"readiness {metadata.version('readiness')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Decide whether a distilled model may ship."""
 
 
 @app.command()
 def assess(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="readiness.toml or pyproject.toml"),
-    gate: Optional[list[str]] = typer.Option(None, "--gate", "-g", help="Run only these gates (and what they need)."),
-    skip: Optional[list[str]] = typer.Option(None, "--skip", help="Turn these gates off."),
-    fmt: Optional[list[str]] = typer.Option(None, "--format", "-f", help=FORMATS_HELP),
-    out: Path = typer.Option(Path("readiness-report"), "--out", "-o", help="Folder for the reports."),
-    fail_under: Optional[str] = typer.Option(None, "--fail-under", metavar="0..100",
-                                             help="Ship threshold, 0..100 (default 80)."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Measure every gate afresh."),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Gate setting GATE.KEY=VALUE, e.g. mutation.sample=50."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Gates run at once."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
+    gate: Optional[list[str]] = typer.Option(None, "--gate", "-g", metavar="GATE", help=GATE_HELP),
+    skip: Optional[list[str]] = typer.Option(None, "--skip", metavar="GATE",
+                                             help="Turn this gate off (listed in the report); repeatable."),
+    fmt: Optional[list[str]] = typer.Option(None, "--format", "-f", metavar="FORMAT", help=FORMATS_HELP),
+    out: Path = typer.Option(Path("readiness-report"), "--out", "-o", metavar="FOLDER",
+                             help="Folder for the reports."),
+    fail_under: Optional[str] = typer.Option(None, "--fail-under", metavar="SCORE",
+                                             help="Ship threshold, 0..100 (default: fail_under of the "
+                                                  "configuration, else 80)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
+    set_: Optional[list[str]] = typer.Option(None, "--set", metavar="GATE.KEY=VALUE", help=SET_HELP),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N",
+                                       help="Gates run at once (default: jobs of the configuration, else 1)."),
     no_history: bool = typer.Option(False, "--no-history", help="Neither compare with nor record into history."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Log the assessment to MLflow ([mlflow] in the config)."),
 ) -> None:
@@ -70,29 +92,58 @@ def assess(
     """
     threshold = runs.fail_under(fail_under)  # checked like the configuration's, before anything runs
     request = assessment.Request(only=tuple(gate or ()), skip=tuple(skip or ()), no_cache=no_cache,
-                                 overrides=_overrides(set_), jobs=jobs)
+                                 overrides=assessment.parse_overrides(set_ or ()), jobs=jobs)
     code = runs.assess(configuration.load(config, required=True), request, out=out, formats=_formats(fmt),
                        fail_under=threshold, use_history=not no_history, console=err, mlflow=mlflow)
     raise typer.Exit(int(code))
 
 
+def _gate_options(name: str, given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The gate-specific options as settings, checked before anything runs."""
+    out: dict[str, dict[str, Any]] = {}
+    for option, value in given.items():
+        if value is None:
+            continue
+        gate, setting = GATE_OPTIONS[option]
+        if name != gate:
+            raise HarnessError(f"{option} applies to `readiness gate {gate}` only, not to `readiness gate {name}`")
+        out.setdefault(gate, {})[setting] = value
+    if given.get("--runtime") is not None:
+        from gates.parity import RUNTIMES
+
+        if given["--runtime"] not in RUNTIMES:
+            raise HarnessError(f"--runtime {given['--runtime']}: unknown runtime (choose from {', '.join(RUNTIMES)})")
+    if given.get("--shard") is not None:
+        from gates.base import GateError
+        from gates.mutation import parse_shard
+
+        try:
+            parse_shard(given["--shard"])
+        except GateError:
+            raise HarnessError(f"--shard {given['--shard']}: expected I/N with 1 <= I <= N, e.g. 2/4") from None
+    return out
+
+
 @app.command(name="gate")
 def gate_command(
-    name: str = typer.Argument(..., help="The gate to run (its needs run first)."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Partial assessment JSON (default readiness-gate-NAME.json)."),
-    no_cache: bool = typer.Option(False, "--no-cache"),
-    set_: Optional[list[str]] = typer.Option(None, "--set", help="Gate setting GATE.KEY=VALUE."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="parity: the runtime to check (coreml, mil, onnx)."),
-    mutants: Optional[int] = typer.Option(None, "--mutants", min=1, help="mutation: sample this many mutants."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="mutation: run shard i/N."),
+    name: str = typer.Argument(..., metavar="GATE", help=f"The gate to run (what it needs and reads run first): "
+                                                         f"{GATE_NAMES}."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", metavar="FILE", help=CONFIG_HELP),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE",
+                                       help="Partial assessment JSON (default readiness-gate-GATE.json)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
+    set_: Optional[list[str]] = typer.Option(None, "--set", metavar="GATE.KEY=VALUE", help=SET_HELP),
+    runtime: Optional[str] = typer.Option(None, "--runtime", metavar="RUNTIME",
+                                          help="parity only: the runtime to check (auto, coreml, mil, onnx)."),
+    mutants: Optional[int] = typer.Option(None, "--mutants", min=1, metavar="N",
+                                          help="mutation only: sample this many mutants."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="mutation only: run shard I of N."),
 ) -> None:
     """Run one gate and write a partial result that `readiness merge` can fold in."""
-    overrides = _overrides(set_)
-    for gate, key, value in (("parity", "runtime", runtime), ("mutation", "sample", mutants),
-                             ("mutation", "shard", shard)):
-        if value is not None:
-            overrides.setdefault(gate, {})[key] = value
+    assessment.check_names([name], "readiness gate")
+    overrides = assessment.parse_overrides(set_ or ())
+    for gate, values in _gate_options(name, {"--runtime": runtime, "--mutants": mutants, "--shard": shard}).items():
+        overrides.setdefault(gate, {}).update(values)
     request = assessment.Request(only=(name,), no_cache=no_cache, overrides=overrides)
     code = runs.single_gate(configuration.load(config, required=True), request, name,
                             out=out or Path(f"readiness-gate-{name}.json"), console=err)
@@ -101,9 +152,10 @@ def gate_command(
 
 @app.command()
 def report(
-    assessment_file: Path = typer.Argument(..., metavar="ASSESSMENT.json"),
-    fmt: str = typer.Option("html", "--format", "-f", help="html, md, junit or json"),
-    out: str = typer.Option("-", "--out", "-o", help="Output file; - for stdout."),
+    assessment_file: Path = typer.Argument(..., metavar="ASSESSMENT.json",
+                                           help="A stored assessment document (assessment.json)."),
+    fmt: str = typer.Option("html", "--format", "-f", metavar="FORMAT", help="html, md, junit or json."),
+    out: str = typer.Option("-", "--out", "-o", metavar="FILE", help="Output file; - for stdout."),
 ) -> None:
     """Re-render a stored assessment document."""
     doc = document.load(assessment_file)
@@ -118,7 +170,8 @@ def report(
 def merge(
     base: Path = typer.Argument(..., metavar="BASE.json", help="The assessment to fold results into."),
     partials: list[Path] = typer.Argument(..., metavar="PARTIAL.json...", help="Partial results (readiness gate ...)."),
-    out: Path = typer.Option(Path("readiness-report"), "--out", "-o", help="Folder for the merged reports."),
+    out: Path = typer.Option(Path("readiness-report"), "--out", "-o", metavar="FOLDER",
+                             help="Folder for the merged reports."),
 ) -> None:
     """Fold partial gate results (another host, mutation shards) into an assessment."""
     docs = [document.load(p) for p in partials]
@@ -129,20 +182,28 @@ def merge(
 
 @app.command()
 def init(
-    path: Path = typer.Argument(Path("readiness.toml"), help="Where to write the configuration."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    path: Path = typer.Argument(Path("readiness.toml"), metavar="FILE",
+                                help="Where to write: readiness.toml, or pyproject.toml to append [tool.readiness]."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing readiness.toml (never a pyproject.toml)."),
+    model: Optional[str] = typer.Option(None, "--model", metavar="ADAPTER",
+                                        help="Write [model] with this adapter (builtin:student or "
+                                             "pkg.module:callable) even if no model was found."),
 ) -> None:
-    """Write a commented configuration to start from."""
+    """Write a configuration for this project from what it holds (packages, tests, a model)."""
     from readiness.scaffold import write_config
 
-    write_config(path, force=force)
-    err.print(f"Wrote configuration to {path}")
+    written = write_config(path, force=force, adapter=model)
+    for note in written.notes:
+        err.print(note, soft_wrap=True, highlight=False, markup=False)
+    err.print(f"Wrote configuration to {written.path}", soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("readiness-report"), "--out", "-o", help="Folder for the reports."),
-    work: Optional[Path] = typer.Option(None, "--work", help="Work folder for the demo model and project."),
+    out: Path = typer.Option(Path("readiness-report"), "--out", "-o", metavar="FOLDER",
+                             help="Folder for the reports."),
+    work: Optional[Path] = typer.Option(None, "--work", metavar="FOLDER",
+                                        help="Work folder for the demo model and project (default .readiness/demo)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild and re-measure everything."),
 ) -> None:
     """Assess the bundled demo model and example project end to end."""

@@ -49,20 +49,24 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
     """
     load = settings_loader or _configured_settings
 
-    def db_path(db: Path | None) -> Path:
+    def db_path(db: Path | None, *, must_exist: bool = False) -> Path:
         if db is not None:
+            # A database named on the command line is the user's; a missing one is a typo,
+            # never "no assessments recorded". (`baseline set FILE` may create one.)
+            if must_exist and not db.exists():
+                _fail(f"{db}: no such history database (--db)")
             return db
         root, settings = _guard(load)
         return settings.db_path(root)
 
     @app.command("history")
     def history_command(
-        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
-        project: Optional[str] = typer.Option(None, "--project", help="Only this project."),
-        n: int = typer.Option(20, "-n", "--limit", min=1, help="How many assessments to show."),
+        db: Optional[Path] = typer.Option(None, "--db", metavar="FILE", help=_DB_HELP),
+        project: Optional[str] = typer.Option(None, "--project", metavar="NAME", help="Only this project."),
+        n: int = typer.Option(20, "-n", "--limit", min=1, metavar="N", help="How many assessments to show."),
     ) -> None:
         """Show the latest stored assessments, newest first."""
-        path = db_path(db)
+        path = db_path(db, must_exist=True)
         entries = _guard(lambda: history.recent(path, project, n + 1))
         if not entries:
             Console().print(f"No assessments recorded in {path} yet.", markup=False, highlight=False)
@@ -74,12 +78,13 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
     def diff_command(
         a: str = typer.Argument(..., help="Before: an assessment JSON file, #ID, #latest or #baseline."),
         b: str = typer.Argument(..., help="After: an assessment JSON file, #ID, #latest or #baseline."),
-        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
-        project: Optional[str] = typer.Option(None, "--project", help="Project for #latest / #baseline."),
+        db: Optional[Path] = typer.Option(None, "--db", metavar="FILE", help=_DB_HELP),
+        project: Optional[str] = typer.Option(None, "--project", metavar="NAME",
+                                              help="Project for #latest / #baseline."),
         show_all: bool = typer.Option(False, "--all", help="Also list what did not change."),
     ) -> None:
         """Per-gate and per-metric changes from A to B: what got better, what got worse."""
-        path = db_path(db)
+        path = db_path(db, must_exist=True)
         label_a, doc_a = _resolve(a, path, project)
         label_b, doc_b = _resolve(b, path, project)
         _, settings = _guard(load)
@@ -95,7 +100,7 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
         console.print(_diff_summary(result["counts"]))
 
     baseline_app = typer.Typer(help="The assessment new runs are compared against.",
-                               no_args_is_help=True)
+                               no_args_is_help=True, rich_markup_mode=None)
 
     @baseline_app.command("set")
     def baseline_set(
@@ -115,11 +120,11 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
 
     @baseline_app.command("show")
     def baseline_show(
-        db: Optional[Path] = typer.Option(None, "--db", help=_DB_HELP),
-        project: Optional[str] = typer.Option(None, "--project", help="Only this project."),
+        db: Optional[Path] = typer.Option(None, "--db", metavar="FILE", help=_DB_HELP),
+        project: Optional[str] = typer.Option(None, "--project", metavar="NAME", help="Only this project."),
     ) -> None:
         """Show each project's baseline: the assessment marked shipped last."""
-        path = db_path(db)
+        path = db_path(db, must_exist=True)
         names = [project] if project else _guard(lambda: history.projects(path))
         if not names:
             typer.echo(f"No assessments recorded in {path} yet.")

@@ -7,7 +7,9 @@ tables sit at the top level (`[model]`, `[code]`, `[gates.parity]`); in
 pyproject.toml they sit under `[tool.readiness]`.
 
 Gate settings (`[gates.<name>]`) are checked against the gate's own
-`Settings` dataclass, so a gate's field names are its setting names.
+`Settings` dataclass, so a gate's field names are its setting names. Every
+path the configuration names must exist and stay inside the project, so a
+typo is refused at load instead of surfacing as a gate's error minutes later.
 """
 
 from __future__ import annotations
@@ -170,13 +172,26 @@ def parse(raw: dict[str, Any], source: str, prefix: str = "") -> Config:
         raise ConfigError(f"{source}: {_describe(first, prefix, Config)}") from None
 
 
+def _claims_readiness(pyproject: Path) -> bool:
+    """Whether a pyproject.toml holds (or botches) a Readiness configuration.
+
+    Besides a `[tool.readiness]` table, a `tool` or `tool.readiness` that is
+    not a table counts, so `tool = 5` is refused instead of silently ignored.
+    """
+    text = pyproject.read_text(encoding="utf-8", errors="replace")
+    try:
+        tool = tomllib.loads(text).get("tool", {})
+    except tomllib.TOMLDecodeError:
+        return "tool.readiness" in text  # load() names the TOML error
+    return not isinstance(tool, dict) or "readiness" in tool
+
+
 def find(start: Path) -> Path | None:
     """The nearest readiness.toml, or a pyproject.toml with [tool.readiness]."""
     for folder in (start, *start.parents):
         for name in CONFIG_NAMES:
             candidate = folder / name
-            if candidate.is_file() and (name != "pyproject.toml" or "tool.readiness" in
-                                        candidate.read_text(encoding="utf-8", errors="replace")):
+            if candidate.is_file() and (name != "pyproject.toml" or _claims_readiness(candidate)):
                 return candidate
     return None
 
@@ -203,15 +218,17 @@ def load(path: Path | None = None, start: Path | None = None, *, required: bool 
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if path.name == "pyproject.toml":
         tool = document.get("tool", {})
-        raw = tool.get("readiness", {}) if isinstance(tool, dict) else None
-        prefix, where = "tool.readiness.", "[tool.readiness]"
+        if not isinstance(tool, dict):
+            raise ConfigError(f"{path}: tool = {tool!r}: must be a table (Readiness reads [tool.readiness])")
+        raw, prefix = tool.get("readiness", {}), "tool.readiness."
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: tool.readiness = {raw!r}: must be a table")
     else:
-        raw, prefix, where = document, "", "the file"
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: {where} must be a table")
+        raw, prefix = document, ""
     config = parse(raw, str(path), prefix)
     root = path.parent.resolve()
     _check_paths(config, root, str(path))
+    _check_exist(config, root, str(path), prefix)
     return LoadedConfig(config=config, path=path, root=root, raw=raw)
 
 
@@ -235,6 +252,36 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
     for key, rel in listed:
         if not (code_root / rel).resolve().is_relative_to(code_root):
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
+
+
+def _under(base: Path, value: str) -> Path:
+    return base / Path(value).expanduser()  # an absolute value stays as it is
+
+
+def _named_paths(config: Config, root: Path) -> list[tuple[str, str, Path]]:
+    """(key, value as written, where it points) for every path the configuration names."""
+    named: list[tuple[str, str, Path]] = []
+    if config.model is not None:
+        named += [(f"model.{key}", value, _under(root, value)) for key in ("checkpoint", "tokenizer")
+                  if (value := getattr(config.model, key))]
+    if config.code is not None:
+        code, code_root = config.code, _under(root, config.code.root)
+        named.append(("code.root", code.root, code_root))
+        named += [("code.sources", s, _under(code_root, s)) for s in code.sources]
+        if "tests" in code.model_fields_set:  # the default ["tests"] is no typo of the user's
+            # a test may be named by node id (tests/test_a.py::test_x): its file must exist
+            named += [("code.tests", t, _under(code_root, t.split("::")[0])) for t in code.tests]
+        named += [("code.critical.path", c.path, _under(code_root, c.path)) for c in code.critical]
+        named += [(f"code.{key}", value, _under(code_root, value)) for key in ("junit_xml", "coverage_data")
+                  if (value := getattr(code, key))]
+    return named
+
+
+def _check_exist(config: Config, root: Path, source: str, prefix: str) -> None:
+    """Every path the configuration names exists, so a typo never reaches a gate."""
+    for key, value, path in _named_paths(config, root):
+        if not path.exists():
+            raise ConfigError(f"{source}: {prefix}{key} = {value!r}: no such file or folder ({path})")
 
 
 def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source: str) -> Any:

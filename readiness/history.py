@@ -314,8 +314,7 @@ def _check_header(path: Path) -> None:
     except OSError as exc:
         raise HistoryError(f"{path}: cannot read the history database ({exc.strerror})") from None
     if head and head != _SQLITE_HEADER:
-        raise HistoryError(f"{path}: not an SQLite database; it was left untouched"
-                           " (move it aside or point [tool.readiness.history] path elsewhere)")
+        raise HistoryError(f"{path}: not an SQLite database; it was left untouched")
 
 
 def _schema_version(conn: sqlite3.Connection, path: Path) -> int | None:

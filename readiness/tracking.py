@@ -42,10 +42,20 @@ def _rules(loaded: LoadedConfig) -> tuple[regression.Rule, ...]:
         raise ConfigError(f"{loaded.source()}: {exc}") from None
 
 
+def history_table(loaded: LoadedConfig) -> str:
+    """The table that configures history, as the user's configuration file spells it."""
+    return "[tool.readiness.history]" if loaded.path and loaded.path.name == "pyproject.toml" else "[history]"
+
+
 def preflight(loaded: LoadedConfig) -> None:
     """Read the history once so a damaged or newer database stops the run early."""
-    if loaded.config.history.enabled:
+    if not loaded.config.history.enabled:
+        return
+    try:
         history.recent(db_path(loaded), project_name(loaded), 1)
+    except history.HistoryError as exc:
+        raise history.HistoryError(f"{exc}; move it aside, set another path in {history_table(loaded)}, "
+                                   "or run with --no-history") from None
 
 
 def view(loaded: LoadedConfig, score: Score, results: Sequence[GateResult], generated_at: str,

@@ -216,6 +216,22 @@ def test_corrupt_history_database_is_refused_and_left_untouched(name: str, data:
     assert (root / "h.sqlite").read_bytes() == data
 
 
+@pytest.mark.parametrize(("config_name", "table"), [("readiness.toml", "[history]"),
+                                                    ("pyproject.toml", "[tool.readiness.history]")])
+def test_corrupt_history_message_names_the_table_in_use_and_no_history(tmp_path: Path, cli, config_name: str,
+                                                                      table: str) -> None:
+    root = _history_project(tmp_path, HISTORY_ROWS[0][1])
+    if config_name == "pyproject.toml":
+        (root / "readiness.toml").unlink()
+        text = HISTORY.replace("[code]", "[tool.readiness.code]").replace("[history]", "[tool.readiness.history]")
+        (root / "pyproject.toml").write_text(text, encoding="utf-8")
+    proc = cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], root)
+    line = assert_refused(proc, "h.sqlite", "not an SQLite database")
+    assert line.endswith(f"; move it aside, set another path in {table}, or run with --no-history"), line
+    other = "[tool.readiness.history]" if table == "[history]" else "[history]"
+    assert other not in line
+
+
 def test_corrupt_history_database_is_refused_before_any_gate_runs(tmp_path: Path, cli) -> None:
     root = _history_project(tmp_path, HISTORY_ROWS[0][1])
     proc = cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], root)

@@ -51,6 +51,10 @@ ROWS = [
     Row("skip_unknown_gate", ("skip", "unknown gate 'suite_helth'")),
     Row("component_unknown_gate", ("unknown gate 'suite_helth'",)),
     Row("weights_add_to_zero", ("components", "add up to 0")),
+    Row("source_missing", ("code.sources = 'my_package': no such file or folder",), subprocess=True),
+    Row("tests_missing", ("code.tests = 'tests/unit': no such file or folder",)),
+    Row("checkpoint_missing", ("model.checkpoint = 'checkpoints/student.safetensors': no such file or folder",)),
+    Row("junit_missing", ("code.junit_xml = 'build/junit.xml': no such file or folder",)),
 ]
 
 
@@ -101,8 +105,8 @@ def test_every_corpus_file_has_a_row() -> None:
 
 PYPROJECT_ROWS = [
     Row("unknown_key", ("unknown key 'tool.readiness.fail_undr'", "did you mean 'fail_under'")),
-    Row("readiness_not_a_table", ("tool.readiness", "must be a table")),
-    Row("tool_not_a_table", ("tool", "must be a table")),
+    Row("readiness_not_a_table", ("tool.readiness = [1, 2]: must be a table",)),
+    Row("tool_not_a_table", ("tool = 5: must be a table",)),
 ]
 
 
@@ -112,5 +116,16 @@ def test_bad_pyproject_configuration_is_refused_naming_pyproject(row: Row, tmp_p
     root.mkdir()
     (root / "pyproject.toml").write_text((CORPUS / "pyproject" / f"{row.name}.toml").read_text(encoding="utf-8"))
     proc = cli(["assess", "-c", "pyproject.toml", "-o", "out", "-f", "json"], root)
+    assert_refused(proc, "pyproject.toml", *row.fragments)
+    assert not (root / ".readiness").exists()
+
+
+@pytest.mark.parametrize("row", [_param(r) for r in PYPROJECT_ROWS if r.name != "unknown_key"])
+def test_a_pyproject_tool_that_is_not_a_table_is_refused_without_config_option(row: Row, tmp_path: Path,
+                                                                               cli) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text((CORPUS / "pyproject" / f"{row.name}.toml").read_text(encoding="utf-8"))
+    proc = cli(["assess", "-o", "out", "-f", "json"], root)
     assert_refused(proc, "pyproject.toml", *row.fragments)
     assert not (root / ".readiness").exists()

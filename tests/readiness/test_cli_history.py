@@ -69,9 +69,19 @@ def test_history_reads_the_configured_path_relative_to_the_project_root(tmp_path
 
 
 def test_history_of_an_empty_store_says_so_and_creates_nothing(tmp_path: Path) -> None:
-    result = _run(_app(), "history", "--db", str(tmp_path / "none.sqlite"))
+    settings = HistorySettings.from_mapping({"path": "store/none.sqlite"})
+    result = _run(_app(tmp_path, settings), "history")
     assert result.exit_code == 0 and "No assessments recorded" in result.output
-    assert not (tmp_path / "none.sqlite").exists()
+    assert not (tmp_path / "store" / "none.sqlite").exists()
+
+
+@pytest.mark.parametrize("command", [["history"], ["baseline", "show"], ["diff", "#1", "#2"]])
+def test_a_missing_db_named_with_db_is_one_line_naming_it(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "nonexistent.sqlite"
+    result = CliRunner().invoke(_app(), [*command, "--db", str(missing)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"error: {missing}: no such history database (--db)"]
+    assert "No assessments recorded" not in result.output and not missing.exists()
 
 
 def test_diff_of_two_history_ids_shows_what_got_better_and_worse(db: Path) -> None:

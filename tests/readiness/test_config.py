@@ -91,3 +91,57 @@ def test_gate_settings_are_typed_and_unknown_ones_suggested() -> None:
         config.gate_settings(_Settings, {"atoll": 1}, "parity", "f.toml")
     with pytest.raises(config.ConfigError, match=r"gates\.parity\.atol = 'big'"):
         config.gate_settings(_Settings, {"atol": "big"}, "parity", "f.toml")
+
+
+@pytest.mark.parametrize("text,key,value", [
+    ("[code]\nsources = ['my_package']\n", "code.sources", "my_package"),
+    ("[code]\nsources = ['pkg']\ntests = ['tests/test_nope.py::test_x']\n", "code.tests", "tests/test_nope.py::test_x"),
+    ("[code]\nsources = ['pkg']\ncritical = [{path = 'pkg/core.py'}]\n", "code.critical.path", "pkg/core.py"),
+    ("[code]\nsources = ['pkg']\njunit_xml = 'build/junit.xml'\n", "code.junit_xml", "build/junit.xml"),
+    ("[code]\nsources = ['pkg']\ncoverage_data = 'build/.coverage'\n", "code.coverage_data", "build/.coverage"),
+    ("[code]\nroot = 'lib'\n", "code.root", "lib"),
+    ("[model]\ncheckpoint = 'checkpoints/student.safetensors'\n", "model.checkpoint",
+     "checkpoints/student.safetensors"),
+    ("[model]\ncheckpoint = 'pkg/__init__.py'\ntokenizer = 'tok.json'\n", "model.tokenizer", "tok.json"),
+], ids=["sources", "tests", "critical", "junit_xml", "coverage_data", "root", "checkpoint", "tokenizer"])
+def test_a_configured_path_that_does_not_exist_names_key_and_path(tmp_path: Path, text: str, key: str,
+                                                                  value: str) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    path = _write(tmp_path, text)
+    with pytest.raises(config.ConfigError) as info:
+        config.load(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: {key} = {value!r}: no such file or folder")
+    assert str(tmp_path / value.split("::")[0]) in message and "\n" not in message
+
+
+def test_existing_paths_and_test_node_ids_load(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text("def test_x():\n    pass\n")
+    path = _write(tmp_path, "[code]\nsources = ['pkg']\ntests = ['tests/test_a.py::test_x']\n")
+    assert config.load(path).config.code.tests == ["tests/test_a.py::test_x"]
+
+
+def test_the_default_tests_folder_is_not_required(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    path = _write(tmp_path, "[code]\nsources = ['pkg']\n")
+    assert config.load(path).config.code.tests == ["tests"]
+
+
+def test_missing_paths_in_pyproject_are_named_with_their_prefix(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[tool.readiness.code]\nsources = ['nope']\n", "pyproject.toml")
+    with pytest.raises(config.ConfigError, match=r"tool\.readiness\.code\.sources = 'nope': no such file"):
+        config.load(start=tmp_path)
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("tool = 5\n[project]\nname = 'x'\n", "tool = 5: must be a table"),
+    ("[project]\nname = 'x'\n[tool]\nreadiness = 5\n", "tool.readiness = 5: must be a table"),
+], ids=["tool", "tool.readiness"])
+def test_a_pyproject_tool_that_is_not_a_table_is_refused_when_searched(tmp_path: Path, text: str,
+                                                                       fragment: str) -> None:
+    _write(tmp_path, text, "pyproject.toml")
+    with pytest.raises(config.ConfigError, match=fragment):
+        config.load(start=tmp_path)
