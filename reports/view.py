@@ -19,6 +19,9 @@ STATUS_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥",
                "not_evaluable": "❔", "skipped": "⏭️"}
 MAX_TABLE_ROWS = 200
 MAX_TEXT = 4000
+# readiness.scoring.OFF: the evidence flag of a gate turned off by configuration
+# (written as a string here: reports read the document and never import readiness).
+TURNED_OFF = "configured_off"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -133,11 +136,45 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
     }
 
 
+def is_turned_off(gate: Mapping[str, Any]) -> bool:
+    """Skipped because the configuration turned it off (not because a need failed)."""
+    evidence = gate.get("evidence")
+    return gate.get("status") == "skipped" and isinstance(evidence, Mapping) and evidence.get(TURNED_OFF) is True
+
+
+def _off_reason(gate: Mapping[str, Any]) -> str:
+    reason = (gate.get("evidence") or {}).get("skipped_because")
+    if not isinstance(reason, str) or not reason.strip():
+        reason = str(gate.get("summary", "")).removeprefix("turned off:").strip()
+    # "Turned off: mutation — turned off with skip" says it twice
+    return clip(reason.strip().removeprefix("turned off ").strip() or "by the configuration", 300)
+
+
+def turned_off(gates: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Gates turned off by configuration, one group per reason, in gate order.
+
+    A project without a model has eight model gates off for one reason; one
+    line says so instead of eight rows that read like findings.
+    """
+    groups: dict[str, list[str]] = {}
+    for gate in gates:
+        if is_turned_off(gate):
+            groups.setdefault(_off_reason(gate), []).append(clip(str(gate.get("name")), 200))
+    return [{"reason": reason, "names": names, "line": f"Turned off: {', '.join(names)} — {reason}"}
+            for reason, names in groups.items()]
+
+
 def build(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a renderer needs, as plain strings and numbers."""
+    """Everything a renderer needs, as plain strings and numbers.
+
+    `gates` holds the gates a table shows; gates turned off by configuration
+    are grouped into `turned_off` lines instead. `every_gate` keeps them all,
+    in document order, for formats that list each gate (JUnit).
+    """
     verdict = doc["verdict"]
-    gates = [gate_view(doc, g) for g in doc["gates"]]
-    counts = {s: sum(1 for g in gates if g["status"] == s) for s in STATUS_ORDER}
+    every_gate = [gate_view(doc, g) for g in doc["gates"]]
+    gates = [view for view, raw in zip(every_gate, doc["gates"]) if not is_turned_off(raw)]
+    counts = {s: sum(1 for g in every_gate if g["status"] == s) for s in STATUS_ORDER}
     score = float(doc["score"])
     components = []
     for comp in doc["components"]:
@@ -167,6 +204,8 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
         "vetoed_by": [clip(str(v), 200) for v in verdict.get("vetoed_by") or []],
         "capped_by": [clip(str(v), 200) for v in verdict.get("capped_by") or []],
         "gates": gates,
+        "every_gate": every_gate,
+        "turned_off": turned_off(doc["gates"]),
         "counts": counts,
         "components": components,
         "tool_versions": sorted((clip(str(k), 100), clip(str(v), 100))

@@ -52,11 +52,16 @@ def test_verdict_and_score_are_visible(page_report) -> None:
     assert page.locator("#score").is_visible() and page.locator("#score").inner_text() == f"{doc['score']:.1f}"
 
 
-def test_every_gate_row_is_visible(page_report) -> None:
+def test_every_gate_is_visible_as_a_row_or_in_the_turned_off_line(page_report) -> None:
     doc, page, _, _ = page_report
+    off_line = page.locator("p.turned-off")
+    assert off_line.count() == 1 and off_line.is_visible()
     for gate in doc["gates"]:
         row = page.locator(f'tr.gate-row[data-gate="{gate["name"]}"]')
-        assert row.count() == 1 and row.is_visible(), gate["name"]
+        if gate["evidence"].get("configured_off"):
+            assert row.count() == 0 and gate["name"] in off_line.inner_text(), gate["name"]
+        else:
+            assert row.count() == 1 and row.is_visible(), gate["name"]
 
 
 def test_hostile_text_is_shown_not_run(page_report) -> None:
