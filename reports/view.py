@@ -69,14 +69,48 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
+def diff_lines(text: str) -> list[tuple[str, str]]:
+    """A unified diff as (kind, line) pairs: kind is add, del, hunk, file or context.
+
+    Kept line by line so each format can show it as a diff (a `<pre>` with
+    marked lines, a fenced `diff` block) instead of one run-together cell.
+    """
+    out = []
+    text = clip(text).replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    for line in text.split("\n"):
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = {"+": "add", "-": "del"}.get(line[:1], "context")
+        out.append((kind, line))
+    return out
+
+
+def _cell(value: Any) -> str:
+    return number(value) if not isinstance(value, str) else clip(value, 500)
+
+
 def _table(raw: Any) -> dict[str, Any] | None:
+    """A table for display; a column named `diff` is split off into `diffs`.
+
+    `diffs` holds one `diff_lines` list per row (empty when the table has no
+    diff column), so templates show the diff under or beside its row.
+    """
     if not isinstance(raw, Mapping) or not isinstance(raw.get("rows"), list):
         return None
     columns = [clip(str(c), 200) for c in raw.get("columns") or []]
-    rows = [[number(c) if not isinstance(c, str) else clip(c, 500) for c in row]
-            for row in raw["rows"][:MAX_TABLE_ROWS] if isinstance(row, (list, tuple))]
-    return {"title": clip(str(raw.get("title", "")), 200), "columns": columns, "rows": rows,
-            "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
+    at = columns.index("diff") if "diff" in columns else None
+    rows = [list(row) for row in raw["rows"][:MAX_TABLE_ROWS] if isinstance(row, (list, tuple))]
+    diffs = []
+    if at is not None:
+        diffs = [diff_lines(str(row[at] if len(row) > at and row[at] is not None else "")) for row in rows]
+        rows = [row[:at] + row[at + 1:] for row in rows]
+        columns = columns[:at] + columns[at + 1:]
+    return {"title": clip(str(raw.get("title", "")), 200), "columns": columns,
+            "rows": [[_cell(c) for c in row] for row in rows], "diffs": diffs,
+            "total": len(raw["rows"]), "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
 
 
 def _failures(raw: Any) -> list[dict[str, str]]:
