@@ -7,7 +7,9 @@ checks a document against it.
 
 SCHEMA_VERSION history:
   1 - first version: project, model, git, host, tool_versions, config_digest,
-      profile, gates, components, score, band, verdict, baseline, trend.
+      profile, gates, components, score, band, verdict, baseline, trend;
+      later, optional and so still version 1: test_runtimes (the interpreters
+      that ran the project's tests, as they reported themselves).
 """
 
 from __future__ import annotations

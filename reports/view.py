@@ -198,6 +198,37 @@ def turned_off(gates: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             for reason, names in groups.items()]
 
 
+def _versions(tools: Any) -> list[tuple[str, str]]:
+    if not isinstance(tools, Mapping):
+        return []
+    return sorted((clip(str(k), 100), clip(str(v), 100) if v is not None else "not installed")
+                  for k, v in tools.items())
+
+
+def test_runtimes(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The interpreters that ran the project's tests (see readiness.provenance)."""
+    out = []
+    for entry in doc.get("test_runtimes") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        gates = ", ".join(clip(str(g), 100) for g in entry.get("gates") or [])
+        python = clip(str(entry.get("python")), 50) if entry.get("python") else "unknown"
+        tools = _versions(entry.get("tools"))
+        out.append({"gates": gates, "python": python, "executable": clip(str(entry.get("executable", "")), 500),
+                    "tools": tools, "error": clip(str(entry.get("error") or ""), 500),
+                    "line": f"Tests run by {gates} under Python {python} ({clip(str(entry.get('executable', '')), 500)})"
+                            + (": " + ", ".join(f"{n} {v}" for n, v in tools) if tools else "")})
+    return out
+
+
+def own_runtime(doc: Mapping[str, Any]) -> str:
+    """Readiness's own interpreter, which `tool_versions` describes."""
+    host = doc.get("host") if isinstance(doc.get("host"), Mapping) else {}
+    python = clip(str(host.get("python")), 50) if host.get("python") else "unknown"
+    where = f" ({clip(str(host['executable']), 500)})" if host.get("executable") else ""
+    return f"Python {python}{where}"
+
+
 def build(doc: Mapping[str, Any]) -> dict[str, Any]:
     """Everything a renderer needs, as plain strings and numbers.
 
@@ -242,8 +273,9 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
         "turned_off": turned_off(doc["gates"]),
         "counts": counts,
         "components": components,
-        "tool_versions": sorted((clip(str(k), 100), clip(str(v), 100))
-                                for k, v in (doc.get("tool_versions") or {}).items()),
+        "tool_versions": _versions(doc.get("tool_versions")),
+        "own_runtime": own_runtime(doc),
+        "test_runtimes": test_runtimes(doc),
         "host": clip(str((doc.get("host") or {}).get("platform", "")), 200),
         "baseline": baseline,
         "trend": list(doc.get("trend") or []),
