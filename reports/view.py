@@ -205,7 +205,7 @@ def _versions(tools: Any) -> list[tuple[str, str]]:
                   for k, v in tools.items())
 
 
-def test_runtimes(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def interpreter_views(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The interpreters that ran the project's tests (see readiness.provenance)."""
     out = []
     for entry in doc.get("test_runtimes") or []:
@@ -275,7 +275,7 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
         "components": components,
         "tool_versions": _versions(doc.get("tool_versions")),
         "own_runtime": own_runtime(doc),
-        "test_runtimes": test_runtimes(doc),
+        "test_runtimes": interpreter_views(doc),
         "host": clip(str((doc.get("host") or {}).get("platform", "")), 200),
         "baseline": baseline,
         "trend": list(doc.get("trend") or []),
