@@ -94,6 +94,23 @@ def module_rows(files: dict[str, FileCoverage], code: CodeSpec) -> list[list[Any
     return rows
 
 
+def file_rows(files: dict[str, FileCoverage], code: CodeSpec) -> list[list[Any]]:
+    """The per-file table, worst first: critical modules, then by line coverage.
+
+    Reports cut long tables (a pull-request comment shows 20 rows); in path
+    order a project's worst module could sit below the cut. Files without
+    statements have nothing to cover and come last.
+    """
+    tiers = {m.path: m.tier for m in code.critical}
+
+    def worst_first(f: FileCoverage) -> tuple[bool, bool, float, float, str]:
+        return (f.path not in tiers, f.line_pct is None, f.line_pct or 0.0,
+                101.0 if f.branch_pct is None else f.branch_pct, f.path)
+
+    return [[f.path, tiers.get(f.path, ""), f.statements, pct_text(f.line_pct), f.branches,
+             pct_text(f.branch_pct)] for f in sorted(files.values(), key=worst_first)]
+
+
 # -- judging --------------------------------------------------------------------
 
 def judge(total: FileCoverage, rows: list[list[Any]], diff: DiffCoverage | None,
@@ -192,13 +209,11 @@ class CoverageGate:
             metrics["diff_lines"] = diff.lines
             if diff.pct is not None:
                 metrics["diff_pct"] = round(diff.pct, 2)
-        file_rows = [[f.path, f.statements, pct_text(f.line_pct), f.branches, pct_text(f.branch_pct)]
-                     for f in sorted(files.values(), key=lambda f: f.path)]
         evidence = {"coverage_data": str(data), "files": [str(data)], "tables": [
             {"title": "Critical modules", "rows": rows,
              "columns": ["module", "tier", "line %", "line need", "branch %", "branch need", "verdict"]},
-            {"title": "Files", "rows": file_rows,
-             "columns": ["file", "statements", "line %", "branches", "branch %"]}]}
+            {"title": "Files (worst first)", "rows": file_rows(files, code),
+             "columns": ["file", "critical tier", "statements", "line %", "branches", "branch %"]}]}
         summary = (f"line {pct_text(total.line_pct)} %, branch {pct_text(total.branch_pct)} % over "
                    f"{len(files)} files; {len(rows) - metrics['critical_below_tier']}/{len(rows)} "
                    "critical modules meet their tier")

@@ -44,6 +44,7 @@ from gates.mutation_evidence import (ModuleCounts, counts_by_module, evidence_of
 from gates.mutation_runner import MutmutFailed
 from gates.mutation_session import Plan, collect
 from gates.result import GateResult, Severity, Status
+from gates.suite_run import ask_interpreter
 
 BACKENDS = ("mutmut", "cosmic-ray", "mutatest")
 JUDGES = ("lower_bound", "point")
@@ -204,6 +205,8 @@ class MutationGate:
                     "process_isolation": session.process_isolation,
                     "mutants_total": sum(session.population.values()), "mutants_run": session.mutants_run,
                     "deselected_tests": list(deselect), "log": str(log)}
+        # mutmut and the tests it runs live in readiness's own interpreter (mutation_runner)
+        run_info["interpreter"] = ask_interpreter(sys.executable, ("mutmut", "pytest"), cwd=code.root)
         modules = counts_by_module(session.outcomes, targets, session.population, sampled=session.sampled)
         result = self.result_of(modules, [_outcome_dict(o, index) for o in session.outcomes], run_info)
         if count > 1 and result.status in (Status.PASS, Status.FAIL):

@@ -9,7 +9,9 @@ expires), `python` (interpreter that runs pytest; default the harness's own),
 `rerun_failures` (re-run failing tests once; those that then pass are flaky),
 `min_pass_pct` (below it the gate fails; at 100 any real failure fails).
 
-Evidence: per-suite table (unit / integration / e2e by marker or folder),
+Evidence: `interpreter` (the interpreter that ran the tests and the Python,
+pytest, pytest-cov, pytest-reportlog and coverage versions it reports when
+asked), per-suite table (unit / integration / e2e by marker or folder),
 failures grouped by file and by error type, `failures` (node id + first lines
 of the message), `failing_tests` (node ids, read by the mutation gate),
 `coverage_data` (read by the coverage gate), the files written.
@@ -30,8 +32,8 @@ from gates.case_results import (CaseResult, Outcome, Tally, failing, group_failu
                                 tally, tally_by_suite)
 from gates.junit_report import JUnitError, read_junit
 from gates.result import GateResult, Severity, Status
-from gates.suite_run import (SuiteArtifacts, SuiteRun, pytest_argv, run_suite,
-                             why_not_started)
+from gates.suite_run import (SuiteArtifacts, SuiteRun, ask_interpreter, interpreter_path, pytest_argv,
+                             run_suite, why_not_started)
 
 MAX_FAILURES_LISTED = 100
 CONFIG_FILES = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "conftest.py",
@@ -178,7 +180,10 @@ class SuiteHealthGate:
                            artifacts=artifacts, extra=code.pytest_args)
         run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s)
         cases = run.log.cases
-        evidence: dict[str, Any] = {"mode": "run", "command": " ".join(argv),
+        # The project's tests may run in another venv than readiness: record
+        # what that interpreter says it has, not what readiness has.
+        interpreter = ask_interpreter(interpreter_path(settings.python, code.root), self.tools, cwd=code.root)
+        evidence: dict[str, Any] = {"mode": "run", "command": " ".join(argv), "interpreter": interpreter,
                                     **case_evidence(cases),
                                     "files": [str(p) for p in (artifacts.junit, artifacts.reportlog,
                                                                artifacts.output) if p.exists()]}

@@ -10,14 +10,34 @@ why pytest never started (not installed, a plugin missing).
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from gates.process_watch import WatchedRun, run_watched
 from gates.reportlog import ReportLog, read_reportlog
+
+# Run by the project's interpreter: its own Python and tool versions as JSON.
+# The working folder is dropped from sys.path first, so a project module named
+# like a standard one (json.py, platform.py) cannot answer instead.
+_VERSION_QUERY = """
+import sys
+sys.path[:] = [p for p in sys.path if p not in ("", ".")]
+import json, platform
+from importlib import metadata
+def version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+print(json.dumps({"python": platform.python_version(), "prefix": sys.prefix,
+                  "tools": {name: version(name) for name in sys.argv[1:]}}))
+"""
 
 # Variables a surrounding pytest / pytest-cov run sets for its own children;
 # passed on, they would make the project's run measure itself into our data.
@@ -100,3 +120,34 @@ def why_not_started(run: SuiteRun, python: str) -> str:
     last = [line for line in tail.strip().splitlines() if line.strip()][-3:]
     return (f"pytest did not start (exit code {run.watched.returncode}): "
             + (" | ".join(last) or "no output"))
+
+
+def interpreter_path(python: str, root: Path) -> str:
+    """The interpreter a run starts, absolute: relative paths are relative to `root`."""
+    exe = python or sys.executable
+    if os.sep in exe or (os.altsep and os.altsep in exe):
+        return str(root / exe)
+    return shutil.which(exe) or exe
+
+
+def ask_interpreter(executable: str, tools: Sequence[str], *, cwd: Path,
+                    timeout_s: float = 120.0) -> dict[str, Any]:
+    """Python and tool versions as `executable` itself reports them.
+
+    `{"executable", "python", "prefix", "tools": {name: version or None}}`;
+    when the interpreter cannot answer, `python` is None and `error` says why.
+    """
+    record: dict[str, Any] = {"executable": executable, "python": None, "prefix": None, "tools": {}}
+    try:
+        done = subprocess.run([executable, "-c", _VERSION_QUERY, *tools], cwd=cwd, capture_output=True,
+                              text=True, timeout=timeout_s,
+                              env={k: v for k, v in os.environ.items() if k not in _INHERITED_NOISE})
+        answer = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return {**record, "error": f"could not ask {executable} for its versions: {exc}"}
+    if not isinstance(answer, dict) or not isinstance(answer.get("tools"), dict):
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {**record, "error": f"could not ask {executable} for its versions "
+                                   f"(exit code {done.returncode}): {tail[0][:300]}"}
+    return {**record, "python": answer.get("python"), "prefix": answer.get("prefix"),
+            "tools": {name: answer["tools"].get(name) for name in tools}}

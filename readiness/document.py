@@ -14,7 +14,8 @@ SCHEMA_VERSION history:
       out) and `verdict.partial`: a partial run is never a ship decision;
       `score_band` (the score's own band) and `band` now follows the verdict
       ("blocked by parity", "partial run"), so it never says "production
-      ready" beside DO NOT SHIP.
+      ready" beside DO NOT SHIP; optional `test_runtimes` (the interpreters
+      that ran the project's tests, as they reported themselves).
 """
 
 from __future__ import annotations

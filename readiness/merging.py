@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from gates import registry
 from gates.result import GateResult, Status
-from readiness import document, regression
+from readiness import document, provenance, regression
 from readiness.document import DocumentError
 from readiness.distill_profile import score_distill
 from readiness.runs import now_iso
@@ -76,6 +76,7 @@ def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
         git=base["git"], host=base["host"], tool_versions=base["tool_versions"],
         config_digest=base["config_digest"], profile=base["profile"], results=ordered, score=score,
         verdict=verdict, baseline=baseline, trend=base.get("trend") or (), partial=partial)
+    merged["test_runtimes"] = provenance.interpreters_of(ordered)
     merged["merged_from"] = [{"generated_at": p["generated_at"], "host": p.get("host", {}).get("platform"),
                               "gates": [g["name"] for g in p["gates"] if g["status"] != "skipped"]}
                              for p in partials]

@@ -2,6 +2,14 @@
 
 Read once per assessment and written into the document, so a stored report
 says on which commit, machine and toolchain its numbers were measured.
+
+Two toolchains can be involved: readiness's own interpreter (`host`,
+`tool_versions`) and the interpreter that ran the project's tests, which
+may be another venv (`[gates.suite_health] python`). The gates that run
+tests ask that interpreter for its versions and keep the answer in their
+evidence (`interpreter`); `interpreters_of` gathers them, one entry per
+interpreter, into the document's `test_runtimes`, so a report never passes
+readiness's own pytest off as the one the tests ran under.
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Mapping
+
+from gates.result import GateResult
 
 TOOLS = ("readiness", "torch", "coremltools", "numpy", "onnx", "onnxruntime", "tokenizers",
          "safetensors", "pytest", "coverage", "mutmut")
@@ -48,3 +58,35 @@ def tool_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+def _interpreter_of(result: GateResult) -> Mapping[str, Any] | None:
+    """What a test-running gate recorded about its interpreter, if anything."""
+    run = result.evidence.get("run")
+    for record in (result.evidence.get("interpreter"), run.get("interpreter") if isinstance(run, Mapping) else None):
+        if isinstance(record, Mapping) and isinstance(record.get("executable"), str):
+            return record
+    return None
+
+
+def interpreters_of(results: Iterable[GateResult]) -> list[dict[str, Any]]:
+    """The interpreters that ran the project's tests, as each reported itself.
+
+    One entry per interpreter: `executable`, `python`, `prefix`, `tools`
+    (name -> version, None when not installed there), `gates` that used it,
+    and `error` when it could not be asked.
+    """
+    entries: dict[str, dict[str, Any]] = {}
+    for result in results:
+        record = _interpreter_of(result)
+        if record is None:
+            continue
+        entry = entries.setdefault(record["executable"], {
+            "executable": record["executable"], "python": record.get("python"),
+            "prefix": record.get("prefix"), "tools": {}, "gates": []})
+        entry["tools"].update({str(k): v if isinstance(v, str) else None
+                               for k, v in (record.get("tools") or {}).items()})
+        entry["gates"].append(result.name)
+        if record.get("error"):
+            entry["error"] = str(record["error"])
+    return list(entries.values())

@@ -75,6 +75,7 @@ def build_document(loaded: LoadedConfig, results: Sequence[GateResult], score: S
         profile=loaded.config.profile, results=results, score=score, verdict=verdict,
         baseline=history.baseline, partial=partial)
     doc["trend"] = tracking.trend(history, doc)
+    doc["test_runtimes"] = provenance.interpreters_of(results)
     return document.validate(doc, "<new assessment>")
 
 

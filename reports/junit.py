@@ -1,7 +1,10 @@
 """JUnit XML with one test case per gate, so CI systems list gates as tests.
 
 `fail` becomes a <failure>, `error` and `not_evaluable` an <error> (neither is
-a pass), `skipped` a <skipped>. Text from gates is untrusted: characters XML
+a pass), `skipped` a <skipped>. Gates turned off by configuration keep one
+skipped case each, unlike the grouped line of the other reports: CI systems
+count and chart test cases by name, and a gate whose case vanished would read
+as a test deleted rather than one not run. Text from gates is untrusted: characters XML
 forbids are stripped and ElementTree escapes the rest.
 """
 
@@ -34,7 +37,7 @@ def render(doc: Mapping[str, Any]) -> str:
     counts = v["counts"]
     suite = ET.Element("testsuite", {
         "name": clean(f"readiness:{v['project']}"),
-        "tests": str(len(v["gates"])),
+        "tests": str(len(v["every_gate"])),
         "failures": str(counts["fail"]),
         "errors": str(counts["error"] + counts["not_evaluable"]),
         "skipped": str(counts["skipped"]),
@@ -48,7 +51,7 @@ def render(doc: Mapping[str, Any]) -> str:
         properties.append(("partial_note", v["partial_note"]))
     for name, value in properties:
         ET.SubElement(props, "property", {"name": name, "value": clean(value)})
-    for g, raw in zip(v["gates"], doc["gates"]):
+    for g, raw in zip(v["every_gate"], doc["gates"]):
         case = ET.SubElement(suite, "testcase", {"classname": "readiness.gates", "name": clean(g["name"]),
                                                  "time": f"{float(raw.get('duration_s') or 0):.3f}"})
         message = clean(g["summary"])[:500]

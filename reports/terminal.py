@@ -56,6 +56,8 @@ def summary(console: Console, doc: Mapping[str, Any]) -> None:
         table.add_row(escape(g["name"]), f"[{STYLE.get(g['status'], '')}]{escape(status)}[/]",
                       g["severity"], g["score"], escape(g["summary"][:160]))
     console.print(table)
+    for group in v["turned_off"]:
+        console.print(f"[dim]{escape(group['line'])}[/]", soft_wrap=True, highlight=False)
     colour = TONE_STYLE[v["tone"]]
     console.print(f"score [bold]{v['score']}[/] / 100 ({escape(v['band'])}), threshold {v['threshold']}: "
                   f"[bold {colour}]{v['verdict_label']}[/]")

@@ -7,6 +7,12 @@ with scores on 0..100. The score is the thick line; its points are green
 where the verdict was ship and red where it was not; each component is a thin
 coloured line. A missing score leaves a gap rather than a line to zero.
 
+The y axis spans the data, not 0..100 (scores of 95-97 on a 0..100 axis are
+one flat line at the top), with at least `MIN_SPAN` points and labelled ticks
+at round steps. The x axis names the first and last assessment by date, or
+by time of day when all of them fall on one day. The chart has a viewBox and
+width 100 %, so it shrinks with a narrow window instead of widening the page.
+
 Standard library only and a pure function: the same trend gives the same
 bytes, so HTML gold files stay stable. The only text taken from the document
 is the dates and the component names, and both are XML-escaped (characters
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -34,6 +41,47 @@ SHIP_COLOUR, NO_SHIP_COLOUR = "#15803d", "#b91c1c"
 _FONT = 'font-family="system-ui, sans-serif" font-size="11"'
 _XML_FORBIDDEN = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _LEFT, _RIGHT, _TOP, _AXIS_H, _LEGEND_ROW_H = 34, 12, 10, 20, 16
+MIN_SPAN = 10.0  # points: a smaller span would turn noise into cliffs
+_STEPS = (1, 2, 5, 10, 20)  # tick steps, smallest first
+_MAX_TICKS = 7
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plot:
+    """The plotting area in SVG units and the score range the y axis spans."""
+
+    left: float
+    top: float
+    w: float
+    h: float
+    lo: float = 0.0
+    hi: float = 100.0
+    step: float = 20.0
+
+    def y(self, value: float) -> float:
+        return self.top + self.h * (self.hi - value) / (self.hi - self.lo)
+
+
+def y_range(values: Sequence[float]) -> tuple[float, float, float]:
+    """(low, high, tick step) of an axis that shows `values` within 0..100.
+
+    >>> y_range([95.0, 96.5, 97.0])
+    (88.0, 100.0, 2.0)
+    >>> y_range([])
+    (0.0, 100.0, 20.0)
+    """
+    if not values:
+        return 0.0, 100.0, 20.0
+    lo, hi = min(values), max(values)
+    pad = max(MIN_SPAN - (hi - lo), 0.0) / 2 + (hi - lo) * 0.05
+    lo, hi = lo - pad, hi + pad
+    if lo < 0.0:
+        lo, hi = 0.0, min(100.0, hi - lo)
+    if hi > 100.0:
+        lo, hi = max(0.0, lo - (hi - 100.0)), 100.0
+    step = next((s for s in _STEPS if (hi - lo) / s <= _MAX_TICKS - 1), _STEPS[-1])
+    lo, hi = max(0.0, math.floor(lo / step) * step), min(100.0, math.ceil(hi / step) * step)
+    return float(lo), float(hi), float(step)
 
 
 def trend_svg(trend: Sequence[Mapping[str, Any]], width: int = 640, height: int = 240) -> str:
@@ -42,13 +90,17 @@ def trend_svg(trend: Sequence[Mapping[str, Any]], width: int = 640, height: int 
     names = sorted({str(n) for p in points for n in _components(p)})
     legend = _legend(["score", *names], width)
     bottom = _AXIS_H + _LEGEND_ROW_H * (1 + max((row for row, _, _ in legend), default=0))
-    box = (_LEFT, _TOP, max(width - _LEFT - _RIGHT, 10), max(height - _TOP - bottom, 10))
+    drawn = [v for p in points for v in (_score(p.get("score")), *map(_score, _components(p).values()))
+             if v is not None]
+    lo, hi, step = y_range(drawn)
+    box = Plot(left=_LEFT, top=_TOP, w=max(width - _LEFT - _RIGHT, 10), h=max(height - _TOP - bottom, 10),
+               lo=lo, hi=hi, step=step)
     label = f"Readiness score over the last {len(points)} assessments"
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"'
-             f' width="{width}" height="{height}" role="img" aria-label="{label}" {_FONT}>',
+             f' width="100%" style="max-width:{width}px" role="img" aria-label="{label}" {_FONT}>',
              f"<title>{label}</title>", *_grid(box)]
     if not points:
-        parts.append(f'<text x="{_n(box[0] + box[2] / 2)}" y="{_n(box[1] + box[3] / 2)}"'
+        parts.append(f'<text x="{_n(box.left + box.w / 2)}" y="{_n(box.top + box.h / 2)}"'
                      ' text-anchor="middle" fill="#6b7280">No assessments recorded yet</text>')
     xs = _xs(len(points), box)
     for i, name in enumerate(names):
@@ -63,23 +115,24 @@ def trend_svg(trend: Sequence[Mapping[str, Any]], width: int = 640, height: int 
     return "\n".join(parts)
 
 
-def _grid(box: tuple[float, float, float, float]) -> list[str]:
-    left, _, w, _ = box
+def _grid(box: Plot) -> list[str]:
     out = []
-    for value in range(0, 101, 20):
-        y = _y(value, box)
-        out.append(f'<line x1="{left}" y1="{_n(y)}" x2="{_n(left + w)}" y2="{_n(y)}"'
+    for i in range(round((box.hi - box.lo) / box.step) + 1):
+        value = box.lo + i * box.step
+        y = box.y(value)
+        out.append(f'<line x1="{_n(box.left)}" y1="{_n(y)}" x2="{_n(box.left + box.w)}" y2="{_n(y)}"'
                    f' stroke="#e5e7eb" stroke-width="1"/>')
-        out.append(f'<text x="{left - 6}" y="{_n(y + 4)}" text-anchor="end" fill="#6b7280">{value}</text>')
+        out.append(f'<text x="{_n(box.left - 6)}" y="{_n(y + 4)}" text-anchor="end" fill="#6b7280">'
+                   f"{value:.0f}</text>")
     return out
 
 
-def _series(xs: list[float], values: list[float | None], box: tuple[float, ...], colour: str,
+def _series(xs: list[float], values: list[float | None], box: Plot, colour: str,
             dash: str, *, stroke_width: float) -> list[str]:
     """One polyline per run of measured values; a lone value is a dot."""
     out = []
     for run in _runs(values):
-        coords = [(xs[i], _y(values[i], box)) for i in run]  # type: ignore[arg-type]
+        coords = [(xs[i], box.y(values[i])) for i in run]  # type: ignore[arg-type]
         if len(coords) == 1:
             (x, y), = coords
             out.append(f'<circle cx="{_n(x)}" cy="{_n(y)}" r="{_n(stroke_width)}" fill="{colour}"/>')
@@ -91,8 +144,7 @@ def _series(xs: list[float], values: list[float | None], box: tuple[float, ...],
     return out
 
 
-def _score_points(points: Sequence[Mapping[str, Any]], xs: list[float],
-                  box: tuple[float, ...]) -> list[str]:
+def _score_points(points: Sequence[Mapping[str, Any]], xs: list[float], box: Plot) -> list[str]:
     out = []
     for point, x in zip(points, xs):
         score = _score(point.get("score"))
@@ -100,21 +152,30 @@ def _score_points(points: Sequence[Mapping[str, Any]], xs: list[float],
             continue
         ship = point.get("verdict_ship") is True
         tip = f"{_escape(_when(point.get('generated_at')))}: score {score:.1f} ({'ship' if ship else 'no ship'})"
-        out.append(f'<circle cx="{_n(x)}" cy="{_n(_y(score, box))}" r="3.5"'
+        out.append(f'<circle cx="{_n(x)}" cy="{_n(box.y(score))}" r="3.5"'
                    f' fill="{SHIP_COLOUR if ship else NO_SHIP_COLOUR}" stroke="#ffffff"'
                    f' stroke-width="1"><title>{tip}</title></circle>')
     return out
 
 
-def _date_labels(points: Sequence[Mapping[str, Any]], xs: list[float],
-                 box: tuple[float, ...]) -> list[str]:
-    """The first and last dates only: more would overlap on a narrow chart."""
+def _date_labels(points: Sequence[Mapping[str, Any]], xs: list[float], box: Plot) -> list[str]:
+    """The first and last only (more would overlap on a narrow chart): dates,
+    or the day and then times of day when every assessment was made that day."""
     if not points:
         return []
-    y = _n(box[1] + box[3] + 14)
-    ends = [(0, "middle")] if len(points) == 1 else [(0, "start"), (len(points) - 1, "end")]
-    return [f'<text x="{_n(xs[i])}" y="{y}" text-anchor="{anchor}" fill="#374151">'
-            f"{_escape(_when(points[i].get('generated_at'))[:10])}</text>" for i, anchor in ends]
+    y = _n(box.top + box.h + 14)
+    if len(points) == 1:
+        ends = [(0, "middle", _when(points[0].get("generated_at"))[:10])]
+    else:
+        first, last = _when(points[0].get("generated_at")), _when(points[-1].get("generated_at"))
+        instants = [_instant(p.get("generated_at")) for p in points]
+        if None not in instants and len({i.date() for i in instants if i is not None}) == 1:
+            last = last[11:]  # "2026-11-23 09:12" … "17:40"
+        else:
+            first, last = first[:10], last[:10]
+        ends = [(0, "start", first), (len(points) - 1, "end", last)]
+    return [f'<text x="{_n(xs[i])}" y="{y}" text-anchor="{anchor}" fill="#374151">{_escape(text)}</text>'
+            for i, anchor, text in ends]
 
 
 def _legend(labels: list[str], width: int) -> list[tuple[int, float, str]]:
@@ -145,17 +206,11 @@ def _legend_marks(legend: list[tuple[int, float, str]], names: list[str], top: f
     return out
 
 
-def _xs(count: int, box: tuple[float, ...]) -> list[float]:
-    left, _, w, _ = box
+def _xs(count: int, box: Plot) -> list[float]:
     if count == 1:
-        return [left + w / 2]
-    inset = min(8.0, w / 4)  # keep the end points' dots inside the chart
-    return [left + inset + (w - 2 * inset) * i / (count - 1) for i in range(count)]
-
-
-def _y(value: float, box: tuple[float, ...]) -> float:
-    _, top, _, h = box
-    return top + h * (1 - value / 100)
+        return [box.left + box.w / 2]
+    inset = min(8.0, box.w / 4)  # keep the end points' dots inside the chart
+    return [box.left + inset + (box.w - 2 * inset) * i / (count - 1) for i in range(count)]
 
 
 def _runs(values: list[float | None]) -> Iterable[list[int]]:
@@ -183,14 +238,19 @@ def _score(value: Any) -> float | None:
     return min(max(float(value), 0.0), 100.0)
 
 
-def _when(value: Any) -> str:
-    text = str(value) if value is not None else ""
+def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 time in UTC, or None when it is not one."""
     try:
-        when = datetime.fromisoformat(text)
+        when = datetime.fromisoformat(str(value))
     except ValueError:
-        return text[:32]
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
+        return None
+    return when.astimezone(timezone.utc) if when.tzinfo is not None else when
+
+
+def _when(value: Any) -> str:
+    when = _instant(value)
+    if when is None:
+        return (str(value) if value is not None else "")[:32]
     return when.strftime("%Y-%m-%d %H:%M")
 
 

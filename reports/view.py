@@ -25,6 +25,9 @@ STATUS_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥",
                "not_evaluable": "❔", "skipped": "⏭️"}
 MAX_TABLE_ROWS = 200
 MAX_TEXT = 4000
+# readiness.scoring.OFF: the evidence flag of a gate turned off by configuration
+# (written as a string here: reports read the document and never import readiness).
+TURNED_OFF = "configured_off"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -72,14 +75,48 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
+def diff_lines(text: str) -> list[tuple[str, str]]:
+    """A unified diff as (kind, line) pairs: kind is add, del, hunk, file or context.
+
+    Kept line by line so each format can show it as a diff (a `<pre>` with
+    marked lines, a fenced `diff` block) instead of one run-together cell.
+    """
+    out = []
+    text = clip(text).replace("\r\n", "\n").replace("\r", "\n").rstrip("\n")
+    for line in text.split("\n"):
+        if line.startswith(("+++", "---")):
+            kind = "file"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        else:
+            kind = {"+": "add", "-": "del"}.get(line[:1], "context")
+        out.append((kind, line))
+    return out
+
+
+def _cell(value: Any) -> str:
+    return number(value) if not isinstance(value, str) else clip(value, 500)
+
+
 def _table(raw: Any) -> dict[str, Any] | None:
+    """A table for display; a column named `diff` is split off into `diffs`.
+
+    `diffs` holds one `diff_lines` list per row (empty when the table has no
+    diff column), so templates show the diff under or beside its row.
+    """
     if not isinstance(raw, Mapping) or not isinstance(raw.get("rows"), list):
         return None
     columns = [clip(str(c), 200) for c in raw.get("columns") or []]
-    rows = [[number(c) if not isinstance(c, str) else clip(c, 500) for c in row]
-            for row in raw["rows"][:MAX_TABLE_ROWS] if isinstance(row, (list, tuple))]
-    return {"title": clip(str(raw.get("title", "")), 200), "columns": columns, "rows": rows,
-            "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
+    at = columns.index("diff") if "diff" in columns else None
+    rows = [list(row) for row in raw["rows"][:MAX_TABLE_ROWS] if isinstance(row, (list, tuple))]
+    diffs = []
+    if at is not None:
+        diffs = [diff_lines(str(row[at] if len(row) > at and row[at] is not None else "")) for row in rows]
+        rows = [row[:at] + row[at + 1:] for row in rows]
+        columns = columns[:at] + columns[at + 1:]
+    return {"title": clip(str(raw.get("title", "")), 200), "columns": columns,
+            "rows": [[_cell(c) for c in row] for row in rows], "diffs": diffs,
+            "total": len(raw["rows"]), "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
 
 
 def _failures(raw: Any) -> list[dict[str, str]]:
@@ -181,11 +218,76 @@ def _verdict_text(ship: bool, partial: dict[str, Any] | None, passed: bool) -> t
     return "PARTIAL: SELECTED GATES FAILED", "noship", note
 
 
+def is_turned_off(gate: Mapping[str, Any]) -> bool:
+    """Skipped because the configuration turned it off (not because a need failed)."""
+    evidence = gate.get("evidence")
+    return gate.get("status") == "skipped" and isinstance(evidence, Mapping) and evidence.get(TURNED_OFF) is True
+
+
+def _off_reason(gate: Mapping[str, Any]) -> str:
+    reason = (gate.get("evidence") or {}).get("skipped_because")
+    if not isinstance(reason, str) or not reason.strip():
+        reason = str(gate.get("summary", "")).removeprefix("turned off:").strip()
+    # "Turned off: mutation — turned off with skip" says it twice
+    return clip(reason.strip().removeprefix("turned off ").strip() or "by the configuration", 300)
+
+
+def turned_off(gates: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Gates turned off by configuration, one group per reason, in gate order.
+
+    A project without a model has eight model gates off for one reason; one
+    line says so instead of eight rows that read like findings.
+    """
+    groups: dict[str, list[str]] = {}
+    for gate in gates:
+        if is_turned_off(gate):
+            groups.setdefault(_off_reason(gate), []).append(clip(str(gate.get("name")), 200))
+    return [{"reason": reason, "names": names, "line": f"Turned off: {', '.join(names)} — {reason}"}
+            for reason, names in groups.items()]
+
+
+def _versions(tools: Any) -> list[tuple[str, str]]:
+    if not isinstance(tools, Mapping):
+        return []
+    return sorted((clip(str(k), 100), clip(str(v), 100) if v is not None else "not installed")
+                  for k, v in tools.items())
+
+
+def interpreter_views(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The interpreters that ran the project's tests (see readiness.provenance)."""
+    out = []
+    for entry in doc.get("test_runtimes") or []:
+        if not isinstance(entry, Mapping):
+            continue
+        gates = ", ".join(clip(str(g), 100) for g in entry.get("gates") or [])
+        python = clip(str(entry.get("python")), 50) if entry.get("python") else "unknown"
+        tools = _versions(entry.get("tools"))
+        out.append({"gates": gates, "python": python, "executable": clip(str(entry.get("executable", "")), 500),
+                    "tools": tools, "error": clip(str(entry.get("error") or ""), 500),
+                    "line": f"Tests run by {gates} under Python {python} ({clip(str(entry.get('executable', '')), 500)})"
+                            + (": " + ", ".join(f"{n} {v}" for n, v in tools) if tools else "")})
+    return out
+
+
+def own_runtime(doc: Mapping[str, Any]) -> str:
+    """Readiness's own interpreter, which `tool_versions` describes."""
+    host = doc.get("host") if isinstance(doc.get("host"), Mapping) else {}
+    python = clip(str(host.get("python")), 50) if host.get("python") else "unknown"
+    where = f" ({clip(str(host['executable']), 500)})" if host.get("executable") else ""
+    return f"Python {python}{where}"
+
+
 def build(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything a renderer needs, as plain strings and numbers."""
+    """Everything a renderer needs, as plain strings and numbers.
+
+    `gates` holds the gates a table shows; gates turned off by configuration
+    are grouped into `turned_off` lines instead. `every_gate` keeps them all,
+    in document order, for formats that list each gate (JUnit).
+    """
     verdict = doc["verdict"]
-    gates = [gate_view(doc, g) for g in doc["gates"]]
-    counts = {s: sum(1 for g in gates if g["status"] == s) for s in STATUS_ORDER}
+    every_gate = [gate_view(doc, g) for g in doc["gates"]]
+    gates = [view for view, raw in zip(every_gate, doc["gates"]) if not is_turned_off(raw)]
+    counts = {s: sum(1 for g in every_gate if g["status"] == s) for s in STATUS_ORDER}
     score = float(doc["score"])
     components = []
     for comp in doc["components"]:
@@ -221,10 +323,13 @@ def build(doc: Mapping[str, Any]) -> dict[str, Any]:
         "vetoed_by": [clip(str(v), 200) for v in verdict.get("vetoed_by") or []],
         "capped_by": [clip(str(v), 200) for v in verdict.get("capped_by") or []],
         "gates": gates,
+        "every_gate": every_gate,
+        "turned_off": turned_off(doc["gates"]),
         "counts": counts,
         "components": components,
-        "tool_versions": sorted((clip(str(k), 100), clip(str(v), 100))
-                                for k, v in (doc.get("tool_versions") or {}).items()),
+        "tool_versions": _versions(doc.get("tool_versions")),
+        "own_runtime": own_runtime(doc),
+        "test_runtimes": interpreter_views(doc),
         "host": clip(str((doc.get("host") or {}).get("platform", "")), 200),
         "baseline": baseline,
         "trend": list(doc.get("trend") or []),

@@ -10,7 +10,8 @@ from pathlib import Path
 import coverage
 import pytest
 
-from gates.coverage import CoverageGate, DiffCoverage, Settings, diff_coverage, judge, pct_text
+from gates.base import CodeSpec, CriticalModule
+from gates.coverage import CoverageGate, DiffCoverage, Settings, diff_coverage, file_rows, judge, pct_text
 from gates.coverage_data import FileCoverage
 from gates.diff_lines import parse_diff
 from gates.result import GateResult, Status
@@ -224,3 +225,17 @@ def test_critical_module_that_does_not_exist_is_an_error(healthy_run, tmp_path):
     result = CoverageGate().check(ctx)
     assert result.status is Status.ERROR
     assert "critical modules do not exist" in result.summary and "calc/gone.py" in result.summary
+
+
+def _file(path: str, statements: int, covered: int) -> FileCoverage:
+    return FileCoverage(path=path, statements=statements, covered_lines=covered, branches=0,
+                        covered_branches=0, executed=frozenset(), missing=frozenset())
+
+
+def test_files_table_lists_critical_modules_first_then_lowest_line_coverage():
+    files = {f.path: f for f in (_file("a.py", 10, 10), _file("b.py", 100, 53), _file("c.py", 10, 9),
+                                 _file("core.py", 10, 8), _file("empty.py", 0, 0), _file("z.py", 10, 2))}
+    code = CodeSpec(root=Path("."), sources=(".",), critical=(CriticalModule(path="core.py", tier="1"),))
+    rows = file_rows(files, code)
+    assert [r[0] for r in rows] == ["core.py", "z.py", "b.py", "c.py", "a.py", "empty.py"]
+    assert rows[0][1] == "1" and rows[1][1] == "" and rows[2][3] == "53.0"

@@ -6,7 +6,10 @@ Longer runs (sampling, shards, torch) are marked heavy.
 
 from __future__ import annotations
 
+import platform
 import shutil
+import sys
+from importlib import metadata
 
 import pytest
 
@@ -42,6 +45,13 @@ def test_survivors_come_with_file_line_and_diff(good_run):
     source_line = (root / survivor["file"]).read_text().splitlines()[survivor["line"] - 1]
     removed = [l[1:] for l in survivor["diff"].splitlines() if l.startswith("-") and not l.startswith("---")]
     assert removed and removed[0].strip() == source_line.strip()
+
+
+def test_the_run_records_the_interpreter_mutmut_ran_in_as_it_reports_itself(good_run):
+    _root, _tmp, result = good_run
+    interpreter = result.evidence["run"]["interpreter"]
+    assert interpreter["executable"] == sys.executable and interpreter["python"] == platform.python_version()
+    assert interpreter["tools"] == {"mutmut": metadata.version("mutmut"), "pytest": metadata.version("pytest")}
 
 
 def test_no_mutants_folder_is_left_in_the_users_tree(good_run):

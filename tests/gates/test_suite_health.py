@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import platform
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
 import psutil
@@ -130,6 +132,21 @@ def test_missing_pytest_is_error_never_a_score(tmp_path):
     assert result.status is Status.ERROR
     assert result.score is None
     assert result.summary == f"pytest is not installed for {wrapper}"
+
+
+def test_the_interpreter_that_ran_the_tests_is_recorded_as_it_reports_itself(tmp_path):
+    site = tmp_path / "site" / "pytest-99.1.dist-info"
+    site.mkdir(parents=True)
+    (site / "METADATA").write_text("Metadata-Version: 2.1\nName: pytest\nVersion: 99.1\n")
+    wrapper = tmp_path / "venv-python"  # stands for another venv's interpreter
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{site.parent}" exec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    _, result = run_gate("healthy", tmp_path, python=str(wrapper))
+    assert result.status is Status.PASS, result.summary
+    interpreter = result.evidence["interpreter"]
+    assert interpreter["executable"] == str(wrapper) and interpreter["python"] == platform.python_version()
+    assert interpreter["tools"]["pytest"] == "99.1"
+    assert interpreter["tools"]["coverage"] == metadata.version("coverage")
 
 
 def test_suite_that_asserts_nothing_still_passes_here(tmp_path):

@@ -79,4 +79,8 @@ def test_rerendering_a_report_never_imports_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
-    assert (tmp_path / "r.html").read_text().count('class="gate-row"') == len(sample.build()["gates"])
+    html = (tmp_path / "r.html").read_text()
+    gates = sample.build()["gates"]
+    off = [g for g in gates if g["evidence"].get("configured_off")]
+    assert html.count('class="gate-row"') == len(gates) - len(off)
+    assert html.count('class="meta turned-off"') == len(off) == 1

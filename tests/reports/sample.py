@@ -49,6 +49,9 @@ def build(**overrides: Any) -> dict[str, Any]:
                          host={"platform": "Linux-test", "python": "3.11.7"},
                          tool_versions={"readiness": "0.1.0", "torch": "2.13.0"}, config_digest="abc",
                          profile="default", results=res, score=score, verdict=verdict)
+    doc["test_runtimes"] = [{"executable": "/p/.venv/bin/python", "python": "3.12.1", "prefix": "/p/.venv",
+                             "tools": {"pytest": "8.3.3", "coverage": "7.6.1", "pytest-cov": None},
+                             "gates": ["suite_health"]}]
     doc.update(overrides)
     return doc
 

@@ -92,3 +92,12 @@ def test_percent_never_claims_100_or_0_unless_exact(value, expected) -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown report format"):
         formats.render(sample.build(), "pdf")
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_hostile_text_in_test_runtimes_is_escaped(fmt: str) -> None:
+    runtimes = [{"executable": sample.HOSTILE, "python": sample.HOSTILE, "tools": {sample.HOSTILE: sample.HOSTILE},
+                 "gates": [sample.HOSTILE], "error": sample.HOSTILE}]
+    text = formats.render(sample.build(test_runtimes=runtimes), fmt)
+    assert "<script>" not in text and "\x07" not in text
+    assert text.count("&lt;script&gt;") > len(formats.render(sample.build(), fmt).split("&lt;script&gt;")) - 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.trend import NO_SHIP_COLOUR, SCORE_COLOUR, SHIP_COLOUR, trend_svg
+from reports.trend import MIN_SPAN, NO_SHIP_COLOUR, SCORE_COLOUR, SHIP_COLOUR, trend_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -28,10 +28,11 @@ def _polylines(root: ET.Element, colour: str) -> list[list[tuple[float, float]]]
             for p in root.iter(f"{SVG}polyline") if p.get("stroke") == colour]
 
 
-def test_chart_is_well_formed_svg_of_the_requested_size() -> None:
+def test_chart_is_well_formed_svg_that_scales_to_its_container() -> None:
     root = _parse(trend_svg([_point(1, 80.0), _point(2, 85.0)], width=500, height=200))
     assert root.tag == f"{SVG}svg"
-    assert (root.get("width"), root.get("height"), root.get("viewBox")) == ("500", "200", "0 0 500 200")
+    assert (root.get("width"), root.get("height"), root.get("viewBox")) == ("100%", None, "0 0 500 200")
+    assert root.get("style") == "max-width:500px"  # never drawn larger than designed
 
 
 def test_same_trend_gives_the_same_bytes() -> None:
@@ -112,4 +113,54 @@ def test_trend_module_imports_only_the_standard_library() -> None:
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= {"__future__", "math", "re", "datetime", "typing"}
+    assert imported <= {"__future__", "math", "re", "dataclasses", "datetime", "typing"}
+
+
+def _ticks(root: ET.Element) -> dict[int, float]:
+    """y-axis labels: value -> y of the label."""
+    return {int(t.text): float(t.get("y")) for t in root.iter(f"{SVG}text")
+            if t.get("text-anchor") == "end" and re.fullmatch(r"\d+", t.text or "")}
+
+
+def test_y_axis_spans_the_data_so_close_scores_are_not_one_flat_line() -> None:
+    root = _parse(trend_svg([_point(1, 95.0, tests=96.0), _point(2, 97.0, tests=96.5),
+                             _point(3, 96.0, tests=97.0)], height=240))
+    [[(_, y1), (_, y2), (_, y3)]] = _polylines(root, SCORE_COLOUR)
+    ticks = _ticks(root)
+    plot_h = max(ticks.values()) - min(ticks.values())
+    assert abs(y1 - y2) > 0.15 * plot_h  # two points apart on a 0..100 axis would be 2 % of it
+    assert 0 not in ticks and min(ticks) <= 95 and max(ticks) >= 97
+    assert y2 < y3 < y1
+
+
+def test_y_axis_ticks_are_evenly_spaced_labelled_round_numbers() -> None:
+    ticks = _ticks(_parse(trend_svg([_point(1, 62.0), _point(2, 81.0)])))
+    values = sorted(ticks)
+    steps = {b - a for a, b in zip(values, values[1:])}
+    assert len(values) >= 3 and len(steps) == 1 and steps.pop() in (1, 2, 5, 10, 20)
+    gaps = {round(ticks[a] - ticks[b], 1) for a, b in zip(values, values[1:])}
+    assert len(gaps) == 1  # equal steps are equal distances
+    assert values[0] <= 62 and values[-1] >= 81
+
+
+def test_identical_scores_still_get_a_sensible_span() -> None:
+    ticks = _ticks(_parse(trend_svg([_point(1, 88.0), _point(2, 88.0)])))
+    assert max(ticks) - min(ticks) >= MIN_SPAN and min(ticks) < 88 < max(ticks)
+
+
+def test_scores_at_the_ends_keep_the_axis_inside_0_to_100() -> None:
+    for score in (0.0, 100.0):
+        ticks = _ticks(_parse(trend_svg([_point(1, score), _point(2, score)])))
+        assert min(ticks) >= 0 and max(ticks) <= 100 and max(ticks) - min(ticks) >= MIN_SPAN
+
+
+def test_assessments_of_one_day_are_labelled_by_time() -> None:
+    trend = [{"generated_at": f"2026-11-23T{hh_mm}:00Z", "score": 80.0, "verdict_ship": True, "components": {}}
+             for hh_mm in ("09:15", "11:00", "17:40")]
+    texts = [t.text for t in _parse(trend_svg(trend)).iter(f"{SVG}text")]
+    assert "2026-11-23 09:15" in texts and "17:40" in texts
+
+
+def test_assessments_of_several_days_are_labelled_by_date() -> None:
+    texts = [t.text for t in _parse(trend_svg([_point(1, 80.0), _point(3, 81.0)])).iter(f"{SVG}text")]
+    assert "2026-11-01" in texts and "2026-11-03" in texts and not any(":" in (t or "") for t in texts)
