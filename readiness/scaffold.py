@@ -20,9 +20,6 @@ umask applies) or, when appending, those the file already had.
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ from pathlib import Path
 from readiness import config as configuration
 from readiness.exit_codes import HarnessError
 from readiness.survey import FoundModel, Survey, survey
+from reports.writer import write_text
 
 LENGTHS = (64, 128, 256, 512)
 BUILTIN = "builtin:student"
@@ -191,20 +189,5 @@ def _validate(data: bytes, path: Path, within: str | None) -> None:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace `path` in one step: a new file gets the umask's permissions, an old one keeps its own."""
-    target = path.resolve() if path.is_symlink() else path  # a linked pyproject.toml stays a link
-    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0666 less the umask, like open()
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Replace `path` in one step (the reports' writer: umask respected, an old file's mode kept)."""
+    write_text(data.decode("utf-8"), path.resolve() if path.is_symlink() else path)  # a linked pyproject stays a link

@@ -64,5 +64,5 @@ def test_a_failed_write_leaves_neither_target_nor_temporary(tmp_path: Path, umas
 
 def test_config_written_by_init_gets_0644_under_umask_022(tmp_path: Path, umask) -> None:
     umask(0o022)
-    path = write_config(tmp_path / "readiness.toml")
+    path = write_config(tmp_path / "readiness.toml").path
     assert oct(_mode(path)) == oct(0o644)
