@@ -27,6 +27,7 @@ from typing import Iterable, Mapping
 from gates import mutation_runner as runner
 from gates import mutation_workspace as workspace
 from gates.mutation_cache import CachedResult, MutationCache, digest, function_lines
+from gates.project_paths import ProjectPaths
 
 PYTEST_CONFIG_FILES = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 
@@ -90,11 +91,11 @@ def select(universe: Iterable[str], sample: int, seed: int, shard: tuple[int, in
 
 def test_files(root: Path, tests: Iterable[str]) -> list[str]:
     """Every file whose change may change a test verdict: test sources and pytest config."""
-    files = [name for name in PYTEST_CONFIG_FILES if (root / name).is_file()]
+    paths = ProjectPaths(root)  # these files are hashed: none may lead outside the project
+    files = [name for name in PYTEST_CONFIG_FILES if paths.is_inside(root / name) and (root / name).is_file()]
     for test_path in tests:
-        base = root / test_path
-        found = [base] if base.is_file() else sorted(base.rglob("*.py")) if base.is_dir() else []
-        files += [p.relative_to(root).as_posix() for p in found if "__pycache__" not in p.parts]
+        found = paths.files(root / test_path, suffix=".py", prune=lambda name: name == "__pycache__")
+        files += [p.relative_to(root).as_posix() for p in found.absolute()]
     return files
 
 
@@ -107,7 +108,7 @@ def _isolation(plan: Plan) -> str:
     if plan.process_isolation != "auto":
         return plan.process_isolation
     copied = workspace.paths_to_copy(plan.root, plan.targets, plan.tests, plan.also_copy)
-    files = [f for p in copied for f in ([p] if p.is_file() else p.rglob("*.py"))]
+    files = [f for p in copied for f in workspace.files_under(plan.root, p)]
     return "forkserver" if workspace.imports_torch(files) else "fork"
 
 

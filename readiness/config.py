@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -215,6 +216,8 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
     for key, value in (("work_dir", config.work_dir), ("cache_dir", config.cache_dir)):
         if not _inside(root, value):
             raise ConfigError(f"{source}: {key} = {value!r}: escapes the project folder {root}")
+    if config.model is not None:
+        _check_model_links(config.model, root, source)
     if config.code is None:
         return
     code_root = (root / config.code.root).resolve()
@@ -226,6 +229,23 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
     for key, rel in listed:
         if not (code_root / rel).resolve().is_relative_to(code_root):
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
+
+
+def _check_model_links(model: Any, root: Path, source: str) -> None:
+    """A model path written inside the project must not leave it through a link.
+
+    A checkpoint the user names outside the project (`/models/ckpt`,
+    `../shared/ckpt`) is their choice; `ckpt` that is a link to elsewhere
+    would be followed silently, so it is refused and the target named.
+    """
+    for key, value in (("model.checkpoint", model.checkpoint), ("model.tokenizer", model.tokenizer)):
+        if not value or Path(value).expanduser().is_absolute():
+            continue
+        written = Path(os.path.normpath(root / value))
+        if written.is_relative_to(root) and not written.resolve().is_relative_to(root):
+            raise ConfigError(f"{source}: {key} = {value!r}: a link inside the project that leads outside "
+                              f"it (to {written.resolve()}); name that path in the configuration if it is "
+                              "meant")
 
 
 def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source: str) -> Any:
