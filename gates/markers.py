@@ -31,10 +31,11 @@ from typing import Callable
 from gates.source_index import SourceIndex
 
 EXPLICIT = ("TODO", "FIXME", "HACK", "XXX", "PLACEHOLDER")
-# A word, not part of a file name or path: no `.`, `/` or `\` glued to
-# either side (a sentence's closing full stop is fine).
+# A word, not part of a file name or path: no `.`, `/` or `\` glued before
+# it, no extension after it (a full stop ends a sentence; "Temporary/internal"
+# is still prose).
 _WORD_START = r"(?<![\w./\\])"
-_WORD_END = r"(?![\w/\\]|\.\w)"
+_WORD_END = r"(?!\w|\.\w)"
 _EXPLICIT = re.compile(_WORD_START + r"(TODO|FIXME|HACK|XXX|PLACEHOLDER)" + _WORD_END
                        + r"(?:\s*[(\[]([^)\]]*)[)\]])?")
 # "not a placeholder", "isn't temporary", "no longer a stub", "never simplified"

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from gates import children
 from gates.project_paths import ProjectPaths
 
 SKIPPED_NAMES = frozenset({
@@ -192,7 +193,17 @@ def build(root: Path, config: RunConfig, *, extra: Iterable[str] = (),
           parent: Path | None = None) -> Path:
     """Create the isolated copy of `root` configured for `config`; returns it."""
     wanted = paths_to_copy(root, config.targets, config.tests, extra)
-    copy_root = Path(tempfile.mkdtemp(prefix="readiness-mutation-", dir=parent))
+    # tracked: an interrupted run removes it even though this gate's thread dies with the process
+    copy_root = children.track(Path(tempfile.mkdtemp(prefix="readiness-mutation-", dir=parent)))
+    try:
+        _fill(root, copy_root, wanted, config)
+    except BaseException:
+        children.release(copy_root)
+        raise
+    return copy_root
+
+
+def _fill(root: Path, copy_root: Path, wanted: list[Path], config: RunConfig) -> None:
     ignore = ProjectPaths(root).copy_filter(lambda name: _skip(Path(name)))
     for path in wanted:
         destination = copy_root / path.relative_to(root)
@@ -212,7 +223,6 @@ def build(root: Path, config: RunConfig, *, extra: Iterable[str] = (),
         setup_cfg = copy_root / "setup.cfg"
         existing = setup_cfg.read_text(encoding="utf-8") if setup_cfg.exists() else ""
         setup_cfg.write_text(existing + "\n" + _setup_cfg_section(config, section), encoding="utf-8")
-    return copy_root
 
 
 def _setup_cfg_section(config: RunConfig, toml_section: str) -> str:

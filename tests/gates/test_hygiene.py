@@ -222,6 +222,7 @@ def test_negated_phrases_and_file_names_are_not_markers(comment):
     ("# returns a stub for now", "for now"),
     ("# stubbed out", "stub"),
     ("# temporary workaround", "temporary"),
+    ("# Temporary/internal configs", "temporary"),
     ("# not implemented on Windows", "not implemented"),
 ])
 def test_true_markers_stay_found(comment, label):
