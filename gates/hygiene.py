@@ -102,7 +102,9 @@ def scan_file(path: str, text: str, settings: Settings) -> tuple[list[Finding], 
 
 def scan_tree(root: Path, settings: Settings) -> Scan:
     listed = list_files(root, use_git=settings.file_list == "git")
-    paths = [p for p in listed.paths if not any(fnmatch.fnmatch(p, pat) for pat in settings.exclude)]
+    excluded = lambda path: any(fnmatch.fnmatch(path, pat) for pat in settings.exclude)  # noqa: E731
+    paths = [p for p in listed.paths if not excluded(p)]
+    refused = tuple(r for r in listed.refused if not excluded(r.path))
     findings, unparsable, unjustified, lines = [], [], [], 0
     for path in paths:
         try:
@@ -117,7 +119,7 @@ def scan_tree(root: Path, settings: Settings) -> Scan:
         if not parsed:
             unparsable.append(path)
     return Scan(findings=tuple(findings), files=len(paths), lines=lines, file_source=listed.source,
-                unparsable=tuple(unparsable), unjustified=tuple(unjustified), refused=listed.refused)
+                unparsable=tuple(unparsable), unjustified=tuple(unjustified), refused=refused)
 
 
 def critical_path_of(path: str, critical: tuple[str, ...]) -> str | None:

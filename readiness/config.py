@@ -19,7 +19,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -217,12 +217,15 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
         if not _inside(root, value):
             raise ConfigError(f"{source}: {key} = {value!r}: escapes the project folder {root}")
     if config.model is not None:
-        _check_model_links(config.model, root, source)
+        _check_links(((f"model.{key}", getattr(config.model, key)) for key in ("checkpoint", "tokenizer")),
+                     root, source)
     if config.code is None:
         return
     code_root = (root / config.code.root).resolve()
     if not code_root.is_relative_to(root):
         raise ConfigError(f"{source}: code.root = {config.code.root!r}: escapes the project folder {root}")
+    _check_links(((f"code.{key}", getattr(config.code, key)) for key in ("junit_xml", "coverage_data")),
+                 code_root, source)
     listed = [("code.sources", s) for s in config.code.sources] + \
              [("code.tests", t) for t in config.code.tests] + \
              [("code.critical.path", c.path) for c in config.code.critical]
@@ -231,14 +234,15 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
 
 
-def _check_model_links(model: Any, root: Path, source: str) -> None:
-    """A model path written inside the project must not leave it through a link.
+def _check_links(paths: Iterable[tuple[str, str | None]], root: Path, source: str) -> None:
+    """An input path written inside the project must not leave it through a link.
 
-    A checkpoint the user names outside the project (`/models/ckpt`,
-    `../shared/ckpt`) is their choice; `ckpt` that is a link to elsewhere
-    would be followed silently, so it is refused and the target named.
+    A checkpoint or JUnit file the user names outside the project
+    (`/models/ckpt`, `../shared/ckpt`) is their choice; `ckpt` that is a
+    link to elsewhere would be followed silently, so it is refused and the
+    target named.
     """
-    for key, value in (("model.checkpoint", model.checkpoint), ("model.tokenizer", model.tokenizer)):
+    for key, value in paths:
         if not value or Path(value).expanduser().is_absolute():
             continue
         written = Path(os.path.normpath(root / value))

@@ -259,3 +259,11 @@ def test_links_out_of_the_project_are_named_never_read(tmp_path, git):
     assert {row[0]: tuple(row[1:]) for row in links} == {f"calc/{k}": v for k, v in EXPECTED.items()}
     assert result.status is Status.WARN and "8 links not followed" in result.summary
     assert result.metrics["links_not_followed"] == 8
+
+
+def test_excluded_paths_hold_no_link_findings(tmp_path):
+    root = linked_project(tmp_path, git=False)
+    result = check(root, tmp_path, Settings(exclude=("calc/*",)))
+    assert result.metrics["links_not_followed"] == 0 and result.status is Status.PASS
+    result = check(root, tmp_path, Settings(exclude=("calc/*.py",)))
+    assert result.metrics["links_not_followed"] == 4  # etc, outdir, rootlink, up

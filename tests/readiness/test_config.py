@@ -78,14 +78,15 @@ def test_paths_escaping_the_project_are_refused(tmp_path: Path, text: str) -> No
         config.load(path)
 
 
-@pytest.mark.parametrize("key", ["checkpoint", "tokenizer"])
-def test_a_model_path_inside_that_links_outside_is_refused(tmp_path: Path, key: str) -> None:
+@pytest.mark.parametrize("table, key", [("model", "checkpoint"), ("model", "tokenizer"),
+                                        ("code", "junit_xml"), ("code", "coverage_data")])
+def test_an_input_path_inside_that_links_outside_is_refused(tmp_path: Path, table: str, key: str) -> None:
     project = tmp_path / "project"
     project.mkdir()
     (tmp_path / "models").mkdir()
     (project / "weights").symlink_to("../models")
-    path = _write(project, f"[model]\n{key} = 'weights/model.safetensors'\n")
-    with pytest.raises(config.ConfigError, match=rf"model\.{key} = 'weights/model.safetensors': a link "
+    path = _write(project, f"[{table}]\n{key} = 'weights/model.safetensors'\n")
+    with pytest.raises(config.ConfigError, match=rf"{table}\.{key} = 'weights/model.safetensors': a link "
                                                  "inside the project that leads outside it"):
         config.load(path)
 
