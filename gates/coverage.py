@@ -30,6 +30,7 @@ from typing import Any
 from gates.base import CodeSpec, GateContext, GateError, Tier
 from gates.coverage_data import CoverageDataError, FileCoverage, load, totals
 from gates.diff_lines import DiffError, changed_lines
+from gates.project_paths import ProjectPaths
 from gates.result import GateResult, Severity, Status
 
 
@@ -158,7 +159,8 @@ class CoverageGate:
         if code is None:
             return None
         data, _ = self.data_file(ctx, code)
-        sources = [p for s in code.sources for p in sorted((code.root / s).rglob("*.py"))]
+        paths = ProjectPaths(code.root)
+        sources = [p for s in code.sources for p in paths.files(code.root / s, suffix=".py").absolute()]
         return {"files": [str(p) for p in ([data] if data else []) + sources],
                 "settings": dataclasses.asdict(ctx.settings),
                 "critical": [[m.path, m.tier] for m in code.critical]}

@@ -10,17 +10,27 @@ Data is also refused when it no longer describes the code: a measured file
 was deleted, a source changed after the data was written (newer mtime, or an
 executed line that is now blank, a comment or past the end of the file), or
 nothing measured lies under the project root (data from another project).
+
+Only measured files under the root are reported, so coverage.py never parses
+a file outside the project. coverage.py records the files of a source folder
+that never ran, links included; a link the walk refuses
+(`gates.project_paths`: outside the root, dangling, a loop) is dropped from
+the data before anything is checked, so `pkg/passwd.py -> /etc/passwd` is
+neither parsed nor called stale.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import coverage
 from coverage.exceptions import CoverageException
+
+from gates.project_paths import ProjectPaths
 
 MAX_NAMED = 5
 
@@ -74,10 +84,25 @@ def _never_executable(lines: list[str], line_no: int) -> bool:
     return not text or text.startswith("#")
 
 
+def refused_links(root: Path, sources: tuple[str, ...]) -> frozenset[str]:
+    """Where coverage.py files the links of the sources a walk refuses (their realpath)."""
+    paths = ProjectPaths(root)
+    found = set()
+    for source in sources:
+        walked = paths.files(root / source, suffix=".py")
+        found.update(os.path.realpath(walked.base / refused.path) for refused in walked.refused)
+    return frozenset(found)
+
+
+def measured_files(data: coverage.CoverageData, root: Path, ignored: frozenset[str] = frozenset()) -> list[Path]:
+    """The data's measured files, absolute, without the refused links."""
+    return [p for p in (_absolute(name, root) for name in data.measured_files()) if str(p) not in ignored]
+
+
 def check_fresh(data: coverage.CoverageData, data_file: Path, root: Path,
-                *, check_mtime: bool) -> None:
+                *, check_mtime: bool, ignored: frozenset[str] = frozenset()) -> None:
     """Raise CoverageDataError when the data no longer describes the sources."""
-    measured = [_absolute(name, root) for name in data.measured_files()]
+    measured = measured_files(data, root, ignored)
     if not measured:
         raise CoverageDataError(f"coverage data {data_file} measured no files")
     gone = sorted(str(p) for p in measured if not p.exists())
@@ -116,11 +141,12 @@ def load(data_file: Path, *, root: Path, sources: tuple[str, ...], report_path: 
     with warnings.catch_warnings():
         # coverage.py warns on stderr about files it cannot parse; a gate never prints
         warnings.simplefilter("ignore")
-        return _load(cov, data_file, root=root, report_path=report_path, check_mtime=check_mtime)
+        return _load(cov, data_file, root=root, report_path=report_path, check_mtime=check_mtime,
+                     ignored=refused_links(root, sources))
 
 
 def _load(cov: coverage.Coverage, data_file: Path, *, root: Path, report_path: Path,
-          check_mtime: bool) -> dict[str, FileCoverage]:
+          check_mtime: bool, ignored: frozenset[str]) -> dict[str, FileCoverage]:
     try:
         cov.load()
         data = cov.get_data()
@@ -129,9 +155,11 @@ def _load(cov: coverage.Coverage, data_file: Path, *, root: Path, report_path: P
         if not data.has_arcs():
             raise CoverageDataError(f"coverage data {data_file} has no branch data: branch "
                                     "measurement was off (run with --cov-branch / branch = true)")
-        check_fresh(data, data_file, root, check_mtime=check_mtime)
+        check_fresh(data, data_file, root, check_mtime=check_mtime, ignored=ignored)
+        real_root = root.resolve()
+        inside = [str(p) for p in measured_files(data, root, ignored) if p.resolve().is_relative_to(real_root)]
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        cov.json_report(outfile=str(report_path))
+        cov.json_report(morfs=inside, outfile=str(report_path))
     except CoverageException as exc:
         raise CoverageDataError(f"coverage data {data_file} could not be read: {exc}") from None
     return _per_file(json.loads(report_path.read_text()), root)

@@ -13,10 +13,16 @@ Settings: `blocking_tags` (tags that make a marker blocking, as in
 `fail_on_critical_stubs`, `file_list` ("git", or "walk" to scan a tree git
 does not track, such as an installed package).
 
+Links: a listed file or folder that is a link leading outside the code
+root, to nothing, or to itself is never read (`gates.project_paths`); it is
+reported once, by name and link text, in the "Links not followed" table and
+`metrics["links_not_followed"]`, and makes an otherwise clean scan `warn`.
+
 Verdict: `fail` when a blocking marker or (by default) a stub sits in a
-critical path; `warn` for blocking markers or stubs elsewhere; `error` when
-there was nothing to scan. Evidence: per-critical-path counts, the blocking
-items, the stubs, suppressions that gave no reason.
+critical path; `warn` for blocking markers or stubs elsewhere, or for links
+not followed; `error` when there was nothing to scan. Evidence:
+per-critical-path counts, the blocking items, the stubs, suppressions that
+gave no reason, the links not followed.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 
 from gates.base import GateContext, GateError
 from gates.markers import Finding, Suppression, scan_comments
+from gates.project_paths import WHY, Refused
 from gates.result import GateResult, Severity, Status
 from gates.source_index import SourceIndex
 from gates.stubs import find_stubs
@@ -55,6 +62,7 @@ class Scan:
     file_source: str
     unparsable: tuple[str, ...]
     unjustified: tuple[str, ...]  # "path:line" of suppressions without a reason
+    refused: tuple[Refused, ...] = ()  # links not followed
 
 
 # -- measuring ------------------------------------------------------------------
@@ -94,10 +102,16 @@ def scan_file(path: str, text: str, settings: Settings) -> tuple[list[Finding], 
 
 def scan_tree(root: Path, settings: Settings) -> Scan:
     listed = list_files(root, use_git=settings.file_list == "git")
-    paths = [p for p in listed.paths if not any(fnmatch.fnmatch(p, pat) for pat in settings.exclude)]
+    excluded = lambda path: any(fnmatch.fnmatch(path, pat) for pat in settings.exclude)  # noqa: E731
+    paths = [p for p in listed.paths if not excluded(p)]
+    refused = tuple(r for r in listed.refused if not excluded(r.path))
     findings, unparsable, unjustified, lines = [], [], [], 0
     for path in paths:
-        text = (root / path).read_bytes().decode("utf-8", "replace")
+        try:
+            text = (root / path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            unparsable.append(path)  # unreadable: reported like a file that does not parse
+            continue
         lines += text.count("\n") + (not text.endswith("\n") and bool(text))
         found, bad_marks, parsed = scan_file(path, text, settings)
         findings += found
@@ -105,7 +119,7 @@ def scan_tree(root: Path, settings: Settings) -> Scan:
         if not parsed:
             unparsable.append(path)
     return Scan(findings=tuple(findings), files=len(paths), lines=lines, file_source=listed.source,
-                unparsable=tuple(unparsable), unjustified=tuple(unjustified))
+                unparsable=tuple(unparsable), unjustified=tuple(unjustified), refused=refused)
 
 
 def critical_path_of(path: str, critical: tuple[str, ...]) -> str | None:
@@ -127,7 +141,8 @@ def counts(scan: Scan, critical: tuple[str, ...]) -> dict[str, int]:
         "todo_blocking_critical": sum(f.blocking and in_critical(f) for f in todos),
         "stubs": len(stubs), "stubs_critical": sum(map(in_critical, stubs)),
         "suppressed": sum(f.suppressed for f in scan.findings),
-        "lines_scanned": scan.lines, "files_scanned": scan.files}
+        "lines_scanned": scan.lines, "files_scanned": scan.files,
+        "links_not_followed": len(scan.refused)}
 
 
 # -- judging --------------------------------------------------------------------
@@ -142,10 +157,13 @@ def judge(metrics: dict[str, int], settings: Settings,
                f"{metrics['todo_blocking_critical']} blocking in critical paths), "
                f"{metrics['stubs']} stubs ({metrics['stubs_critical']} critical) in "
                f"{metrics['files_scanned']} files, {metrics['lines_scanned']} lines")
+    links = metrics.get("links_not_followed", 0)
+    if links:
+        summary += f"; {links} link{'s' if links != 1 else ''} not followed"
     critical_stubs = settings.fail_on_critical_stubs and metrics["stubs_critical"] > 0
     if metrics["todo_blocking_critical"] or critical_stubs:
         return Status.FAIL, score, summary
-    if blocking:
+    if blocking or links:
         return Status.WARN, score, summary
     return Status.PASS, score, summary
 
@@ -173,7 +191,8 @@ class HygieneGate:
         root, critical = self._root_and_critical(ctx)
         listed = list_files(root, use_git=ctx.settings.file_list == "git")
         return {"files": [str(root / p) for p in listed.paths], "critical": list(critical),
-                "settings": dataclasses.asdict(ctx.settings), "file_source": listed.source}
+                "settings": dataclasses.asdict(ctx.settings), "file_source": listed.source,
+                "links_not_followed": [r.describe() for r in listed.refused]}
 
     def check(self, ctx: GateContext) -> GateResult:
         settings: Settings = ctx.settings
@@ -202,9 +221,13 @@ class HygieneGate:
                  "rows": [_row(f) for f in live if f.kind == "todo"][:cap]}],
             "failures": [{"title": f"{f.path}:{f.line}", "detail": f.text if f.kind == "todo" else f"{f.label}: {f.text}"}
                          for f in blocking if critical_path_of(f.path, critical)][:cap]}
+        if scan.refused:
+            evidence["tables"].append({"title": "Links not followed", "columns": ["link", "points to", "why"],
+                                       "rows": [[r.path, r.target, WHY[r.kind]] for r in scan.refused][:cap]})
         remediation = {Status.FAIL: "Resolve the blocking items and stubs in critical paths, or "
                                     "suppress one with `# readiness: ignore[todo] <reason>`.",
-                       Status.WARN: "Resolve the blocking TODOs and stubs listed before shipping.",
+                       Status.WARN: "Resolve the blocking TODOs and stubs listed before shipping; "
+                                    "remove or repair links that lead outside the project or nowhere.",
                        Status.ERROR: "Point code.root at the project and make sure git tracks its files."}
         return GateResult(name=self.name, status=status, severity=self.severity, score=score,
                           summary=summary, metrics=metrics, evidence=evidence,

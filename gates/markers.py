@@ -8,6 +8,10 @@ tagged explicitly, `TODO(blocker)` or `FIXME[blocker]` (the tags are a
 setting), or when its marker is configured as blocking; the word "critical"
 in a comment means nothing.
 
+Words, not substrings: a marker inside a file name (`.placeholder`,
+`TODO.md`, `build/stub.py`) marks nothing, and a heuristic phrase that is
+denied ("not a placeholder", "not a temporary fix") marks nothing either.
+
 `# readiness: ignore[todo] tracked in #12` on the same line suppresses the
 finding; a suppression without a reason is not honoured and is reported.
 Only files whose raw text has a candidate word after a `#` are tokenized,
@@ -27,15 +31,32 @@ from typing import Callable
 from gates.source_index import SourceIndex
 
 EXPLICIT = ("TODO", "FIXME", "HACK", "XXX", "PLACEHOLDER")
-_EXPLICIT = re.compile(r"\b(TODO|FIXME|HACK|XXX|PLACEHOLDER)\b(?:\s*[(\[]([^)\]]*)[)\]])?")
+# A word, not part of a file name or path: no `.`, `/` or `\` glued before
+# it, no extension after it (a full stop ends a sentence; "Temporary/internal"
+# is still prose).
+_WORD_START = r"(?<![\w./\\])"
+_WORD_END = r"(?!\w|\.\w)"
+_EXPLICIT = re.compile(_WORD_START + r"(TODO|FIXME|HACK|XXX|PLACEHOLDER)" + _WORD_END
+                       + r"(?:\s*[(\[]([^)\]]*)[)\]])?")
+# "not a placeholder", "isn't temporary", "no longer a stub", "never simplified"
+_DENIED = re.compile(r"(?:\bnot|n't|\bno longer|\bnever)\s+(?:(?:just|merely|really|meant\s+as)\s+)?"
+                     r"(?:(?:a|an|the|any)\s+)?$", re.I)
+
+
+def _word(pattern: str) -> re.Pattern[str]:
+    return re.compile(_WORD_START + pattern + _WORD_END, re.I)
+
+
 HEURISTICS: tuple[tuple[re.Pattern[str], str, float], ...] = (
-    (re.compile(r"\bnot (?:yet )?implemented\b", re.I), "not implemented", 0.8),
-    (re.compile(r"\bplaceholder\b", re.I), "placeholder", 0.7),
-    (re.compile(r"\bfor now\b", re.I), "for now", 0.6),
-    (re.compile(r"\btemporar(?:y|ily)\b", re.I), "temporary", 0.6),
-    (re.compile(r"\bstub(?:bed|s)?\b", re.I), "stub", 0.5),
-    (re.compile(r"\bsimplified\b", re.I), "simplified", 0.5),
+    (_word(r"not (?:yet )?implemented"), "not implemented", 0.8),
+    (_word(r"placeholder"), "placeholder", 0.7),
+    (_word(r"for now"), "for now", 0.6),
+    (_word(r"temporar(?:y|ily)"), "temporary", 0.6),
+    (_word(r"stub(?:bed|s)?"), "stub", 0.5),
+    (_word(r"simplified"), "simplified", 0.5),
 )
+# Words that make a function returning a constant a placeholder (`gates.stubs`).
+PLACEHOLDER_HINT = _word(r"(?:placeholders?|stub(?:bed|s)?|not (?:yet )?implemented|TODO|FIXME|dummy)")
 _SUPPRESS = re.compile(r"readiness:\s*ignore\[([a-z_, ]+)\]\s*(.*)")
 # A `#` and then, on the same line, a word a finding needs: a necessary
 # condition for a comment to hold a marker, checked in C before tokenizing.
@@ -116,6 +137,14 @@ def candidate_comments(text: str, index_of: Callable[[], SourceIndex]) -> list[t
     return found
 
 
+def affirmed(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of `pattern` in `text` that the words before it do not deny."""
+    for match in pattern.finditer(text):
+        if not _DENIED.search(text[:match.start()]):
+            return match
+    return None
+
+
 def suppression_of(comment: str) -> Suppression | None:
     match = _SUPPRESS.search(comment)
     if match is None:
@@ -128,13 +157,13 @@ def classify(comment: str, *, blocking_tags: frozenset[str],
              blocking_markers: frozenset[str]) -> tuple[str, float, bool] | None:
     """(label, confidence, blocking) for a comment, or None if it marks nothing."""
     body = _SUPPRESS.sub("", comment)
-    explicit = _EXPLICIT.search(body)
+    explicit = affirmed(_EXPLICIT, body)
     if explicit:
         marker, tags = explicit.group(1), explicit.group(2) or ""
         tagged = {t.strip().lower() for t in re.split(r"[,\s]+", tags) if t.strip()}
         return marker, 1.0, bool(tagged & blocking_tags) or marker in blocking_markers
     for pattern, label, confidence in HEURISTICS:
-        if pattern.search(body):
+        if affirmed(pattern, body):
             return label, confidence, False
     return None
 

@@ -43,6 +43,7 @@ from gates.mutation_evidence import (ModuleCounts, counts_by_module, evidence_of
                                     verdict_of)
 from gates.mutation_runner import MutmutFailed
 from gates.mutation_session import Plan, collect
+from gates.project_paths import ProjectPaths
 from gates.result import GateResult, Severity, Status
 from gates.suite_run import ask_interpreter
 
@@ -109,12 +110,16 @@ def backend_problem(backend: str) -> str | None:
 
 def targets_of(code: CodeSpec, tier: str) -> dict[str, float]:
     """Source file (relative to the code root) -> mutation threshold in percent."""
+    paths = ProjectPaths(code.root)  # a link out of the project is never a target
     if code.critical:
         targets: dict[str, float] = {}
         for module in code.critical:
             found = code.tiers.get(module.tier)
             if found is None:
                 raise GateError(f"critical module {module.path}: unknown tier {module.tier!r}")
+            refused = paths.refusal(code.root / module.path)
+            if refused is not None:
+                raise GateError(f"critical module {refused.describe()}")
             if not (code.root / module.path).is_file():
                 raise GateError(f"critical module {module.path} does not exist under {code.root}")
             targets[module.path] = found.mutation_pct
@@ -122,9 +127,8 @@ def targets_of(code: CodeSpec, tier: str) -> dict[str, float]:
     if tier not in code.tiers:
         raise GateError(f"mutation setting tier: unknown tier {tier!r}")
     files = sorted({p.relative_to(code.root).as_posix() for source in code.sources
-                    for p in ([code.root / source] if (code.root / source).is_file()
-                              else (code.root / source).rglob("*.py"))
-                    if "__pycache__" not in p.parts})
+                    for p in paths.files(code.root / source, suffix=".py",
+                                         prune=lambda name: name == "__pycache__").absolute()})
     if not files:
         raise GateError(f"no Python source under {', '.join(code.sources) or '(no sources configured)'}")
     return {f: code.tiers[tier].mutation_pct for f in files}

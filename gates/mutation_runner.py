@@ -123,6 +123,7 @@ class MutmutProcess:
         self.copy_root, self.log = copy_root, log
         self.deadline = time.monotonic() + timeout_s
         self.timeout_s = timeout_s
+        children.raise_if_stopped()  # never start mutmut once the run is being stopped
         env = {k: v for k, v in os.environ.items() if k != "MUTANT_UNDER_TEST"}
         self._out = log.open("a", encoding="utf-8")
         self._out.write(f"$ mutmut ({'staged' if staged else 'run'}) in {copy_root}\n")

@@ -13,22 +13,31 @@ The steps, cheapest first:
 Selection is deterministic: the sample is `random.Random(seed).sample` over
 the sorted mutant names, and shard i of N takes every N-th selected name,
 so every shard of a CI matrix agrees on the partition without talking.
+
+A run that is stopped (Ctrl-C, SIGTERM, `timeout_s`) still stores the
+verdicts mutmut had saved, so the next run starts where this one stopped;
+the isolated copy is tracked by `gates.children`, so it is removed even when
+the process exits before this gate's thread returns.
 """
 
 from __future__ import annotations
 
 import random
-import shutil
+import signal
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from gates import children
 from gates import mutation_runner as runner
 from gates import mutation_workspace as workspace
 from gates.mutation_cache import CachedResult, MutationCache, digest, function_lines
+from gates.project_paths import ProjectPaths
 
 PYTEST_CONFIG_FILES = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
+# exit codes that say a mutant was not decided: never run, skipped, or ended by the stop itself
+STOP_EXIT_CODES = frozenset({None, runner.SKIPPED_EXIT_CODE, -signal.SIGTERM, -signal.SIGKILL, -signal.SIGINT})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,11 +99,11 @@ def select(universe: Iterable[str], sample: int, seed: int, shard: tuple[int, in
 
 def test_files(root: Path, tests: Iterable[str]) -> list[str]:
     """Every file whose change may change a test verdict: test sources and pytest config."""
-    files = [name for name in PYTEST_CONFIG_FILES if (root / name).is_file()]
+    paths = ProjectPaths(root)  # these files are hashed: none may lead outside the project
+    files = [name for name in PYTEST_CONFIG_FILES if paths.is_inside(root / name) and (root / name).is_file()]
     for test_path in tests:
-        base = root / test_path
-        found = [base] if base.is_file() else sorted(base.rglob("*.py")) if base.is_dir() else []
-        files += [p.relative_to(root).as_posix() for p in found if "__pycache__" not in p.parts]
+        found = paths.files(root / test_path, suffix=".py", prune=lambda name: name == "__pycache__")
+        files += [p.relative_to(root).as_posix() for p in found.absolute()]
     return files
 
 
@@ -107,7 +116,7 @@ def _isolation(plan: Plan) -> str:
     if plan.process_isolation != "auto":
         return plan.process_isolation
     copied = workspace.paths_to_copy(plan.root, plan.targets, plan.tests, plan.also_copy)
-    files = [f for p in copied for f in ([p] if p.is_file() else p.rglob("*.py"))]
+    files = [f for p in copied for f in workspace.files_under(plan.root, p)]
     return "forkserver" if workspace.imports_torch(files) else "fork"
 
 
@@ -176,18 +185,41 @@ def collect(plan: Plan) -> Session:
                                  pytest_args=plan.pytest_args)
     copy_root = workspace.build(plan.root, config, extra=plan.also_copy)
     try:
-        mutants, selected, sampled, run_count = _decide(plan, copy_root, sources, lookups, fresh)
+        try:
+            mutants, selected, sampled, run_count = _decide(plan, copy_root, sources, lookups, fresh)
+        except BaseException:
+            if cache is not None:  # stopped (interrupt, timeout): keep what was decided
+                _keep_decided(cache, copy_root, plan, sources, lookups)
+            raise
         outcomes = _outcomes(copy_root, mutants, set(selected), lookups, sources)
         if cache is not None:
             _store(cache, sources, mutants, outcomes, lookups, _reach_by_function(copy_root))
     finally:
-        if not plan.keep_copy:
-            shutil.rmtree(copy_root, ignore_errors=True)
+        children.release(copy_root, remove=not plan.keep_copy)
     population: dict[str, int] = {p: 0 for p in plan.targets}
     for m in mutants:
         population[m.path] += 1
     return Session(outcomes=tuple(outcomes), population=population, sampled=sampled,
                    mutants_run=run_count, process_isolation=isolation)
+
+
+def _keep_decided(cache: MutationCache, copy_root: Path, plan: Plan, sources: Mapping[str, str],
+                  lookups: Mapping) -> None:
+    """Store the mutants a stopped run had decided, so the next run does not measure them again.
+
+    mutmut saves each verdict as it comes, so `.meta` holds them. A verdict
+    that is the stop itself (the test process ended by SIGTERM, SIGKILL or
+    SIGINT) is not one. Any decided mutant means every mutant was generated,
+    so the names stored for each file are complete.
+    """
+    try:
+        mutants = runner.read_mutants(copy_root, list(plan.targets))
+    except (OSError, ValueError, KeyError):
+        return  # a `.meta` cut short by the stop: nothing trustworthy to keep
+    decided = {m.name for m in mutants if m.exit_code not in STOP_EXIT_CODES}
+    if decided:
+        outcomes = _outcomes(copy_root, mutants, decided, lookups, sources)
+        _store(cache, sources, mutants, outcomes, lookups, _reach_by_function(copy_root))
 
 
 def _from_cache(name: str, path: str, result: CachedResult) -> Outcome:

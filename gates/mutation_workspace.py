@@ -17,6 +17,11 @@ It then writes a `[tool.mutmut]` section into the copy's `pyproject.toml`
 (replacing one the user had) or a `[mutmut]` section into `setup.cfg`,
 listing every copied file except the targets under `also_copy`, so mutmut
 neither misses an import nor re-copies a target over its mutants.
+
+Nothing outside the project enters the copy: every path is checked with
+`gates.project_paths`, so a link to a file or folder outside the root (or
+to `/`), a dangling link and a link loop are left out, never copied, read
+or followed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from gates import children
+from gates.project_paths import ProjectPaths
 
 SKIPPED_NAMES = frozenset({
     "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules",
@@ -53,20 +61,19 @@ def _skip(path: Path) -> bool:
     return path.name in SKIPPED_NAMES or path.suffix in (".pyc", ".pyo") or path.name.endswith(".egg-info")
 
 
-def _files_under(path: Path) -> Iterable[Path]:
-    if path.is_file():
-        yield path
-        return
-    for child in sorted(path.iterdir()):
-        if not _skip(child):
-            yield from _files_under(child)
+def files_under(root: Path, path: Path) -> list[Path]:
+    """The Python files the copy of `path` will hold (what `build` copies of it)."""
+    found = ProjectPaths(root).files(path, suffix=".py", prune=lambda name: _skip(Path(name)),
+                                     follow_links=True)
+    return found.absolute()
 
 
 def _module_location(root: Path, name: str) -> Path | None:
     """Where top-level module `name` of the project lives, if it is the project's."""
+    paths = ProjectPaths(root)
     for base in (root, root / "src"):
         for candidate in (base / name, base / f"{name}.py"):
-            if candidate.exists() and not _skip(candidate):
+            if paths.is_inside(candidate) and candidate.exists() and not _skip(candidate):
                 return candidate
     return None
 
@@ -101,6 +108,8 @@ def paths_to_copy(root: Path, targets: Iterable[str], tests: Iterable[str],
     wanted: list[Path] = [_package_of(root, root / t) for t in targets]
     wanted += [root / t for t in tests] + [root / e for e in extra]
     wanted += [root / name for name in CONFIG_FILES if (root / name).exists()]
+    paths = ProjectPaths(root)
+    wanted = [p for p in wanted if paths.is_inside(p)]  # links out of the project stay out
     missing = [p for p in wanted if not p.exists()]
     if missing:
         raise FileNotFoundError(f"{missing[0]} does not exist")
@@ -111,9 +120,7 @@ def paths_to_copy(root: Path, targets: Iterable[str], tests: Iterable[str],
         if path in seen:
             continue
         seen.add(path)
-        for file in _files_under(path):
-            if file.suffix != ".py":
-                continue
+        for file in files_under(root, path):
             for name in imported_top_names(file):
                 location = _module_location(root, name)
                 if location is not None and location not in seen:
@@ -185,18 +192,29 @@ def _also_copy(copy_root: Path, targets: set[str]) -> list[str]:
 def build(root: Path, config: RunConfig, *, extra: Iterable[str] = (),
           parent: Path | None = None) -> Path:
     """Create the isolated copy of `root` configured for `config`; returns it."""
-    copy_root = Path(tempfile.mkdtemp(prefix="readiness-mutation-", dir=parent))
-    for path in paths_to_copy(root, config.targets, config.tests, extra):
+    wanted = paths_to_copy(root, config.targets, config.tests, extra)
+    # tracked: an interrupted run removes it even though this gate's thread dies with the process
+    copy_root = children.track(Path(tempfile.mkdtemp(prefix="readiness-mutation-", dir=parent)))
+    try:
+        _fill(root, copy_root, wanted, config)
+    except BaseException:
+        children.release(copy_root)
+        raise
+    return copy_root
+
+
+def _fill(root: Path, copy_root: Path, wanted: list[Path], config: RunConfig) -> None:
+    ignore = ProjectPaths(root).copy_filter(lambda name: _skip(Path(name)))
+    for path in wanted:
         destination = copy_root / path.relative_to(root)
         destination.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir():
-            shutil.copytree(path, destination, dirs_exist_ok=True,
-                            ignore=lambda _d, names: [n for n in names if _skip(Path(n))])
+            shutil.copytree(path, destination, dirs_exist_ok=True, ignore=ignore)
         else:
             shutil.copy2(path, destination)
     section = mutmut_section(config, _also_copy(copy_root, set(config.targets)))
     pyproject = root / "pyproject.toml"
-    if pyproject.exists():
+    if pyproject.exists() and ProjectPaths(root).is_inside(pyproject):
         text = _strip_mutmut_section(pyproject.read_text(encoding="utf-8"))
         (copy_root / "pyproject.toml").write_text(text + "\n" + section, encoding="utf-8")
     else:
@@ -205,7 +223,6 @@ def build(root: Path, config: RunConfig, *, extra: Iterable[str] = (),
         setup_cfg = copy_root / "setup.cfg"
         existing = setup_cfg.read_text(encoding="utf-8") if setup_cfg.exists() else ""
         setup_cfg.write_text(existing + "\n" + _setup_cfg_section(config, section), encoding="utf-8")
-    return copy_root
 
 
 def _setup_cfg_section(config: RunConfig, toml_section: str) -> str:

@@ -3,9 +3,10 @@
 A stub is a function whose body, after an optional docstring, is only
 `raise NotImplementedError`, `pass`, `...`, nothing, or a placeholder
 return (`return None` / a constant / an empty container) in a function whose
-comments or docstring say it is a placeholder. Legitimate empty bodies are
-not stubs: abstract methods, `@overload` signatures, methods of a `Protocol`
-class, and anything in a `.pyi` file.
+comments or docstring say it is a placeholder (as a word, and not denied:
+"not a placeholder" and a `.placeholder` file name do not count).
+Legitimate empty bodies are not stubs: abstract methods, `@overload`
+signatures, methods of a `Protocol` class, and anything in a `.pyi` file.
 
 Parsing is the expensive part on large trees, so it is narrowed twice: a
 line-level pre-filter finds candidate stub statements (a stub statement
@@ -21,12 +22,11 @@ import ast
 import re
 from typing import Callable
 
-from gates.markers import Finding
+from gates.markers import PLACEHOLDER_HINT, Finding, affirmed
 from gates.source_index import SourceIndex
 
 _LEGIT_DECORATORS = frozenset({"abstractmethod", "abstractproperty", "abstractclassmethod",
                                "abstractstaticmethod", "overload"})
-_HINT = re.compile(r"placeholder|\bstub|not (?:yet )?implemented|\bTODO\b|\bFIXME\b|\bdummy\b", re.I)
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _STUB_LINE = re.compile(
     r"^([ \t]*)(?:pass|\.\.\.|raise[ \t]+NotImplementedError\b.*|return(?:[ \t]+(?:None|True|False"
@@ -82,7 +82,7 @@ def stub_kind(fn: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> t
         return "...", 0.8
     if isinstance(only, ast.Return) and _is_placeholder_value(only.value):
         source = "\n".join(lines[fn.lineno - 1:(fn.end_lineno or fn.lineno)])
-        if _HINT.search(docstring) or _HINT.search(source.split(":", 1)[-1]):
+        if affirmed(PLACEHOLDER_HINT, docstring) or affirmed(PLACEHOLDER_HINT, source.split(":", 1)[-1]):
             return "placeholder return", 0.7
     return None
 

@@ -31,6 +31,7 @@ from gates.base import CodeSpec, GateContext, GateError
 from gates.case_results import (CaseResult, Outcome, Tally, failing, group_failures,
                                 tally, tally_by_suite)
 from gates.junit_report import JUnitError, read_junit
+from gates.project_paths import ProjectPaths
 from gates.result import GateResult, Severity, Status
 from gates.suite_run import (SuiteArtifacts, SuiteRun, ask_interpreter, interpreter_path, pytest_argv,
                              run_suite, why_not_started)
@@ -148,9 +149,11 @@ class SuiteHealthGate:
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         code = code_spec(ctx)
+        paths = ProjectPaths(code.root)  # hashing reads files: never one outside the project
         files = [p for folder in (*code.sources, *code.tests)
-                 for p in sorted((code.root / folder).rglob("*.py"))]
-        files += [code.root / name for name in CONFIG_FILES if (code.root / name).is_file()]
+                 for p in paths.files(code.root / folder, suffix=".py").absolute()]
+        files += [code.root / name for name in CONFIG_FILES
+                  if paths.is_inside(code.root / name) and (code.root / name).is_file()]
         files += [p for p in (code.junit_xml, code.coverage_data) if p is not None]
         return {"files": [str(p) for p in files], "settings": dataclasses.asdict(ctx.settings),
                 "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir)}

@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _quiet_third_party()
     _register_plugins()
-    children.stop_requested.clear()
+    children.reset()
     previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return _dispatch(argv)
@@ -274,9 +274,10 @@ def _dispatch(argv: list[str] | None) -> int:
         from gates import children
 
         children.terminate_all()
+        children.remove_folders()  # after the gates stored what they had decided
         sys.stderr.write("readiness: interrupted: child processes stopped; no report or history entry "
                          "was written for this run\n")
-        return int(ExitCode.INTERRUPTED)
+        return int(ExitCode.TERMINATED if children.stop_signal() == signal.SIGTERM else ExitCode.INTERRUPTED)
     except HarnessError.expected() as exc:
         sys.stderr.write(f"readiness: {exc}\n")
         return int(ExitCode.HARNESS)

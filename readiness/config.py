@@ -18,9 +18,10 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
@@ -241,11 +242,16 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
     for key, value in (("work_dir", config.work_dir), ("cache_dir", config.cache_dir)):
         if not _inside(root, value):
             raise ConfigError(f"{source}: {key} = {value!r}: escapes the project folder {root}")
+    if config.model is not None:
+        _check_links(((f"model.{key}", getattr(config.model, key)) for key in ("checkpoint", "tokenizer")),
+                     root, source)
     if config.code is None:
         return
     code_root = (root / config.code.root).resolve()
     if not code_root.is_relative_to(root):
         raise ConfigError(f"{source}: code.root = {config.code.root!r}: escapes the project folder {root}")
+    _check_links(((f"code.{key}", getattr(config.code, key)) for key in ("junit_xml", "coverage_data")),
+                 code_root, source)
     listed = [("code.sources", s) for s in config.code.sources] + \
              [("code.tests", t) for t in config.code.tests] + \
              [("code.critical.path", c.path) for c in config.code.critical]
@@ -282,6 +288,24 @@ def _check_exist(config: Config, root: Path, source: str, prefix: str) -> None:
     for key, value, path in _named_paths(config, root):
         if not path.exists():
             raise ConfigError(f"{source}: {prefix}{key} = {value!r}: no such file or folder ({path})")
+
+
+def _check_links(paths: Iterable[tuple[str, str | None]], root: Path, source: str) -> None:
+    """An input path written inside the project must not leave it through a link.
+
+    A checkpoint or JUnit file the user names outside the project
+    (`/models/ckpt`, `../shared/ckpt`) is their choice; `ckpt` that is a
+    link to elsewhere would be followed silently, so it is refused and the
+    target named.
+    """
+    for key, value in paths:
+        if not value or Path(value).expanduser().is_absolute():
+            continue
+        written = Path(os.path.normpath(root / value))
+        if written.is_relative_to(root) and not written.resolve().is_relative_to(root):
+            raise ConfigError(f"{source}: {key} = {value!r}: a link inside the project that leads outside "
+                              f"it (to {written.resolve()}); name that path in the configuration if it is "
+                              "meant")
 
 
 def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source: str) -> Any:

@@ -10,7 +10,8 @@ class ExitCode(enum.IntEnum):
     SELECTED_PASSED = 0  # a partial run (--gate, --skip): the selected gates passed; not a ship decision
     NO_SHIP = 1  # it may not: a blocker failed, the score is under the bar, or it regressed
     HARNESS = 2  # the harness could not run: bad configuration, unreadable input
-    INTERRUPTED = 130  # stopped by SIGINT / SIGTERM; nothing half-written was left
+    INTERRUPTED = 130  # stopped by SIGINT (128 + 2); nothing half-written was left
+    TERMINATED = 143  # stopped by SIGTERM (128 + 15), as shells and CI runners expect
 
 
 class HarnessError(Exception):

@@ -17,6 +17,7 @@ from gates.diff_lines import parse_diff
 from gates.result import GateResult, Status
 from gates.suite_health import Settings as HealthSettings
 from gates.suite_health import SuiteHealthGate
+from tests.fixtures.links import EXPECTED, add_escaping_links
 from tests.gates.quality_projects import context, copy_project
 
 EXAMPLE_CRITICAL = (("textstats/metrics.py", "1"), ("textstats/segment.py", "2"))
@@ -239,3 +240,18 @@ def test_files_table_lists_critical_modules_first_then_lowest_line_coverage():
     rows = file_rows(files, code)
     assert [r[0] for r in rows] == ["core.py", "z.py", "b.py", "c.py", "a.py", "empty.py"]
     assert rows[0][1] == "1" and rows[1][1] == "" and rows[2][3] == "53.0"
+
+
+def test_links_out_of_the_sources_are_neither_parsed_nor_stale(tmp_path):
+    root = copy_project("healthy", tmp_path)
+    add_escaping_links(root / "calc", tmp_path / "outside")
+    health, result = suite_then_coverage(root, tmp_path / "work")
+    assert health.status is Status.PASS, health.summary
+    assert result.status is Status.PASS, result.summary
+    files = {row[0] for row in result.evidence["tables"][1]["rows"]}
+    assert files == {"calc/__init__.py", "calc/core.py"}
+    report = (tmp_path / "work" / "coverage.json").read_text()
+    assert "passwd" not in report and "secret" not in report and "nowhere" not in report
+    cache_files = CoverageGate().cache_inputs(context(root, Settings(), tmp_path / "work",
+                                                      results={"suite_health": health}))["files"]
+    assert not {Path(f).name for f in cache_files} & set(EXPECTED)

@@ -13,6 +13,7 @@ from gates.markers import comments, scan_comments
 from gates.result import Status
 from gates.source_index import SourceIndex
 from gates.stubs import find_stubs
+from tests.fixtures.links import EXPECTED, SECRET, SYSTEM_TEXT, add_escaping_links
 from tests.gates.quality_projects import context, copy_project
 
 FROZEN = frozenset()
@@ -192,3 +193,77 @@ def test_project_git_does_not_track_is_walked_and_says_so(tmp_path):
     result = check(root, tmp_path)
     assert result.evidence["file_source"] == "walk (git tracks no file under the root)"
     assert result.status is Status.FAIL
+
+
+# -- false positives seen on a real repository ---------------------------------
+
+def labels(text: str) -> list[str]:
+    found, _ = scan(text)
+    return [f.label for f in found]
+
+
+@pytest.mark.parametrize("comment", [
+    "# NOTE: This is an intentional fallback implementation, not a placeholder.",
+    "# Create .placeholder marker",
+    "# write build/.placeholder so the folder is kept",
+    "# see TODO.md for the roadmap",
+    "# this is not a stub: the defaults are the behaviour",
+    "# not a temporary fix; the cache is the design",
+])
+def test_negated_phrases_and_file_names_are_not_markers(comment):
+    assert labels(f"x = 1\n{comment}\n") == []
+
+
+@pytest.mark.parametrize("comment, label", [
+    ("# placeholder until the real tokenizer lands", "placeholder"),
+    ("# This is a placeholder.", "placeholder"),
+    ("# PLACEHOLDER: wire the real loss", "PLACEHOLDER"),
+    ("# TODO: not a placeholder any more once #12 lands", "TODO"),
+    ("# returns a stub for now", "for now"),
+    ("# stubbed out", "stub"),
+    ("# temporary workaround", "temporary"),
+    ("# Temporary/internal configs", "temporary"),
+    ("# not implemented on Windows", "not implemented"),
+])
+def test_true_markers_stay_found(comment, label):
+    assert labels(f"x = 1\n{comment}\n") == [label]
+
+
+def test_a_docstring_that_says_not_a_placeholder_is_no_stub():
+    text = ('def fallback():\n'
+            '    """NOTE: This is an intentional fallback implementation, not a placeholder."""\n'
+            '    return None\n\n\n'
+            'def marker():\n    # Create .placeholder marker\n    return True\n\n\n'
+            'def real():\n    """Placeholder until the table exists."""\n    return {}\n')
+    assert stub_labels(text) == [("real()", "placeholder return")]
+
+
+# -- links that leave the project -------------------------------------------------
+
+def linked_project(tmp_path: Path, *, git: bool) -> Path:
+    root = copy_project("healthy", tmp_path)
+    add_escaping_links(root / "calc", tmp_path / "outside")
+    if git:
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    return root
+
+
+@pytest.mark.parametrize("git", [True, False], ids=["git", "walk"])
+def test_links_out_of_the_project_are_named_never_read(tmp_path, git):
+    root = linked_project(tmp_path, git=git)
+    result = check(root, tmp_path)
+    assert SECRET not in repr(result) and SYSTEM_TEXT not in repr(result)
+    assert result.metrics["todo_total"] == 0 and result.metrics["stubs"] == 0
+    links = {t["title"]: t["rows"] for t in result.evidence["tables"]}["Links not followed"]
+    assert {row[0]: tuple(row[1:]) for row in links} == {f"calc/{k}": v for k, v in EXPECTED.items()}
+    assert result.status is Status.WARN and "8 links not followed" in result.summary
+    assert result.metrics["links_not_followed"] == 8
+
+
+def test_excluded_paths_hold_no_link_findings(tmp_path):
+    root = linked_project(tmp_path, git=False)
+    result = check(root, tmp_path, Settings(exclude=("calc/*",)))
+    assert result.metrics["links_not_followed"] == 0 and result.status is Status.PASS
+    result = check(root, tmp_path, Settings(exclude=("calc/*.py",)))
+    assert result.metrics["links_not_followed"] == 4  # etc, outdir, rootlink, up

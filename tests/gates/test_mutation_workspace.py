@@ -7,6 +7,10 @@ from pathlib import Path
 
 from gates import mutation_workspace as workspace
 from gates.mutation_cache import CachedResult, MutationCache, context_hash, function_hashes
+from gates.base import CodeSpec
+from gates.mutation import targets_of
+from gates import mutation_session
+from tests.fixtures.links import EXPECTED, SECRET, add_escaping_links
 from tests.fixtures.mutation.projects import copy_project
 
 CONFIG = workspace.RunConfig(targets=("mathlib/core.py",), tests=("tests",),
@@ -127,3 +131,26 @@ def test_another_fingerprint_reuses_nothing(tmp_path):
     other = MutationCache(root / "cache", root=root, fingerprint="g", test_files=["tests/test_a.py"])
     found = other.lookup("m.py", SOURCE)
     assert found.names is None and not found.results
+
+
+def test_links_out_of_the_project_never_enter_the_copy(tmp_path):
+    root = copy_project("good", tmp_path)
+    add_escaping_links(root / "mathlib", tmp_path / "outside")
+    copy_root = workspace.build(root, CONFIG, parent=tmp_path)
+    copied = [p for p in copy_root.rglob("*")]
+    assert not any(p.is_symlink() for p in copied)
+    names = {p.relative_to(copy_root).as_posix() for p in copied}
+    assert "mathlib/core.py" in names and not {f"mathlib/{n}" for n in EXPECTED} & names
+    assert not any(SECRET in p.read_text(errors="replace") for p in copied if p.is_file())
+    also_copy = tomllib.loads((copy_root / "pyproject.toml").read_text())["tool"]["mutmut"]["also_copy"]
+    assert not any(Path(entry).name in EXPECTED for entry in also_copy)
+
+
+def test_links_are_never_mutation_targets_nor_hashed_test_files(tmp_path):
+    root = copy_project("good", tmp_path)
+    add_escaping_links(root / "mathlib", tmp_path / "outside")
+    (root / "tests" / "test_link.py").symlink_to("/etc/passwd")
+    code = CodeSpec(root=root, sources=("mathlib",), tests=("tests",))
+    assert sorted(targets_of(code, "2")) == ["mathlib/__init__.py", "mathlib/core.py"]
+    assert "tests/test_link.py" not in mutation_session.test_files(root, ["tests"])
+    assert not workspace.imports_torch(workspace.files_under(root, root / "mathlib"))

@@ -78,6 +78,28 @@ def test_paths_escaping_the_project_are_refused(tmp_path: Path, text: str) -> No
         config.load(path)
 
 
+@pytest.mark.parametrize("table, key", [("model", "checkpoint"), ("model", "tokenizer"),
+                                        ("code", "junit_xml"), ("code", "coverage_data")])
+def test_an_input_path_inside_that_links_outside_is_refused(tmp_path: Path, table: str, key: str) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "models").mkdir()
+    (project / "weights").symlink_to("../models")
+    path = _write(project, f"[{table}]\n{key} = 'weights/model.safetensors'\n")
+    with pytest.raises(config.ConfigError, match=rf"{table}\.{key} = 'weights/model.safetensors': a link "
+                                                 "inside the project that leads outside it"):
+        config.load(path)
+
+
+def test_a_model_path_named_outside_the_project_is_the_users_choice(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "models").mkdir()
+    for value in ("../models/model.safetensors", str(tmp_path / "models" / "model.safetensors")):
+        loaded = config.load(_write(project, f"[model]\ncheckpoint = '{value}'\n"))
+        assert loaded.config.model.checkpoint == value
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Settings:
     atol: float = 1e-4
