@@ -95,6 +95,7 @@ def test_a_model_path_named_outside_the_project_is_the_users_choice(tmp_path: Pa
     project = tmp_path / "project"
     project.mkdir()
     (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.safetensors").write_bytes(b"")  # configured paths must exist
     for value in ("../models/model.safetensors", str(tmp_path / "models" / "model.safetensors")):
         loaded = config.load(_write(project, f"[model]\ncheckpoint = '{value}'\n"))
         assert loaded.config.model.checkpoint == value
