@@ -10,9 +10,15 @@ a decode that ignores its cache or position fails here even though it agrees
 with itself.
 
 Verdict: the primary length or decode failing is `fail` (this is a blocker
-gate); only non-primary lengths failing is `warn`; every row ok is `pass`.
+gate); only non-primary lengths failing is `warn`; a dynamic prefill export
+that failed while every length exports and matches on its own is `warn` (the
+model ships per length, not as one enumerated program); every row ok is
+`pass`. The summary names what the failed rows observed (`the prefill is
+not causal`, `it ignores its KV cache`, ...), never a guessed cause.
 Evidence: the per-length table {T, status, reason, max_abs_err}, the decode
-table, and a failure entry per failed row. Settings: `atol` (program vs
+table, and a failure entry per failed row (the whole exception message and
+the model's file:line when an export failed) plus one for a failed dynamic
+prefill export. Settings: `atol` (program vs
 eager), `decode_prefill_atol` (decode vs prefill), `decode_steps`,
 `decode_prompt_length`, `per_length` (one static program per length, and one
 Core ML package per length). Lengths, primary length, precisions, targets and

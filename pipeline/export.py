@@ -8,22 +8,29 @@ returns an `ExportBundle`:
   [min(lengths), max(lengths)]; with `dynamic=False` each length gets its own
   static program (what per-length Core ML packages are converted from). If
   the dynamic export fails, each length is exported on its own so the rows
-  still say which lengths work.
+  still say which lengths work, and `errors["prefill_dynamic"]` keeps the
+  dynamic export's own error (`dynamic_failed`).
 - `decode`: one program whose KV cache inputs share `Dim("T_cache")` and
   whose `position` is a real int32 input.
-- `rows`: one `LengthRow(T, status, reason, max_abs_err)` per enumerated
-  length: the program ran on inputs other than the export example, returned
-  the declared number of outputs with the declared shapes, no NaN/Inf, and
-  matched eager within `atol`.
+- `rows`: one `LengthRow(T, status, reason, max_abs_err, finding)` per
+  enumerated length: the program ran on inputs other than the export
+  example, returned the declared number of outputs with the shapes *its own
+  program* declares at that length, no NaN/Inf, matched eager within `atol`,
+  and its logits before the last position did not move when only the last
+  token changed (causal).
 - `decode_rows`: several decode steps with the cache threaded through,
   compared with the eager decode module *and* with eager prefill over the
-  whole sequence. The second comparison is what catches a decode that
-  ignores its cache or position: such a decode matches its own eager self.
+  whole sequence. A disagreement with prefill is then probed, so the row
+  says what was observed (prefill not causal, decode ignoring its cache or
+  its position) instead of guessing; see `pipeline.export_checks`.
 - `prefill_io` / `decode_io`: names, dtypes and symbolic shapes read from
   the exported graph (not assumed), with the symbols renamed "T" / "T_cache".
+  Static per-length programs are folded back into one symbolic description
+  (a dimension equal to each program's length becomes "T").
 
 Nothing here raises for a model that fails to export: the failure is a row
-(or an entry in `errors`), because the export gate must report it.
+(or an entry in `errors`, one line, with the whole message and the model's
+file:line in `details`), because the export gate must report it.
 """
 
 from __future__ import annotations

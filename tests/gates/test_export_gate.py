@@ -82,6 +82,14 @@ def test_a_model_that_exports_per_length_only_warns_with_the_dynamic_error(tmp_p
     assert "per_length = true" in result.remediation
 
 
+def test_a_model_that_exports_per_length_only_passes_with_per_length(tmp_path):
+    ctx = built.context(tmp_path, Settings(per_length=True, decode_steps=2),
+                        adapter=guarded_model.EvenLengthAdapter(), targets=())
+    result = ExportGate().check(ctx)
+    assert result.status is Status.PASS, result.summary
+    assert result.evidence["failures"] == []
+
+
 def test_an_export_guard_failure_names_the_model_line_in_the_detail(tmp_path):
     ctx = built.context(tmp_path, Settings(decode_steps=1), adapter=guarded_model.CheckedPositionAdapter(),
                         targets=())
