@@ -127,7 +127,7 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
         registry.gate_class(name)
         if name in chosen:
             chosen.remove(name)
-            off[name] = "turned off with skip"
+            off[name] = "listed in `skip`"  # the summary adds "turned off: "
     return chosen, off
 
 
