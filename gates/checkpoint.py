@@ -19,8 +19,8 @@ checks table, the architecture table, the checkpoint file.
 
 `fail` when a check fails; `warn` when a check could not apply (no tokenizer
 configured, or a user adapter that supplies its own weights without a
-checkpoint file, or a user checkpoint that stores no `arch_hash`); `error` when nothing is configured to check, the checkpoint or
-tokenizer file is missing, or a user adapter cannot be imported.
+checkpoint file, or a user checkpoint that stores no `arch_hash`); `error` when the checkpoint or
+tokenizer file is missing, or a user adapter cannot be imported; `not_evaluable` without a model.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from gates.base import GateContext, GateError
+from gates.base import GateContext, GateError, no_model
 from gates.result import GateResult, Severity, Status
 
 OK, FAILED, NOT_CHECKED = "ok", "failed", "not checked"
@@ -205,14 +205,14 @@ class CheckpointGate:
     def check(self, ctx: GateContext) -> GateResult:
         model = ctx.spec.model
         if model is None:
-            raise GateError("checkpoint: no model is configured")
+            return no_model(self)
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
         builtin = model.adapter == "builtin:student"
         for label, path in (("checkpoint", ckpt_path), ("tokenizer", tok_path)):
             if path is not None and not path.is_file():
                 raise GateError(f"{path}: {label} file not found")
         if builtin and ckpt_path is None:
-            raise GateError("checkpoint: the builtin student needs a checkpoint path")
+            raise GateError("the builtin student needs a checkpoint path")
         return self._checks(ctx, ckpt_path, tok_path, builtin)
 
     def _checks(self, ctx: GateContext, ckpt_path: Path | None, tok_path: Path | None,

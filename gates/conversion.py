@@ -73,7 +73,9 @@ def package_problems(contract: Any, kind: str, precision: str, length: int | Non
     float_dtype = io_float_dtype(precision, deployment)
     unnamed = generated_names([t.name for t in got_out], [t.name for t in want_out])
     problems = [f"outputs left unnamed by the converter: {', '.join(unnamed)}"] if unnamed else []
-    problems += compare_tensors(want_in, got_in, what="inputs", float_dtype=float_dtype)
+    # a per-length package is static: its input is the contract's at that length
+    in_env = {"T": length} if kind == "prefill" and length else None
+    problems += compare_tensors(want_in, got_in, what="inputs", float_dtype=float_dtype, env=in_env)
     if kind == "prefill":
         lengths = [length] if length else list(contract.lengths)
         problems += _enumeration_problems(info, lengths, contract.doc.get("batch", 1))

@@ -5,6 +5,10 @@ not pass (or was not run), the dependent is `skipped` with a reason naming
 it, never `pass`. A gate may also list gates it runs `after` without needing
 them to pass (the mutation gate reads which tests the suite gate saw failing).
 
+A summary says what happened and nothing else: the status and the gate's
+name sit beside it in every report, the verdict's reasons and the gates that
+quote it, so the engine never writes "error: " or "skipped: " into one.
+
 Each check runs in its own daemon thread so that a per-gate timeout can be
 enforced: a gate that raises becomes `error` carrying the message; one that
 overruns becomes `error` saying so, and the run goes on. Up to `jobs` gates
@@ -86,7 +90,7 @@ def blocked_by(gate: Gate, results: Mapping[str, GateResult]) -> str | None:
 
 def skipped(gate: Gate, reason: str, **evidence: Any) -> GateResult:
     return GateResult(name=gate.name, status=Status.SKIPPED, severity=gate.severity,
-                      summary=f"skipped: {reason}", evidence={"skipped_because": reason, **evidence})
+                      summary=reason, evidence={"skipped_because": reason, **evidence})
 
 
 def _error(gate: Gate, message: str, duration_s: float, detail: str = "") -> GateResult:
@@ -94,7 +98,7 @@ def _error(gate: Gate, message: str, duration_s: float, detail: str = "") -> Gat
     if detail:
         evidence["failures"] = [{"title": "exception", "detail": detail}]
     return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
-                      summary=f"error: {message}", evidence=evidence, duration_s=duration_s,
+                      summary=message, evidence=evidence, duration_s=duration_s,
                       remediation="The gate could not measure anything; fix the cause and re-run.")
 
 

@@ -74,7 +74,7 @@ def within(version: str, window: str) -> bool:
     try:
         spec = SpecifierSet(window)
     except InvalidSpecifier:
-        raise GateError(f"environment: setting window {window!r} is not a version specifier") from None
+        raise GateError(f"setting window {window!r} is not a version specifier") from None
     try:
         public = Version(version).public
     except InvalidVersion:

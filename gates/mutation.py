@@ -76,19 +76,19 @@ def parse_shard(text: str) -> tuple[int, int]:
         return 1, 1
     index, sep, count = text.partition("/")
     if not (sep and index.strip().isdigit() and count.strip().isdigit()) or not 1 <= int(index) <= int(count):
-        raise GateError(f"mutation setting shard: {text!r} is not i/N with 1 <= i <= N")
+        raise GateError(f"setting shard: {text!r} is not i/N with 1 <= i <= N")
     return int(index), int(count)
 
 
 def validate(settings: Settings) -> None:
     """Raise GateError naming the first bad setting."""
     if settings.judge not in JUDGES:
-        raise GateError(f"mutation setting judge: {settings.judge!r} is not one of {', '.join(JUDGES)}")
+        raise GateError(f"setting judge: {settings.judge!r} is not one of {', '.join(JUDGES)}")
     if settings.process_isolation not in ISOLATIONS:
-        raise GateError(f"mutation setting process_isolation: {settings.process_isolation!r} "
+        raise GateError(f"setting process_isolation: {settings.process_isolation!r} "
                         f"is not one of {', '.join(ISOLATIONS)}")
     if settings.sample < 0:
-        raise GateError(f"mutation setting sample: {settings.sample} is negative")
+        raise GateError(f"setting sample: {settings.sample} is negative")
     parse_shard(settings.shard)
 
 
@@ -125,7 +125,7 @@ def targets_of(code: CodeSpec, tier: str) -> dict[str, float]:
             targets[module.path] = found.mutation_pct
         return targets
     if tier not in code.tiers:
-        raise GateError(f"mutation setting tier: unknown tier {tier!r}")
+        raise GateError(f"setting tier: unknown tier {tier!r}")
     files = sorted({p.relative_to(code.root).as_posix() for source in code.sources
                     for p in paths.files(code.root / source, suffix=".py",
                                          prune=lambda name: name == "__pycache__").absolute()})

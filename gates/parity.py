@@ -23,8 +23,8 @@ matched op that diverges from the PyTorch graph, is named.
 
 Status: `fail` when any evaluated target misses a bound; `not_evaluable`
 when a requested target cannot run on this host (Core ML prediction off
-macOS, MIL ops the interpreter lacks) and none failed; `error` when the
-model or its artifacts cannot be loaded. `merge` folds a partial result
+macOS, MIL ops the interpreter lacks) and none failed, or when no model is
+configured; `error` when the model or its artifacts cannot be loaded. `merge` folds a partial result
 (e.g. `--runtime coreml` on a macOS runner) into a Linux one.
 """
 
@@ -33,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from gates.base import GateContext, GateError
+from gates.base import GateContext, GateError, no_model
 from gates.result import GateResult, Severity, Status
 
 RUNTIMES = ("auto", "coreml", "mil", "onnx")
@@ -67,23 +67,23 @@ class TargetPlan:
 
 def validate(settings: Settings, runtime: str) -> None:
     if runtime not in RUNTIMES:
-        raise GateError(f"parity: runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        raise GateError(f"setting runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
     bad = [s for s in settings.sources if s not in SOURCES]
     if bad or not settings.sources:
-        raise GateError(f"parity: sources {list(settings.sources)} must be among {', '.join(SOURCES)}")
+        raise GateError(f"setting sources {list(settings.sources)} must be among {', '.join(SOURCES)}")
     if settings.decode_steps < 1:
-        raise GateError("parity: decode_steps must be >= 1")
+        raise GateError("setting decode_steps must be >= 1")
     from pipeline.parity import DIRECTIONS
 
     for key, bounds in dict(settings.thresholds).items():
         if not isinstance(bounds, dict):
-            raise GateError(f"parity: thresholds.{key} must be a table of metric bounds, got {bounds!r}")
+            raise GateError(f"setting thresholds.{key} must be a table of metric bounds, got {bounds!r}")
         for metric, value in bounds.items():
             if metric not in DIRECTIONS:
-                raise GateError(f"parity: thresholds.{key}.{metric} is not a metric "
+                raise GateError(f"setting thresholds.{key}.{metric} is not a metric "
                                 f"(known: {', '.join(sorted(DIRECTIONS))})")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise GateError(f"parity: thresholds.{key}.{metric} must be a number, got {value!r}")
+                raise GateError(f"setting thresholds.{key}.{metric} must be a number, got {value!r}")
 
 
 def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos: bool) -> list[TargetPlan]:
@@ -234,13 +234,15 @@ class ParityGate:
         from pipeline.parity_targets import references, run_target
         from pipeline.runtimes.coreml_runtime import can_predict
 
+        if ctx.spec.model is None:
+            return no_model(self)
         settings: Settings = ctx.settings or Settings()
         runtime = str(ctx.options.get("runtime") or settings.runtime)
         validate(settings, runtime)
         adapter, arts = shared_adapter(ctx), shared_artifacts(ctx)
         plans = plan(runtime, arts.options.targets, arts.options.precisions, can_predict())
         if not plans:
-            raise GateError(f"parity: runtime {runtime!r} selects none of the targets "
+            raise GateError(f"runtime {runtime!r} selects none of the targets "
                             f"{list(arts.options.targets)}")
         path = ctx.spec.model.tokenizer if ctx.spec.model else None
         if path is not None and not path.is_absolute():
@@ -248,7 +250,7 @@ class ParityGate:
         text_ids, why = text_token_ids(path, adapter.vocab_size) if "text" in settings.sources else ([], "")
         sources = tuple(s for s in settings.sources if s != "text" or text_ids)
         if not sources:
-            raise GateError(f"parity: no inputs to compare on ({why})")
+            raise GateError(f"no inputs to compare on ({why})")
         refs = references(adapter)
         targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
                                      decode_steps=settings.decode_steps, seed=settings.seed,

@@ -17,7 +17,8 @@ Metrics: `checks`, `checks_ok`, `checks_ok_pct`, `causality_max_abs_err`,
 and failures naming the first offending position.
 
 `fail` when any check fails (an exception raised by the model's own code
-fails its check); `error` when no model is configured or it cannot load.
+fails its check); `error` when the model cannot load or a setting is out of
+range; `not_evaluable` when no model is configured.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.base import GateContext, GateError
+from gates.base import GateContext, GateError, no_model
 from gates.checkpoint import model_cache_inputs, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Severity, Status
 
@@ -163,9 +164,9 @@ class SemanticsGate:
 
         model, s = ctx.spec.model, ctx.settings
         if model is None:
-            raise GateError("semantics: no model is configured")
+            return no_model(self)
         if not 1 <= s.prefix_length < s.sample_length - 1:
-            raise GateError(f"semantics: prefix_length {s.prefix_length} must be in 1..sample_length-2")
+            raise GateError(f"setting prefix_length {s.prefix_length} must be in 1..sample_length-2")
         adapter = shared_adapter(ctx)
         tok = resolve(model.tokenizer, ctx.root)
         rows = [sample_ids(tok if b == 0 and tok and tok.is_file() else None, adapter.vocab_size,

@@ -20,7 +20,7 @@ Metrics: `checks`, `checks_ok`, `checks_ok_pct`, `special_tokens_checked`,
 `corpus_roundtrip_ok_pct`, `tokenizer_vocab_size`, `embedding_rows`,
 `tokenizer_fingerprint` (the sha256 the contract records). `fail` on any
 failed row; `error` when no tokenizer is configured, it cannot be read, or
-the model cannot be loaded.
+the model cannot be loaded; `not_evaluable` when no model is configured.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.base import GateContext, GateError
+from gates.base import GateContext, GateError, no_model
 from gates.checkpoint import model_cache_inputs, resolve, shared_adapter
 from gates.result import GateResult, Severity, Status
 
@@ -173,9 +173,11 @@ class TokenizerGate:
 
         s: Settings = ctx.settings
         model = ctx.spec.model
-        path = resolve(model.tokenizer, ctx.root) if model is not None else None
+        if model is None:
+            return no_model(self)
+        path = resolve(model.tokenizer, ctx.root)
         if path is None:
-            raise GateError("tokenizer: no tokenizer is configured (set the model's tokenizer path)")
+            raise GateError("no tokenizer is configured (set the model's tokenizer path)")
         try:
             tok = load_tokenizer(path)
         except TokenizerError as exc:

@@ -8,36 +8,44 @@ returns an `ExportBundle`:
   [min(lengths), max(lengths)]; with `dynamic=False` each length gets its own
   static program (what per-length Core ML packages are converted from). If
   the dynamic export fails, each length is exported on its own so the rows
-  still say which lengths work.
+  still say which lengths work, and `errors["prefill_dynamic"]` keeps the
+  dynamic export's own error (`dynamic_failed`).
 - `decode`: one program whose KV cache inputs share `Dim("T_cache")` and
   whose `position` is a real int32 input.
-- `rows`: one `LengthRow(T, status, reason, max_abs_err)` per enumerated
-  length: the program ran on inputs other than the export example, returned
-  the declared number of outputs with the declared shapes, no NaN/Inf, and
-  matched eager within `atol`.
+- `rows`: one `LengthRow(T, status, reason, max_abs_err, finding)` per
+  enumerated length: the program ran on inputs other than the export
+  example, returned the declared number of outputs with the shapes *its own
+  program* declares at that length, no NaN/Inf, matched eager within `atol`,
+  and its logits before the last position did not move when only the last
+  token changed (causal).
 - `decode_rows`: several decode steps with the cache threaded through,
   compared with the eager decode module *and* with eager prefill over the
-  whole sequence. The second comparison is what catches a decode that
-  ignores its cache or position: such a decode matches its own eager self.
+  whole sequence. A disagreement with prefill is then probed, so the row
+  says what was observed (prefill not causal, decode ignoring its cache or
+  its position) instead of guessing; see `pipeline.export_checks`.
 - `prefill_io` / `decode_io`: names, dtypes and symbolic shapes read from
   the exported graph (not assumed), with the symbols renamed "T" / "T_cache".
+  Static per-length programs are folded back into one symbolic description
+  (a dimension equal to each program's length becomes "T").
 
 Nothing here raises for a model that fails to export: the failure is a row
-(or an entry in `errors`), because the export gate must report it.
+(or an entry in `errors`, one line, with the whole message and the model's
+file:line in `details`), because the export gate must report it.
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
-from pipeline.contract import Dim as DimT, TensorSpec, resolve_shape
-
-OK = "ok"
-FAILED = "failed"
+from pipeline.contract import Dim as DimT, TensorSpec
+from pipeline.export_checks import (FAILED, OK, DecodeReference, DecodeRow, Finding, LengthRow, as_tuple,
+                                    causal_shift, failed_length, failed_step, validate_decode,
+                                    validate_length)
+from pipeline.export_failure import describe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,35 +72,10 @@ class ExportOptions:
         if self.decode_steps < 1:
             raise ValueError("decode_steps must be >= 1")
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LengthRow:
-    """The validation of one enumerated prefill length."""
-
-    T: int
-    status: str
-    reason: str = ""
-    max_abs_err: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"T": self.T, "status": self.status, "reason": self.reason, "max_abs_err": self.max_abs_err}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DecodeRow:
-    """One decode step: exported vs eager decode, and vs eager prefill."""
-
-    step: int
-    position: int
-    status: str
-    reason: str = ""
-    max_abs_err: float | None = None  # vs the eager decode module
-    prefill_abs_err: float | None = None  # vs eager prefill of the whole sequence
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step, "position": self.position, "status": self.status,
-                "reason": self.reason, "max_abs_err": self.max_abs_err,
-                "prefill_abs_err": self.prefill_abs_err}
+    @property
+    def dynamic_attempted(self) -> bool:
+        """One program with a dynamic T is tried (several lengths, not per length)."""
+        return self.dynamic and len(set(self.lengths)) > 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +90,13 @@ class ExportBundle:
     cache_range: tuple[int, int] = (1, 1)
     rows: tuple[LengthRow, ...] = ()
     decode_rows: tuple[DecodeRow, ...] = ()
-    errors: Mapping[str, str] = field(default_factory=dict)
+    errors: Mapping[str, str] = field(default_factory=dict)  # step -> one line
+    details: Mapping[str, str] = field(default_factory=dict)  # step -> the whole message
+
+    @property
+    def dynamic_failed(self) -> bool:
+        """The one dynamic prefill program was tried and could not be exported."""
+        return self.options.dynamic_attempted and "prefill_dynamic" in self.errors
 
     def row(self, length: int) -> LengthRow | None:
         return next((r for r in self.rows if r.T == length), None)
@@ -126,11 +115,12 @@ class ExportBundle:
 def export_model(adapter: Any, options: ExportOptions = ExportOptions()) -> ExportBundle:
     """Export and validate prefill at every length and decode over several steps."""
     errors: dict[str, str] = {}
-    prefill, prefill_io, rows = _export_prefill(adapter, options, errors)
-    decode, decode_io, cache_range, decode_rows = _export_decode(adapter, options, errors)
+    details: dict[str, str] = {}
+    prefill, prefill_io, rows = _export_prefill(adapter, options, errors, details)
+    decode, decode_io, cache_range, decode_rows = _export_decode(adapter, options, errors, details)
     return ExportBundle(options=options, prefill=prefill, decode=decode, prefill_io=prefill_io,
                         decode_io=decode_io, cache_range=cache_range, rows=tuple(rows),
-                        decode_rows=tuple(decode_rows), errors=errors)
+                        decode_rows=tuple(decode_rows), errors=errors, details=details)
 
 
 def for_conversion(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
@@ -145,61 +135,74 @@ def _ids(options: ExportOptions, length: int, vocab: int, salt: int) -> torch.Te
     return torch.randint(0, vocab, (options.batch, length), generator=gen, dtype=torch.int32)
 
 
-def _export_prefill(adapter: Any, options: ExportOptions, errors: dict[str, str]):
+def _export_prefill(adapter: Any, options: ExportOptions, errors: dict[str, str], details: dict[str, str]):
     module = adapter.prefill_module()
     names = tuple(adapter.prefill_output_names())
     vocab = adapter.vocab_size
     programs: dict[int, torch.export.ExportedProgram] = {}
-    failures: dict[int, str] = {}
-    if options.dynamic and len(set(options.lengths)) > 1:
+    failures: dict[int, LengthRow] = {}
+    if options.dynamic_attempted:
         example = _ids(options, options.primary_length, vocab, salt=1)
         dim = torch.export.Dim("T", min=min(options.lengths), max=max(options.lengths))
         try:
             program = torch.export.export(module, (example,), dynamic_shapes=({1: dim},))
             programs = {t: program for t in options.lengths}
         except Exception as exc:  # each length is tried on its own below
-            errors["prefill_dynamic"] = _one_line(exc)
+            failure = describe(exc)
+            errors["prefill_dynamic"], details["prefill_dynamic"] = failure.line, failure.detail
     if not programs:
         for length in options.lengths:
             try:
                 programs[length] = torch.export.export(module, (_ids(options, length, vocab, salt=1),))
             except Exception as exc:
-                failures[length] = f"export failed: {_one_line(exc)}"
-    io = ((), ())
-    any_program = next(iter(programs.values()), None)
-    if any_program is not None:
-        io = _program_io(any_program, ("input_ids",), names, {"T": None})
-    rows = [_validate_length(module, programs.get(t), t, vocab, names, io[1], options, failures.get(t, ""))
+                failures[length] = failed_length(length, Finding.EXPORT_FAILED, "export failed", exc)
+    # each program is checked against its own outputs: a static program's shapes hold for its length only
+    ios, seen = {}, {}
+    for length, program in programs.items():
+        if id(program) not in seen:
+            seen[id(program)] = _program_io(program, ("input_ids",), names, {"T": None})
+        ios[length] = seen[id(program)]
+    rows = [failures[t] if t not in programs else
+            validate_length(module, programs[t], _ids(options, t, vocab, salt=2 + t), names, ios[t][1],
+                            options, vocab)
             for t in options.lengths]
-    return programs, io, rows
+    return programs, _prefill_io(ios), rows
 
 
-def _validate_length(module, program, length: int, vocab: int, names, out_specs, options,
-                     failure: str) -> LengthRow:
-    if program is None:
-        return LengthRow(T=length, status=FAILED, reason=failure or "no program")
-    ids = _ids(options, length, vocab, salt=2 + length)
-    try:
-        with torch.no_grad():
-            got = _as_tuple(program.module()(ids))
-    except Exception as exc:
-        return LengthRow(T=length, status=FAILED, reason=f"program did not run: {_one_line(exc)}")
-    try:
-        with torch.no_grad():
-            want = _as_tuple(module(ids))
-    except Exception as exc:
-        return LengthRow(T=length, status=FAILED, reason=f"eager model failed: {_one_line(exc)}")
-    problem = _compare(got, want, names, out_specs, {"T": length, "B": options.batch})
-    err = _max_abs_err(got, want)
-    if not problem and err > options.atol:
-        problem = f"differs from eager by {err:.3g} > atol {options.atol:g}"
-    return LengthRow(T=length, status=FAILED if problem else OK, reason=problem,
-                     max_abs_err=None if err != err else err)
+def _prefill_io(ios: Mapping[int, tuple]) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+    """One description of prefill's tensors; static per-length shapes become symbolic in "T"."""
+    if not ios:
+        return (), ()
+    if len({id(io) for io in ios.values()}) == 1:  # one length, or one dynamic program
+        return next(iter(ios.values()))
+    lengths = sorted(ios)
+    return tuple(tuple(_symbolic(side, [ios[t][k] for t in lengths], lengths))
+                 for k, side in enumerate(ios[lengths[0]]))
+
+
+def _symbolic(first: Sequence[TensorSpec], per_length: Sequence[Sequence[TensorSpec]],
+              lengths: Sequence[int]):
+    for i, spec in enumerate(first):
+        shapes = [io[i].shape for io in per_length]
+        dims = tuple(_dim([s[d] for s in shapes], lengths) for d in range(len(spec.shape)))
+        yield TensorSpec(name=spec.name, dtype=spec.dtype, shape=dims)
+
+
+def _dim(values: Sequence[DimT], lengths: Sequence[int]) -> DimT:
+    """A dimension seen at several lengths: constant, or a*T+b when it follows T exactly."""
+    if len(set(values)) == 1 or not all(isinstance(v, int) for v in values):
+        return values[0]
+    slope, rem = divmod(values[1] - values[0], lengths[1] - lengths[0])
+    offset = values[0] - slope * lengths[0]
+    if rem or any(v != slope * t + offset for v, t in zip(values, lengths)):
+        return values[0]  # not affine in T: keep the first length's value, validation shows the rest
+    text = "T" if slope == 1 else f"{slope}*T"
+    return text + (f"+{offset}" if offset > 0 else f"-{-offset}" if offset < 0 else "")
 
 
 # --- decode ------------------------------------------------------------------
 
-def _export_decode(adapter: Any, options: ExportOptions, errors: dict[str, str]):
+def _export_decode(adapter: Any, options: ExportOptions, errors: dict[str, str], details: dict[str, str]):
     module = adapter.decode_module()
     in_names = tuple(adapter.decode_input_names())
     out_names = tuple(adapter.decode_output_names())
@@ -210,14 +213,17 @@ def _export_decode(adapter: Any, options: ExportOptions, errors: dict[str, str])
     prefill = adapter.prefill_module()
     try:
         with torch.no_grad():
-            reference = _as_tuple(prefill(ids))
+            logits = as_tuple(prefill(ids))[0]
+            reference = DecodeReference(
+                logits=logits,
+                causal_shift=causal_shift(lambda x: as_tuple(prefill(x))[0], ids, logits, adapter.vocab_size))
             # contiguous copies: a transposed example would export a dim order Core ML refuses
-            caches = [c.contiguous() for c in _as_tuple(prefill(ids[:, :prompt]))[
+            caches = [c.contiguous() for c in as_tuple(prefill(ids[:, :prompt]))[
                 len(adapter.prefill_output_names()) - 2 * adapter.n_layers:]]
     except Exception as exc:
-        errors["decode"] = f"eager prefill for the decode reference failed: {_one_line(exc)}"
-        return None, ((), ()), cache_range, [DecodeRow(step=0, position=prompt, status=FAILED,
-                                                      reason=errors["decode"])]
+        row = failed_step(0, prompt, Finding.EAGER_FAILED, "eager prefill for the decode reference failed", exc)
+        errors["decode"], details["decode"] = row.reason, row.detail
+        return None, ((), ()), cache_range, [row]
     n_cache = 2 * adapter.n_layers
     example_pos = torch.tensor([prompt], dtype=torch.int32)
     dim = torch.export.Dim("T_cache", min=cache_range[0], max=cache_range[1])
@@ -226,48 +232,12 @@ def _export_decode(adapter: Any, options: ExportOptions, errors: dict[str, str])
         program = torch.export.export(module, (ids[:, prompt:prompt + 1], example_pos, *caches),
                                       dynamic_shapes=shapes)
     except Exception as exc:
-        errors["decode"] = _one_line(exc)
-        return None, ((), ()), cache_range, [DecodeRow(step=0, position=prompt, status=FAILED,
-                                                      reason=f"export failed: {_one_line(exc)}")]
+        row = failed_step(0, prompt, Finding.EXPORT_FAILED, "export failed", exc)
+        errors["decode"], details["decode"] = describe(exc).line, row.detail
+        return None, ((), ()), cache_range, [row]
     io = _program_io(program, in_names, out_names, {"T_cache": None})
-    rows = _validate_decode(module, program, ids, reference, caches, out_names, io[1], options)
+    rows = validate_decode(module, program, ids, reference, caches, out_names, io[1], options)
     return program, io, cache_range, rows
-
-
-def _validate_decode(module, program, ids, reference, caches, names, out_specs, options):
-    prompt, rows = options.decode_prompt_length, []
-    got_cache, want_cache = list(caches), list(caches)
-    runner = program.module()
-    for step in range(options.decode_steps):
-        position = prompt + step
-        token = ids[:, position:position + 1]
-        pos = torch.tensor([position], dtype=torch.int32)
-        try:
-            with torch.no_grad():
-                got = _as_tuple(runner(token, pos, *got_cache))
-        except Exception as exc:
-            rows.append(DecodeRow(step=step, position=position, status=FAILED,
-                                  reason=f"program did not run: {_one_line(exc)}"))
-            break
-        try:
-            with torch.no_grad():
-                want = _as_tuple(module(token, pos, *want_cache))
-        except Exception as exc:
-            rows.append(DecodeRow(step=step, position=position, status=FAILED,
-                                  reason=f"eager decode failed: {_one_line(exc)}"))
-            break
-        problem = _compare(got, want, names, out_specs, {"T_cache": position, "B": options.batch})
-        err = _max_abs_err(got, want)
-        prefill_err = float((got[0][:, 0] - reference[0][:, position]).abs().max())
-        if not problem and err > options.atol:
-            problem = f"differs from eager decode by {err:.3g} > atol {options.atol:g}"
-        if not problem and not prefill_err <= options.decode_prefill_atol:
-            problem = (f"logits at position {position} differ from prefill by {prefill_err:.3g}:"
-                       " the decode step does not use its cache or its position")
-        rows.append(DecodeRow(step=step, position=position, status=FAILED if problem else OK,
-                              reason=problem, max_abs_err=err, prefill_abs_err=prefill_err))
-        got_cache, want_cache = list(got[1:]), list(want[1:])
-    return rows
 
 
 # --- shared helpers ----------------------------------------------------------
@@ -279,38 +249,6 @@ def decode_dynamic_shapes(module: torch.nn.Module, n_cache: int, dim: Any) -> tu
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params):
         return (None, None, cache_dims)
     return (None, None, *cache_dims)
-
-
-def _as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
-
-
-def _max_abs_err(got, want) -> float:
-    if len(got) != len(want):
-        return float("nan")
-    errs = [float((g.float() - w.float()).abs().max()) if g.shape == w.shape and g.numel() else
-            (0.0 if g.shape == w.shape else float("inf")) for g, w in zip(got, want)]
-    return max(errs) if errs else float("nan")
-
-
-def _compare(got, want, names, specs, env: dict[str, int]) -> str:
-    """Empty if `got` has the declared count and shapes and is finite."""
-    if len(got) != len(names):
-        return f"returned {len(got)} outputs but {len(names)} are named ({', '.join(names)})"
-    for tensor, spec in zip(got, specs):
-        expected = resolve_shape(spec.shape, env)
-        if tuple(tensor.shape) != expected:
-            return f"{spec.name} has shape {list(tensor.shape)}, expected {list(expected)}"
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            return f"{spec.name} contains NaN or Inf"
-    if len(want) != len(got):
-        return f"eager returned {len(want)} outputs, the program {len(got)}"
-    return ""
 
 
 def _program_io(program, in_names, out_names, symbols: dict[str, None]):
@@ -346,5 +284,5 @@ def _spec(name: str, val: Any, symbol_names: dict[str, str]) -> TensorSpec:
     return TensorSpec(name=name, dtype=str(val.dtype).removeprefix("torch."), shape=tuple(dims))
 
 
-__all__ = ["decode_dynamic_shapes", "ExportOptions", "ExportBundle", "LengthRow", "DecodeRow", "export_model",
-           "for_conversion", "OK", "FAILED"]
+__all__ = ["decode_dynamic_shapes", "ExportOptions", "ExportBundle", "LengthRow", "DecodeRow", "Finding",
+           "export_model", "for_conversion", "OK", "FAILED"]

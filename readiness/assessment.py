@@ -141,6 +141,11 @@ def check_names(names: Sequence[str], option: str) -> None:
             raise ConfigError(f"{option} {name}: {unknown_gate(name)}")
 
 
+def _skip_reason(name: str, configured: Sequence[str]) -> str:
+    """Why a skipped gate is off; the summary adds "turned off: "."""
+    return "listed in `skip`" if name in configured else "with --skip"
+
+
 def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[list[str], dict[str, str]]:
     """(gates to run, {gate turned off: why})."""
     cfg = loaded.config
@@ -156,13 +161,12 @@ def select(loaded: LoadedConfig, spec: ProjectSpec, request: Request) -> tuple[l
     if request.only:
         skipped = {*cfg.skip, *request.skip}
         wanted = _with_prerequisites(request.only, [n for n in chosen if n not in skipped])
-        off.update({n: "turned off with skip" if n in skipped else "not selected with --gate"
+        off.update({n: _skip_reason(n, cfg.skip) if n in skipped else "not selected with --gate"
                     for n in chosen if n not in wanted})
         chosen = list(wanted)
         for name in chosen:
             off.pop(name, None)
-    skips = [(n, "turned off by `skip` in the configuration") for n in cfg.skip] + \
-            [(n, "turned off with --skip") for n in request.skip]
+    skips = [(n, _skip_reason(n, cfg.skip)) for n in (*cfg.skip, *request.skip)]
     for name, reason in skips:
         registry.gate_class(name)
         if name in chosen:

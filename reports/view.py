@@ -228,7 +228,7 @@ def _off_reason(gate: Mapping[str, Any]) -> str:
     reason = (gate.get("evidence") or {}).get("skipped_because")
     if not isinstance(reason, str) or not reason.strip():
         reason = str(gate.get("summary", "")).removeprefix("turned off:").strip()
-    # "Turned off: mutation — turned off with skip" says it twice
+    # older documents say "turned off with skip": "Turned off: mutation — turned off with skip" says it twice
     return clip(reason.strip().removeprefix("turned off ").strip() or "by the configuration", 300)
 
 

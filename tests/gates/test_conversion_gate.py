@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from gates.conversion import ConversionGate, Settings, generated_names
 from gates.result import Status
 from tests.fixtures.export import built
@@ -18,6 +20,16 @@ def test_good_packages_and_onnx_models_pass(tmp_path):
     assert result.status is Status.PASS, result.evidence.get("failures")
     assert result.metrics["models_checked"] == 4 and result.metrics["models_ok"] == 4
     assert len(result.evidence["files"]) == 4
+
+
+@pytest.mark.heavy
+def test_per_length_packages_of_a_clean_model_pass(tmp_path):
+    arts = built.per_length_artifacts()
+    ctx = built.context(tmp_path, Settings(), artifacts=arts, adapter=built.good_adapter(), targets=("coreml",))
+    result = ConversionGate().check(ctx)
+    assert result.status is Status.PASS, result.evidence.get("failures")
+    assert result.metrics["models_checked"] == 3  # prefill at T=8 and T=16, decode
+    assert arts.contract.tensor("prefill", "input_ids").shape == (1, "T")
 
 
 def test_unnamed_outputs_fail_naming_the_converter_names(tmp_path):

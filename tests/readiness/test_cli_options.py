@@ -90,7 +90,7 @@ def test_a_gate_read_but_turned_off_by_the_configuration_is_not_run(failing: Pat
     (failing / "readiness.toml").write_text("skip = ['suite_health']\n" + text)
     assert main(["gate", "coverage"]) == 1
     gates = _gate_doc(failing, "coverage")
-    assert gates["suite_health"]["summary"] == "turned off: turned off with skip"
+    assert gates["suite_health"]["summary"] == "turned off: listed in `skip`"
     assert "Run suite_health (or set code.coverage_data) first." in gates["coverage"]["remediation"]
 
 

@@ -31,7 +31,7 @@ def results() -> list[GateResult]:
         GateResult(name="parity", status=Status.NOT_EVALUABLE, severity=Severity.BLOCKER,
                    summary="Core ML prediction needs macOS", duration_s=0.0),
         GateResult(name="mutation", status=Status.SKIPPED, severity=Severity.WARNING,
-                   summary="turned off: turned off with skip", evidence={OFF: True}),
+                   summary="turned off: with --skip", evidence={OFF: True, "skipped_because": "with --skip"}),
     ]
 
 

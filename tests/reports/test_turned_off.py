@@ -32,7 +32,7 @@ def _code_only_document() -> dict:
                    summary="12/12 executed tests passed"),
         GateResult(name="hygiene", status=Status.SKIPPED, severity=Severity.WARNING,
                    summary="needs suite_health, which did not pass"),
-        off_result("mutation", "turned off with skip")]
+        off_result("mutation", "with --skip")]
     score = score_components({r.name: r for r in results},
                              {"model": (50.0, MODEL_GATES), "tests": (50.0, ("suite_health", "mutation"))})
     return document.build(generated_at="2026-11-23T12:00:00Z", project={"name": "code-only"}, model=None,
@@ -47,7 +47,7 @@ def test_view_flag_matches_the_scoring_flag() -> None:
 
 def test_view_groups_turned_off_gates_by_reason_in_gate_order() -> None:
     v = view.build(_code_only_document())
-    assert [g["line"] for g in v["turned_off"]] == [LINE, "Turned off: mutation — with skip"]
+    assert [g["line"] for g in v["turned_off"]] == [LINE, "Turned off: mutation — with --skip"]
     assert [g["name"] for g in v["gates"]] == ["suite_health", "hygiene"]  # a skip for a failed need stays a row
     assert len(v["every_gate"]) == len(MODEL_GATES) + 3
 
