@@ -15,7 +15,7 @@ The callable is called with the keyword arguments it accepts among
 `checkpoint`, `tokenizer` and `root`, and returns either an object that
 already satisfies `ModelAdapter`, or an `nn.Module` with an `arch` dict and
 methods `prefill(input_ids)` and `decode(input_ids, position, *caches)` that
-follow the student's conventions (see docs/dev/model-interface.md). The
+follow the student's conventions (see docs/model-interface.md). The
 decode entry module gets a generated `forward` with one named parameter per
 cache tensor, so exported programs carry the contract's input names.
 """

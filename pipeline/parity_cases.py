@@ -30,7 +30,7 @@ Bounds = Callable[[str], Mapping[str, float]]  # output name -> thresholds
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DecodeNames:
-    """The adapter's decode and prefill names (see docs/dev/model-interface.md)."""
+    """The adapter's decode and prefill names (see docs/model-interface.md)."""
 
     prefill_outputs: tuple[str, ...]
     decode_inputs: tuple[str, ...]

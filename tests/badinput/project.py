@@ -17,12 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.fixtures.processes import HANG_GUARD_S
+
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
 HISTORY_OFF = "\n[history]\nenabled = false\n"
 
 
-def run_cli(args: list[str], cwd: Path, timeout_s: float = 240.0) -> subprocess.CompletedProcess[str]:
+def run_cli(args: list[str], cwd: Path, timeout_s: float = HANG_GUARD_S) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "readiness.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout_s)

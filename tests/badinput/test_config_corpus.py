@@ -8,6 +8,7 @@ folder, no `.readiness/` work or cache folder).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,11 +92,14 @@ def test_configuration_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Pat
     assert_refused(proc, "readiness.toml", "not valid TOML")
 
 
-def test_selecting_a_code_gate_without_a_code_section_is_one_line(tmp_path: Path, cli) -> None:
+def test_selecting_a_code_gate_without_a_code_section_is_a_gate_error_saying_so(tmp_path: Path, cli) -> None:
     root = _project(tmp_path, "fail_under = 80\n")
     proc = cli(["assess", "--gate", "suite_health", "-o", "out", "-f", "json"], root)
     assert_no_traceback(proc)
-    assert proc.returncode in (1, 2)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    gates = {g["name"]: g for g in json.loads((root / "out" / "assessment.json").read_text())["gates"]}
+    assert gates["suite_health"]["status"] == "error"
+    assert "no [code] section" in gates["suite_health"]["summary"]
 
 
 def test_every_corpus_file_has_a_row() -> None:

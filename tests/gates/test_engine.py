@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gates import engine
 from gates.base import GateContext, ProjectSpec
 from gates.cache import ResultCache
-from gates.result import Status
+from gates.result import GateResult, Status
 from gates.testing import StaticGate
+from tests.fixtures.processes import HANG_GUARD_S
 
 
 def _factory(tmp_path: Path):
@@ -70,11 +73,27 @@ def test_gate_returning_wrong_type_is_error(tmp_path: Path) -> None:
     assert result.status is Status.ERROR
 
 
+class _StuckGate(StaticGate):
+    """Passes, but not before the test releases it: only its timeout can settle it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.release = threading.Event()
+
+    def check(self, ctx: GateContext | None) -> GateResult:
+        self.release.wait(HANG_GUARD_S)  # a broken timeout ends in a pass here, then a failed assert
+        return super().check(ctx)
+
+
 def test_gate_over_its_timeout_is_error(tmp_path: Path) -> None:
-    slow = StaticGate.passing("slow", sleep_s=2.0)
+    # However slow the machine, the stuck gate cannot pass before its 0.2 s are up.
+    slow = _StuckGate.passing("slow")
     fast = StaticGate.passing("fast")
     options = engine.EngineOptions(timeouts={"slow": 0.2})
-    results = {r.name: r for r in engine.run([slow, fast], _factory(tmp_path), options)}
+    try:
+        results = {r.name: r for r in engine.run([slow, fast], _factory(tmp_path), options)}
+    finally:
+        slow.release.set()
     assert results["slow"].status is Status.ERROR
     assert "timed out" in results["slow"].summary
     assert results["fast"].status is Status.PASS

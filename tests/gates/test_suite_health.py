@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from importlib import metadata
 from pathlib import Path
 
-import psutil
 import pytest
 
+from gates import process_watch
 from gates.base import GateError
 from gates.case_results import Tally
 from gates.result import Status
 from gates.suite_health import Settings, SuiteHealthGate, judge
+from tests.fixtures.processes import HANG_GUARD_S, ClockAfter, wait_until_gone
 from tests.gates.quality_projects import context, copy_project
 
 
@@ -104,23 +104,16 @@ def test_run_killed_by_a_signal_is_error_keeping_partial_results(tmp_path):
 
 
 def test_timeout_is_error_and_kills_the_whole_process_group(tmp_path, monkeypatch):
+    # The run times out on an event, not on the machine's speed: the clock leaps
+    # past the timeout once the hanging test has started its child `sleep`.
     pid_file = tmp_path / "child.pid"
     monkeypatch.setenv("HANG_PID_FILE", str(pid_file))
-    _, result = run_gate("hanging", tmp_path, timeout_s=3.0)
+    monkeypatch.setattr(process_watch, "time", ClockAfter(pid_file))
+    _, result = run_gate("hanging", tmp_path, timeout_s=HANG_GUARD_S)
     assert result.status is Status.ERROR
-    assert "timed out after 3 s" in result.summary
+    assert f"timed out after {HANG_GUARD_S:g} s" in result.summary
     assert result.evidence["partial"]["tests_passed"] == 4
-    child = int(pid_file.read_text())
-    deadline = time.monotonic() + 5
-    while psutil.pid_exists(child) and time.monotonic() < deadline:
-        try:
-            if psutil.Process(child).status() == psutil.STATUS_ZOMBIE:
-                break
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
-    alive = psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE
-    assert not alive, "the test's child `sleep` survived the timeout"
+    assert wait_until_gone(int(pid_file.read_text())), "the test's child `sleep` survived the timeout"
 
 
 def test_missing_pytest_is_error_never_a_score(tmp_path):

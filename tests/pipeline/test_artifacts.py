@@ -8,6 +8,7 @@ from gates.base import ModelSpec
 from pipeline.artifacts import ArtifactError, BuildOptions, PackageKey, build_artifacts, model_key
 from tests.fixtures.export import built
 from tests.fixtures.export.tiny_model import TinyAdapter
+from tests.fixtures.processes import HANG_GUARD_S
 
 
 def test_good_build_has_every_package_onnx_model_and_a_valid_contract():
@@ -76,5 +77,5 @@ def test_key_is_the_same_in_another_process():
             "from pipeline.artifacts import model_key\n"
             "print(model_key(built.good_adapter(), built.build_options()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=built.REPO_ROOT,
-                         env={"PYTHONHASHSEED": "123", "PATH": ""}, timeout=300)
+                         env={"PYTHONHASHSEED": "123", "PATH": ""}, timeout=HANG_GUARD_S)
     assert out.stdout.strip().splitlines()[-1] == model_key(built.good_adapter(), built.build_options())

@@ -12,6 +12,7 @@ from pipeline.checkpoint import read_checkpoint
 from pipeline.demo_assets import MANIFEST_NAME, build_demo_assets, cache_key
 from pipeline.text_tokenizer import fingerprint, load_tokenizer
 from tests.fixtures.models import demo
+from tests.fixtures.processes import HANG_GUARD_S
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,6 @@ def test_reusing_a_cached_build_never_imports_torch(assets) -> None:
     work = assets.directory.parent
     code = ("import sys; from pathlib import Path; from pipeline.demo_assets import build_demo_assets; "
             f"a = build_demo_assets(Path({str(work)!r})); print(a.reused, 'torch' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD_S,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.split() == ["True", "False"], done.stderr[-2000:]

@@ -12,6 +12,7 @@ from readiness import history
 from readiness.history import HistoryError, HistorySettings
 from readiness.regression import DEFAULT_RULES, Rule
 from tests.fixtures.history.documents import assessment
+from tests.fixtures.processes import HANG_GUARD_S
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def test_parallel_processes_recording_at_once_lose_nothing(db: Path) -> None:
     for p in workers:
         p.start()
     for p in workers:
-        p.join(timeout=120)
+        p.join(timeout=HANG_GUARD_S)
     assert [p.exitcode for p in workers] == [0, 0, 0, 0]
     rows = history.recent(db, "demo", 100)
     assert sorted(r["commit"] for r in rows) == sorted(f"w{w}-{i}" for w in range(4) for i in range(10))

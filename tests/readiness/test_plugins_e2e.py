@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures import plugin_gates
+from tests.fixtures.processes import HANG_GUARD_S, wait_for_file, wait_until_gone
 
 PLUGINS = {"counting": "tests.fixtures.plugin_gates:CountingGate",
            "sleeper": "tests.fixtures.plugin_gates:SleeperGate"}
@@ -26,7 +25,7 @@ def project(tmp_path: Path) -> Path:
     return root
 
 
-def _run(project: Path, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+def _run(project: Path, *args: str, timeout: float = HANG_GUARD_S) -> tuple[int, str, str]:
     proc = plugin_gates.readiness(list(args), project, project.parent / "site")
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
@@ -54,11 +53,11 @@ def test_broken_plugin_is_rejected_naming_it(tmp_path: Path) -> None:
     root.mkdir()
     (root / "readiness.toml").write_text("enable = ['ghost']\n")
     proc = plugin_gates.readiness(["assess"], root, tmp_path / "site")
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == 2 and "ghost" in err and "Traceback" not in err
     (root / "readiness.toml").write_text("enable = ['not_a_gate']\n")
     proc = plugin_gates.readiness(["assess"], root, tmp_path / "site")
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == 2 and "not_a_gate" in err and "lacks" in err and "check" in err
 
 
@@ -66,23 +65,15 @@ def test_broken_plugin_is_rejected_naming_it(tmp_path: Path) -> None:
 def test_interrupt_stops_children_and_leaves_no_report(project: Path, sig: int) -> None:
     proc = plugin_gates.readiness(["assess", "--gate", "sleeper", "-o", "out"], project, project.parent / "site")
     pid_file = project / "child.pid"
-    deadline = time.monotonic() + 60
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert pid_file.exists(), proc.communicate(timeout=5)
+    if not wait_for_file(pid_file, writer=proc):
+        proc.kill()
+        pytest.fail(f"the sleeper gate never started its child: {proc.communicate()[1][-2000:]}")
     child = int(pid_file.read_text())
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], err
     assert "interrupted" in err and "Traceback" not in err
     assert not (project / "out").exists()
-    for _ in range(100):
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail(f"child process {child} still runs after the interrupt")
+    assert wait_until_gone(child), f"child process {child} still runs after the interrupt"
     code, _, _ = _run(project, "assess", "--skip", "sleeper", "-o", "out")
     assert code == 0  # the next run works

@@ -16,11 +16,13 @@ from reports import formats
 from tests.reports import sample
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+playwright_api = pytest.importorskip("playwright.sync_api",
+                                     reason="needs Playwright: `pip install playwright` (or '.[test]')")
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian package `chromium`) is not installed"),
+    pytest.mark.skipif(CHROMIUM is None, reason="needs headless Chromium: neither `chromium` nor "
+                       "`chromium-browser` is on PATH (Debian: `apt install chromium`)"),
 ]
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
