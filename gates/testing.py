@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gates.base import GateContext, NoSettings
+from gates.engine.protocol import GateContext, NoSettings
 from gates.result import GateResult, Severity, Status
 
 

@@ -32,7 +32,7 @@ options reuses them (listed in `reused`) instead of converting again. Export
 and its validation always run (they are the evidence the export gate reports).
 
 Gates share one instance per run through `ctx.memo.get("adapter", ...)` and
-`ctx.memo.get("artifacts", ...)`; see `gates.export.shared_artifacts`.
+`ctx.memo.get("artifacts", ...)`; see `gates.model.export.shared_artifacts`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class ArtifactError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildOptions:
-    """What to build. Defaults follow gates.base.ModelSpec."""
+    """What to build. Defaults follow gates.engine.spec.ModelSpec."""
 
     lengths: tuple[int, ...] = (64, 128, 256, 512)
     primary_length: int = 128
@@ -86,7 +86,7 @@ class BuildOptions:
 
     @classmethod
     def from_model_spec(cls, spec: Any, **overrides: Any) -> BuildOptions:
-        """From a gates.base.ModelSpec (or anything with those attributes)."""
+        """From a gates.engine.spec.ModelSpec (or anything with those attributes)."""
         fields = {name: tuple(v) if isinstance(v, list) else v
                   for name in ("lengths", "primary_length", "precisions", "targets", "deployment_target")
                   if (v := getattr(spec, name, None)) is not None}

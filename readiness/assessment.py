@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from gates import engine, registry
-from gates.base import CodeSpec, CriticalModule, Gate, GateContext, Memo, ModelSpec, ProjectSpec, Tier, DEFAULT_TIERS
-from gates.cache import ResultCache
+from gates.engine import scheduler as engine, registry
+from gates.engine.protocol import Gate, GateContext, Memo
+from gates.engine.spec import CodeSpec, CriticalModule, DEFAULT_TIERS, ModelSpec, ProjectSpec, Tier
+from gates.engine.cache import ResultCache
 from gates.result import GateResult, Severity, Status
 from readiness import config as configuration
 from readiness.config import ConfigError, LoadedConfig

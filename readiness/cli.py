@@ -18,8 +18,8 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from gates import registry
-from gates.children import Interrupted
+from gates.engine import registry
+from gates.engine.children import Interrupted
 from readiness import assessment, config as configuration, document, merging, runs
 from readiness.exit_codes import ExitCode, HarnessError
 from reports import formats as report_formats
@@ -109,13 +109,13 @@ def _gate_options(name: str, given: dict[str, Any]) -> dict[str, dict[str, Any]]
             raise HarnessError(f"{option} applies to `readiness gate {gate}` only, not to `readiness gate {name}`")
         out.setdefault(gate, {})[setting] = value
     if given.get("--runtime") is not None:
-        from gates.parity import RUNTIMES
+        from gates.model.parity import RUNTIMES
 
         if given["--runtime"] not in RUNTIMES:
             raise HarnessError(f"--runtime {given['--runtime']}: unknown runtime (choose from {', '.join(RUNTIMES)})")
     if given.get("--shard") is not None:
-        from gates.base import GateError
-        from gates.mutation import parse_shard
+        from gates.engine.protocol import GateError
+        from gates.mutation.gate import parse_shard
 
         try:
             parse_shard(given["--shard"])
@@ -223,7 +223,7 @@ def _register_plugins() -> None:
 
 def _on_stop_signal(signum: int, frame: object) -> None:
     """First SIGINT/SIGTERM: stop at the next safe point; a second one acts at once."""
-    from gates import children
+    from gates.engine import children
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -247,7 +247,7 @@ def _quiet_third_party() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every outcome to an exit code."""
-    from gates import children
+    from gates.engine import children
 
     _quiet_third_party()
     _register_plugins()
@@ -271,7 +271,7 @@ def _dispatch(argv: list[str] | None) -> int:
         return int(ExitCode.HARNESS)
     except (KeyboardInterrupt, typer.Abort, Interrupted):
 
-        from gates import children
+        from gates.engine import children
 
         children.terminate_all()
         children.remove_folders()  # after the gates stored what they had decided

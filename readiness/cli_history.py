@@ -29,9 +29,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from readiness import history
-from readiness.history import HistoryError, HistorySettings
-from readiness.regression import FirstRunPolicy, diff as diff_documents, is_partial, left_out_gates
+from readiness.history import store as history
+from readiness.history.store import HistoryError, HistorySettings
+from readiness.history.regression import FirstRunPolicy, diff as diff_documents, is_partial, left_out_gates
 
 # (project root, settings); the lead's CLI passes one reading [tool.readiness.history].
 SettingsLoader = Callable[[], "tuple[Path, HistorySettings]"]

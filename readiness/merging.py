@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from gates import registry
+from gates.engine import registry
 from gates.result import GateResult, Status
-from readiness import document, provenance, regression
+from readiness import document
+from readiness import provenance
+from readiness.history import regression
 from readiness.document import DocumentError
 from readiness.distill_profile import score_distill
 from readiness.runs import now_iso

@@ -16,7 +16,10 @@ from typing import Any, Iterable, Mapping, Sequence
 from rich.console import Console
 
 from gates.result import GateResult
-from readiness import assessment, document, provenance, tracking
+from readiness import assessment
+from readiness import document
+from readiness import provenance
+from readiness.history import baseline as tracking
 from readiness.config import LoadedConfig
 from readiness.exit_codes import ExitCode, HarnessError
 from readiness.scoring import Score

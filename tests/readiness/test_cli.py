@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gates import registry
+from gates.engine import registry
 from readiness.cli import main
 from tests.fixtures import core_gates
 

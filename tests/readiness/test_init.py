@@ -19,7 +19,7 @@ import pytest
 
 from readiness import config
 from readiness.cli import main
-from tests.gates.quality_projects import QUALITY
+from tests.gates.code.quality_projects import QUALITY
 
 
 def _init(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from gates.result import GateResult, Severity, Status
-from gates.suite_run import ask_interpreter
+from gates.code.suite_run import ask_interpreter
 from readiness.demo import copy_example
 from readiness.provenance import interpreters_of
 
