@@ -19,17 +19,18 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gates.engine import scheduler as engine, registry
-from gates.engine.protocol import Gate, GateContext, Memo
+from gates.engine.protocol import Gate, GateContext, Memo, Requires
 from gates.engine.spec import CodeSpec, CriticalModule, DEFAULT_TIERS, ModelSpec, ProjectSpec, Tier
 from gates.engine.cache import ResultCache
 from gates.result import GateResult, Severity, Status
 from readiness import config as configuration
 from readiness.config import ConfigError, LoadedConfig
 from readiness.distill_profile import score_distill
-from readiness.scoring import DEFAULT_COMPONENTS, OFF, Score, score_components
+from readiness.scoring import DEFAULT_COMPONENTS, Score, score_components
 
-MODEL_GATES = ("environment", "checkpoint", "tokenizer", "semantics", "export", "conversion", "contract", "parity")
-CODE_GATES = ("suite_health", "coverage", "hygiene", "mutation")
+# Why a gate that looks at a section the configuration lacks is off.
+MISSING_SECTION = {Requires.MODEL: "no [model] section in the configuration",
+                   Requires.CODE: "no [code] section in the configuration"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,15 +90,14 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
 
 def _applicable(spec: ProjectSpec) -> tuple[list[str], dict[str, str]]:
     """Gates that apply to what is configured, and why the others are off."""
-    known = list(registry.available())
+    present = {Requires.NOTHING: True, Requires.MODEL: spec.model is not None, Requires.CODE: spec.code is not None}
     chosen, off = [], {}
-    for name in known:
-        if name in MODEL_GATES and spec.model is None:
-            off[name] = "no [model] section in the configuration"
-        elif name in CODE_GATES and spec.code is None:
-            off[name] = "no [code] section in the configuration"
-        else:
+    for name in registry.available():
+        requires = registry.gate_class(name).requires
+        if present[requires]:
             chosen.append(name)
+        else:
+            off[name] = MISSING_SECTION[requires]
     return chosen, off
 
 
@@ -117,7 +117,7 @@ def _with_prerequisites(names: Sequence[str], allowed: Sequence[str]) -> list[st
         gate = registry.gate_class(name)
         for dep in gate.needs:
             add(dep)
-        for dep in getattr(gate, "after", ()):  # optional, as the engine reads it
+        for dep in gate.after:
             if dep in allowed:
                 add(dep)
         out.append(name)
@@ -233,8 +233,8 @@ def off_result(name: str, reason: str) -> GateResult:
         severity = registry.gate_class(name).severity
     except registry.PluginError:
         severity = Severity.OPTIONAL
-    return GateResult(name=name, status=Status.SKIPPED, severity=severity, summary=f"turned off: {reason}",
-                      evidence={OFF: True, "skipped_because": reason})
+    return GateResult(name=name, status=Status.OFF, severity=severity, summary=f"turned off: {reason}",
+                      evidence={"off_because": reason})
 
 
 def run_gates(loaded: LoadedConfig, spec: ProjectSpec, request: Request,

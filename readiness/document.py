@@ -16,6 +16,12 @@ SCHEMA_VERSION history:
       ("blocked by parity", "partial run"), so it never says "production
       ready" beside DO NOT SHIP; optional `test_runtimes` (the interpreters
       that ran the project's tests, as they reported themselves).
+  3 - the gate status `off`: a gate turned off by the configuration or the
+      command line (`skip`, `enable`, `--gate`, `--skip`, no [model] or
+      [code] section), outside the score, with its reason in
+      `evidence.off_because`. Versions 1 and 2 wrote such a gate as
+      `skipped` with `evidence.configured_off = true`; they still load,
+      render and compare as turned off (`gates.result.status_of`).
 """
 
 from __future__ import annotations
@@ -32,8 +38,8 @@ from gates.result import GateResult
 from readiness.scoring import Score
 from readiness.verdict import Verdict
 
-SCHEMA_VERSION = 2
-KNOWN_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+KNOWN_VERSIONS = (1, 2, 3)
 
 
 class DocumentError(Exception):

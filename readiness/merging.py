@@ -29,14 +29,13 @@ from readiness.verdict import decide
 
 
 def _combine(existing: GateResult | None, incoming: GateResult) -> GateResult:
-    if existing is None or existing.status is Status.SKIPPED:
+    if existing is None or existing.status in (Status.SKIPPED, Status.OFF):
         return incoming
     try:
         cls = registry.gate_class(incoming.name)
     except registry.PluginError:
         return incoming
-    combine = getattr(cls, "merge", None)
-    return combine([existing, incoming]) if callable(combine) else incoming
+    return cls.merge([existing, incoming])
 
 
 def _still_partial(base: Mapping[str, Any], results: Mapping[str, GateResult]) -> dict[str, Any] | None:
@@ -58,7 +57,7 @@ def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
             raise DocumentError(f"partial result of project {partial['project']['name']!r} "
                                 f"cannot be merged into an assessment of {name!r}")
         for result in document.results_of(partial):
-            if result.status is Status.SKIPPED or is_off(result):
+            if result.status in (Status.SKIPPED, Status.OFF):
                 continue
             results[result.name] = _combine(results.get(result.name), result)
     ordered = [results[name] for name in dict.fromkeys([g["name"] for g in base["gates"]] + list(results))]
@@ -80,6 +79,7 @@ def merge(base: Mapping[str, Any], partials: Sequence[Mapping[str, Any]],
         verdict=verdict, baseline=baseline, trend=base.get("trend") or (), partial=partial)
     merged["test_runtimes"] = provenance.interpreters_of(ordered)
     merged["merged_from"] = [{"generated_at": p["generated_at"], "host": p.get("host", {}).get("platform"),
-                              "gates": [g["name"] for g in p["gates"] if g["status"] != "skipped"]}
+                              "gates": [g.name for g in document.results_of(p)
+                                        if g.status not in (Status.SKIPPED, Status.OFF)]}
                              for p in partials]
     return document.validate(merged, "<merged assessment>")

@@ -16,7 +16,7 @@ from reports import view as views
 
 TONE_STYLE = {"ship": "green", "noship": "red", "partial": "yellow"}
 STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold red",
-         "not_evaluable": "magenta", "skipped": "dim"}
+         "not_evaluable": "magenta", "skipped": "dim", "off": "dim"}
 
 
 class GateProgress:

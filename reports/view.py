@@ -18,15 +18,16 @@ import math
 import re
 from typing import Any, Mapping
 
-STATUS_ORDER = ("fail", "error", "not_evaluable", "warn", "skipped", "pass")
+STATUS_ORDER = ("fail", "error", "not_evaluable", "warn", "skipped", "off", "pass")
 STATUS_LABEL = {"pass": "pass", "warn": "warn", "fail": "FAIL", "error": "ERROR",
-                "not_evaluable": "not evaluable", "skipped": "skipped"}
+                "not_evaluable": "not evaluable", "skipped": "skipped", "off": "turned off"}
 STATUS_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥",
-               "not_evaluable": "❔", "skipped": "⏭️"}
+               "not_evaluable": "❔", "skipped": "⏭️", "off": "⏸️"}
 MAX_TABLE_ROWS = 200
 MAX_TEXT = 4000
-# readiness.scoring.OFF: the evidence flag of a gate turned off by configuration
-# (written as a string here: reports read the document and never import readiness).
+# Schema 3 gives a gate turned off its own status, "off"; schemas 1 and 2 wrote
+# `skipped` with this evidence flag (gates.result.LEGACY_OFF_FLAG, written as a
+# string here: reports read the document and never import the engine).
 TURNED_OFF = "configured_off"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -219,13 +220,16 @@ def _verdict_text(ship: bool, partial: dict[str, Any] | None, passed: bool) -> t
 
 
 def is_turned_off(gate: Mapping[str, Any]) -> bool:
-    """Skipped because the configuration turned it off (not because a need failed)."""
+    """Turned off by the configuration or the command line (not skipped because a need failed)."""
+    if gate.get("status") == "off":
+        return True
     evidence = gate.get("evidence")
     return gate.get("status") == "skipped" and isinstance(evidence, Mapping) and evidence.get(TURNED_OFF) is True
 
 
 def _off_reason(gate: Mapping[str, Any]) -> str:
-    reason = (gate.get("evidence") or {}).get("skipped_because")
+    evidence = gate.get("evidence") or {}
+    reason = evidence.get("off_because") or evidence.get("skipped_because")
     if not isinstance(reason, str) or not reason.strip():
         reason = str(gate.get("summary", "")).removeprefix("turned off:").strip()
     # older documents say "turned off with skip": "Turned off: mutation — turned off with skip" says it twice

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.engine.protocol import GateContext, GateError
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.engine.spec import CodeSpec, Tier
 from gates.code.coverage_data import CoverageDataError, FileCoverage, load, totals
 from gates.code.diff_lines import DiffError, changed_lines
@@ -135,8 +135,9 @@ def judge(total: FileCoverage, rows: list[list[Any]], diff: DiffCoverage | None,
 
 # -- the gate -------------------------------------------------------------------
 
-class CoverageGate:
+class CoverageGate(Gate):
     name = "coverage"
+    requires = Requires.CODE
     version = 1
     tools = ("coverage",)
     needs: tuple[str, ...] = ()

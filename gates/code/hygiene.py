@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.engine.protocol import GateContext, GateError
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.code.todo_markers import Finding, Suppression, scan_comments
 from gates.code.project_paths import WHY, Refused
 from gates.result import GateResult, Severity, Status
@@ -174,8 +174,9 @@ def _row(f: Finding) -> list[Any]:
     return [f"{f.path}:{f.line}", f.label, f.text, f.confidence]
 
 
-class HygieneGate:
+class HygieneGate(Gate):
     name = "hygiene"
+    requires = Requires.CODE
     version = 1
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER

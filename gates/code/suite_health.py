@@ -27,7 +27,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from gates.engine.protocol import GateContext, GateError
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.engine.spec import CodeSpec
 from gates.code.case_results import (CaseResult, Outcome, Tally, failing, group_failures,
                                 tally, tally_by_suite)
@@ -140,8 +140,9 @@ def code_spec(ctx: GateContext) -> CodeSpec:
     return ctx.spec.code
 
 
-class SuiteHealthGate:
+class SuiteHealthGate(Gate):
     name = "suite_health"
+    requires = Requires.CODE
     version = 1
     tools = ("pytest", "pytest-cov", "pytest-reportlog", "coverage")
     needs: tuple[str, ...] = ()

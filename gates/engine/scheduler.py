@@ -51,7 +51,7 @@ class EngineOptions:
 
 
 def _deps(gate: Gate) -> tuple[str, ...]:
-    return tuple(gate.needs) + tuple(getattr(gate, "after", ()))
+    return tuple(gate.needs) + tuple(gate.after)
 
 
 def order(gates: Sequence[Gate]) -> list[Gate]:

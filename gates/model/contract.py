@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.engine.protocol import GateContext, no_model
+from gates.engine.protocol import GateContext
+from gates.engine.spec import ModelSpec
 from gates.model.conversion import package_problems
-from gates.model.export import model_cache_inputs, model_path, shared_adapter, shared_artifacts
-from gates.result import GateResult, Severity, Status
+from gates.model.shared import ModelGate, resolve, shared_adapter, shared_artifacts
+from gates.result import GateResult, Status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,22 +95,16 @@ def judge(checks: dict[str, list[str]]) -> tuple[Status, float | None, str]:
     return Status.PASS, score, f"contract, exported programs and {len(checks) - 4} packages agree"
 
 
-class ContractGate:
+class ContractGate(ModelGate):
     name = "contract"
     needs = ("conversion",)
-    severity = Severity.BLOCKER
     Settings = Settings
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx)
-
-    def check(self, ctx: GateContext) -> GateResult:
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.artifacts import model_identity, weights_arch_hash
         from pipeline.contract import ContractError, load_contract, save_contract
         from pipeline.to_coreml import PackageError, read_package
 
-        if ctx.spec.model is None:
-            return no_model(self)
         arts, adapter = shared_artifacts(ctx), shared_adapter(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,
@@ -119,9 +114,8 @@ class ContractGate:
             contract = load_contract(path)
         except ContractError as exc:
             return self._result({"schema": [str(exc)]}, path)
-        model = ctx.spec.model
-        arch_hash, tokenizer_fp = model_identity(model_path(model.checkpoint, ctx.root),
-                                                 model_path(model.tokenizer, ctx.root), adapter)
+        arch_hash, tokenizer_fp = model_identity(resolve(model.checkpoint, ctx.root),
+                                                 resolve(model.tokenizer, ctx.root), adapter)
         checks = {
             "schema": [],
             "exported program": program_problems(contract, arts.export),
@@ -152,10 +146,10 @@ class ContractGate:
                           evidence={"tables": [table], "failures": failures, "files": [str(path)]})
 
 
-def _checkpoint_arch(model: Any, root: Path) -> dict | None:
+def _checkpoint_arch(model: ModelSpec, root: Path) -> dict | None:
     from pipeline.checkpoint import read_checkpoint
 
-    path = model_path(model.checkpoint, root)
+    path = resolve(model.checkpoint, root)
     if path is None or not path.is_file():
         return None
     return read_checkpoint(path).model_arch or None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Mapping
 
-from gates.engine.protocol import GateContext, GateError
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.result import GateResult, Severity, Status
 
 # (package, window, other package, window, why): both inside their windows is a break.
@@ -120,10 +120,11 @@ def judge(rows: list[Row], breaks: list[str]) -> tuple[Status, float, str]:
     return Status.PASS, 1.0, f"{len(rows)} components within their supported windows"
 
 
-class EnvironmentGate:
+class EnvironmentGate(Gate):
     name = "environment"
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER
+    requires = Requires.MODEL  # the model toolchain: off for a project without a model
     Settings = Settings
 
     def check(self, ctx: GateContext) -> GateResult:

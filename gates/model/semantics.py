@@ -26,9 +26,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.engine.protocol import GateContext, GateError, no_model
-from gates.model.checkpoint import model_cache_inputs, resolve, sample_ids, shared_adapter
-from gates.result import GateResult, Severity, Status
+from gates.engine.protocol import GateContext, GateError
+from gates.engine.spec import ModelSpec
+from gates.model.shared import ModelGate, resolve, sample_ids, shared_adapter
+from gates.result import GateResult, Status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,21 +151,15 @@ def judge(outcomes: list[Outcome]) -> tuple[Status, float, str]:
     return Status.PASS, 1.0, f"all {len(outcomes)} semantic checks passed"
 
 
-class SemanticsGate:
+class SemanticsGate(ModelGate):
     name = "semantics"
     needs = ("checkpoint",)
-    severity = Severity.BLOCKER
     Settings = Settings
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx, ctx.settings)
-
-    def check(self, ctx: GateContext) -> GateResult:
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         import torch
 
-        model, s = ctx.spec.model, ctx.settings
-        if model is None:
-            return no_model(self)
+        s = ctx.settings
         if not 1 <= s.prefix_length < s.sample_length - 1:
             raise GateError(f"setting prefix_length {s.prefix_length} must be in 1..sample_length-2")
         adapter = shared_adapter(ctx)

@@ -29,9 +29,10 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from gates.engine.protocol import GateContext, GateError, no_model
-from gates.model.checkpoint import model_cache_inputs, resolve, shared_adapter
-from gates.result import GateResult, Severity, Status
+from gates.engine.protocol import GateContext, GateError
+from gates.engine.spec import ModelSpec
+from gates.model.shared import ModelGate, resolve, shared_adapter
+from gates.result import GateResult, Status
 
 MAX_EXAMPLES = 5
 # Pieces the generator draws from: each tends to break some tokenizer.
@@ -158,23 +159,15 @@ def judge(rows: list[Row]) -> tuple[Status, float, str]:
     return Status.PASS, 1.0, f"all {len(rows)} tokenizer contract checks passed"
 
 
-class TokenizerGate:
+class TokenizerGate(ModelGate):
     name = "tokenizer"
-    needs: tuple[str, ...] = ()
     after = ("checkpoint",)
-    severity = Severity.BLOCKER
     Settings = Settings
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx, ctx.settings)
-
-    def check(self, ctx: GateContext) -> GateResult:
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.text_tokenizer import TokenizerError, corpus_lines, fingerprint, load_tokenizer
 
         s: Settings = ctx.settings
-        model = ctx.spec.model
-        if model is None:
-            return no_model(self)
         path = resolve(model.tokenizer, ctx.root)
         if path is None:
             raise GateError("no tokenizer is configured (set the model's tokenizer path)")

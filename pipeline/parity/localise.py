@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pipeline.parity.cases import Comparison, input_ids
+from pipeline.parity.cases import Comparison, decode_inputs_after_prefill, input_ids
 from pipeline.runtimes.mil_localise import first_divergence, first_nonfinite, torch_activations
 
 
@@ -39,8 +39,6 @@ def localise_failure(failure: Comparison, adapter: Any, arts: Any, opened: dict,
                      rel_tol: float, *, seed: int, text_ids: Sequence[int]) -> list[dict[str, str]]:
     """Findings for `failure` (kind, op, op_type, var, detail), most telling first."""
     import torch
-
-    from pipeline.parity.targets import decode_inputs_after_prefill
 
     ids = input_ids(failure.source, failure.length, vocab=adapter.vocab_size, seed=seed,
                     text_ids=text_ids)

@@ -73,7 +73,7 @@ def test_skip_turns_a_gate_off_and_lists_it(project: Path) -> None:
     _outcome(project, status="pass", score=1.0)
     assert main(["assess", "-o", "out", "--skip", "dependent_gate"]) == 0
     gate = next(g for g in _doc(project)["gates"] if g["name"] == "dependent_gate")
-    assert gate["status"] == "skipped" and gate["summary"] == "turned off: with --skip"
+    assert gate["status"] == "off" and gate["summary"] == "turned off: with --skip"
 
 
 def test_bad_config_is_one_line_and_exit_2(project: Path, capsys: pytest.CaptureFixture) -> None:

@@ -38,7 +38,7 @@ def test_assess_example_project_ships_and_writes_every_report(example: Path) -> 
     doc = json.loads((example / "out" / "assessment.json").read_text())
     statuses = {g["name"]: g["status"] for g in doc["gates"]}
     assert statuses["suite_health"] == statuses["coverage"] == statuses["hygiene"] == "pass"
-    assert statuses["checkpoint"] == "skipped"  # no [model] section: turned off, and said so
+    assert statuses["checkpoint"] == "off"  # no [model] section: turned off, and said so
     assert doc["verdict"]["ship"] is True and doc["partial"] is None and doc["band"] == "production ready"
     for name in ("report.html", "report.md", "junit.xml"):
         assert (example / "out" / name).stat().st_size > 0
@@ -82,6 +82,6 @@ def test_rerendering_a_report_never_imports_torch(tmp_path: Path) -> None:
     assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
     html = (tmp_path / "r.html").read_text()
     gates = sample.build()["gates"]
-    off = [g for g in gates if g["evidence"].get("configured_off")]
+    off = [g for g in gates if g["status"] == "off"]
     assert html.count('class="gate-row"') == len(gates) - len(off)
     assert html.count('class="meta turned-off"') == len(off) == 1
