@@ -29,12 +29,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec
 from gates.model.shared import BUILTIN, ModelGate, ModelLoadError, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 
 class CheckStatus(enum.StrEnum):
@@ -56,6 +59,8 @@ class Settings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
+    """One row of the checks table: which check, its outcome, what was seen."""
+
     name: str
     status: CheckStatus
     detail: str = ""
@@ -121,7 +126,7 @@ def fingerprint_check(recorded: str, tokenizer_fp: str | None) -> Check:
     return Check(name="tokenizer fingerprint", status=OK, detail=recorded[:12])
 
 
-def forward_check(adapter: Any, ids: list[int]) -> Check:
+def forward_check(adapter: ModelAdapter, ids: list[int]) -> Check:
     import torch
 
     x = torch.tensor([ids], dtype=torch.int32)
@@ -156,10 +161,7 @@ def judge(checks: list[Check]) -> tuple[Status, float, str]:
     return Status.PASS, 1.0, f"all {len(ok)} checkpoint checks passed"
 
 
-class CheckpointGate(ModelGate):
-    name = "checkpoint"
-    after = ("environment",)
-    Settings = Settings
+class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
@@ -186,7 +188,7 @@ class CheckpointGate(ModelGate):
             return self._result(checks, {}, None, ckpt_path)
         adapter, arch_problem = self._adapter(ctx, ckpt, builtin)
         from_file = ckpt is not None and bool(ckpt.model_arch)
-        arch = dict(ckpt.model_arch) if from_file else dict(getattr(adapter, "arch", {}))
+        arch = dict(ckpt.model_arch) if ckpt is not None and from_file else dict(getattr(adapter, "arch", {}))
         checks.append(metadata_check(arch, builtin, str(ckpt_path) if from_file or builtin else
                                      f"adapter {model.adapter}"))
         if ckpt is not None:
@@ -224,7 +226,7 @@ class CheckpointGate(ModelGate):
         return tok.get_vocab_size(), fingerprint(tok)
 
     def _result(self, checks: list[Check], arch: dict[str, Any], ckpt: Any, path: Path | None,
-                adapter: Any = None, tokenizer_vocab: int | None = None) -> GateResult:
+                adapter: ModelAdapter | None = None, tokenizer_vocab: int | None = None) -> GateResult:
         status, score, summary = judge(checks)
         ok = sum(c.status == OK for c in checks)
         evaluated = sum(c.status != NOT_CHECKED for c in checks)
@@ -237,7 +239,7 @@ class CheckpointGate(ModelGate):
             metrics["tokenizer_vocab_size"] = tokenizer_vocab
         if ckpt is not None:
             metrics.update({"arch_hash": ckpt.arch_hash, "step": ckpt.step})
-        tables = [{"title": "Checkpoint checks", "columns": ["check", "status", "detail"],
+        tables: list[dict[str, Any]] = [{"title": "Checkpoint checks", "columns": ["check", "status", "detail"],
                    "rows": [[c.name, c.status, c.detail] for c in checks]}]
         if arch:
             tables.append({"title": "Architecture (model_arch)", "columns": ["field", "value"],
