@@ -199,7 +199,7 @@ def as_adapter(obj: Any, target: str = "model") -> ModelAdapter:
 
 
 def load_adapter(spec: Any, root: Path) -> ModelAdapter:
-    """The adapter a model spec (gates.base.ModelSpec or a mapping) names."""
+    """The adapter a model spec (gates.engine.spec.ModelSpec or a mapping) names."""
     target = str(_field(spec, "adapter") or "builtin:student")
     checkpoint = _resolve(_field(spec, "checkpoint"), root)
     tokenizer = _resolve(_field(spec, "tokenizer"), root)

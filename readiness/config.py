@@ -26,6 +26,9 @@ from typing import Any, Iterable, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from readiness.history.store import HistorySettings
+from readiness.to_mlflow import MlflowSettings
+
 CONFIG_NAMES = ("readiness.toml", "pyproject.toml")
 
 
@@ -37,14 +40,18 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Precision = Literal["fp32", "fp16"]
+Target = Literal["coreml", "onnx"]
+
+
 class ModelConfig(_Strict):
     adapter: str = "builtin:student"
     checkpoint: str | None = None
     tokenizer: str | None = None
     lengths: list[pydantic.PositiveInt] = Field(default_factory=lambda: [64, 128, 256, 512], min_length=1)
     primary_length: pydantic.PositiveInt = 128
-    precisions: list[Literal["fp32", "fp16"]] = Field(default_factory=lambda: ["fp32", "fp16"], min_length=1)
-    targets: list[Literal["coreml", "onnx"]] = Field(default_factory=lambda: ["coreml", "onnx"])
+    precisions: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32", "fp16"]), min_length=1)
+    targets: list[Target] = Field(default_factory=lambda: list[Target](["coreml", "onnx"]))
     deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
 
 
@@ -74,25 +81,6 @@ class ComponentConfig(_Strict):
     gates: list[str] = Field(min_length=1)
 
 
-class HistoryConfig(_Strict):
-    enabled: bool = True
-    path: str = ".readiness/history.sqlite"
-    keep: int = Field(default=0, ge=0)  # assessments kept per project; 0 keeps all
-    trend_n: int = Field(default=20, ge=2, le=1000)
-    first_run_policy: Literal["pass", "fail"] = "pass"
-    status_regressions: bool = True
-    rules: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class MlflowConfig(_Strict):
-    tracking_uri: str = ""
-    registry_uri: str = ""
-    experiment: str = "readiness/{project}"
-    registered_model: str = ""
-    alias: str = "ready"
-    model_version: str = ""
-
-
 class Config(_Strict):
     """The whole validated configuration."""
 
@@ -110,8 +98,8 @@ class Config(_Strict):
     code: CodeConfig | None = None
     tiers: dict[str, TierConfig] | None = None
     components: dict[str, ComponentConfig] | None = None
-    history: HistoryConfig = Field(default_factory=HistoryConfig)
-    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     # per-gate settings tables, checked against each gate's Settings by `gate_settings`
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -132,6 +120,11 @@ class LoadedConfig:
     def source(self) -> str:
         return str(self.path) if self.path else "<defaults>"
 
+    @property
+    def project_name(self) -> str:
+        """The project's name in reports and history: `project`, else the folder's name."""
+        return self.config.project or self.root.name
+
 
 def suggest(word: str, known: list[str]) -> str:
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
@@ -141,6 +134,8 @@ def suggest(word: str, known: list[str]) -> str:
 def _describe(error: dict[str, Any], prefix: str, model: type[BaseModel]) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     key = f"{prefix}{loc}" if loc else prefix.rstrip(".")
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])  # raised by our own validator, which names the key
     if error["type"] == "extra_forbidden":
         parent: Any = model
         for part in error["loc"][:-1]:
@@ -167,10 +162,10 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def parse(raw: dict[str, Any], source: str, prefix: str = "") -> Config:
     """Validate a configuration table; raises ConfigError on the first problem."""
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"key": f"{prefix}history"})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(f"{source}: {_describe(first, prefix, Config)}") from None
+        raise ConfigError(f"{source}: {_describe(dict(first), prefix, Config)}") from None
 
 
 def _claims_readiness(pyproject: Path) -> bool:
@@ -317,7 +312,7 @@ def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source:
             hint = suggest(key, known) if known else "; this gate takes no settings"
             raise ConfigError(f"{source}: unknown key 'gates.{gate}.{key}'{hint}")
     try:
-        settings = pydantic.TypeAdapter(settings_type).validate_python(table)
+        settings: Any = pydantic.TypeAdapter(settings_type).validate_python(table)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])

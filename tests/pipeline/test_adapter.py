@@ -154,8 +154,9 @@ def test_hf_llama_example_decodes_like_it_prefills(llama) -> None:
 
 @pytest.mark.heavy
 def test_hf_llama_example_passes_the_model_gates(llama, tmp_path: Path) -> None:
-    from gates import checkpoint, semantics, tokenizer
-    from gates.base import GateContext, ModelSpec, ProjectSpec
+    from gates.engine.protocol import GateContext
+    from gates.engine.spec import ModelSpec, ProjectSpec
+    from gates.model import checkpoint, semantics, tokenizer
     from gates.result import Status
     from tests.fixtures.models import REPO_ROOT, demo
 

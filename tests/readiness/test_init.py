@@ -19,7 +19,7 @@ import pytest
 
 from readiness import config
 from readiness.cli import main
-from tests.gates.quality_projects import QUALITY
+from tests.gates.code.quality_projects import QUALITY
 
 
 def _init(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> int:
@@ -60,7 +60,7 @@ def test_init_in_an_empty_folder_configures_nothing_that_does_not_exist(tmp_path
     assert "No package found" in capsys.readouterr().err
     code, doc = _assess(tmp_path, monkeypatch)
     assert code == 1  # nothing to assess is no ship, but not a configuration error
-    assert set(_statuses(doc).values()) == {"skipped"}
+    assert set(_statuses(doc).values()) == {"off"}
 
 
 def test_init_on_a_flat_package_with_tests_writes_them_and_assess_runs_the_code_gates(
