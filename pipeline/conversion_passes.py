@@ -1,6 +1,6 @@
-"""Two clean-ups of an exported program before Core ML conversion, for graphs transformers emits.
+"""Clean-ups of an exported program before Core ML conversion, for graphs transformers emits.
 
-    >>> program = prepare(program.run_decompositions({}))
+    >>> program = prepare(program.run_decompositions(decompositions()))
 
 - `drop_aliases`: `aten.alias` (what a full-range slice such as
   `q[..., :rotary_dim]` or `hidden[:, -0:]` decomposes to) is identity for
@@ -16,12 +16,20 @@
   `[1, None, None, 16]` instead of `[1, 2, T, 16]`. A `-1` that stands for a
   dynamic size is left alone.
 
-Both change the graph in place (a program fresh from `run_decompositions`)
+- `decompositions()`: `gelu(x, approximate="tanh")` (Gemma's
+  `gelu_pytorch_tanh`) is decomposed into its formula. torch.export passes
+  `approximate` as a keyword, which coremltools 9.0 does not read: it
+  silently converts an exact GELU, up to 5e-4 off the tanh one (the parity
+  gate showed it as an fp32 miss on Gemma 2); as a positional string it
+  fails to convert. An exact GELU stays one `gelu` op.
+
+The passes change the graph in place (a program fresh from `run_decompositions`)
 and return the program; the maths is unchanged.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -60,6 +68,18 @@ def fill_view_dims(program: Any) -> Any:
     return program
 
 
+def tanh_gelu(x: torch.Tensor, approximate: str = "none") -> Any:
+    """The tanh GELU written out; any other GELU is left to the converter (NotImplemented)."""
+    if approximate != "tanh":
+        return NotImplemented
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3))))
+
+
+def decompositions() -> dict[Any, Any]:
+    """The decomposition table for `run_decompositions` before conversion."""
+    return {torch.ops.aten.gelu.default: tanh_gelu}
+
+
 def prepare(program: Any) -> Any:
-    """Both clean-ups, aliases first."""
+    """Both graph clean-ups, aliases first."""
     return fill_view_dims(drop_aliases(program))

@@ -125,9 +125,9 @@ def export_model(adapter: Any, options: ExportOptions = ExportOptions()) -> Expo
 
 def for_conversion(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
     """The program in the ATen opset coremltools expects, cleaned up (`pipeline.conversion_passes`)."""
-    from pipeline.conversion_passes import prepare
+    from pipeline.conversion_passes import decompositions, prepare
 
-    return prepare(program.run_decompositions({}))
+    return prepare(program.run_decompositions(decompositions()))
 
 
 # --- prefill -----------------------------------------------------------------

@@ -58,3 +58,27 @@ def test_prepared_full_slice_converts_to_core_ml() -> None:
     with pytest.raises(Exception, match="alias"):
         ct.convert(program, inputs=inputs, convert_to="milinternal")
     ct.convert(prepare(export(FullSlice(), (x,)).run_decompositions({})), inputs=inputs, convert_to="milinternal")
+
+
+class TanhGelu(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.gelu(x, approximate="tanh") + torch.nn.functional.gelu(x * 0.5)
+
+
+def test_a_tanh_gelu_converts_as_tanh_gelu_and_an_exact_one_stays_one_op(tmp_path) -> None:
+    ct = pytest.importorskip("coremltools")
+    import numpy as np
+
+    from pipeline.conversion_passes import decompositions
+    from pipeline.runtimes.mil_interpreter import MilInterpreter
+
+    x = torch.linspace(-4, 4, 64).reshape(1, 64)
+    program = prepare(export(TanhGelu(), (x,)).run_decompositions(decompositions()))
+    assert _targets(program).count("aten.gelu.default") == 1  # the exact one
+    model = ct.convert(program, inputs=[ct.TensorType(name="x", shape=(1, 64), dtype=np.float32)],
+                       outputs=[ct.TensorType(name="y")], convert_to="mlprogram",
+                       compute_precision=ct.precision.FLOAT32, skip_model_load=True)
+    model.save(str(tmp_path / "gelu.mlpackage"))
+    got = MilInterpreter.load(tmp_path / "gelu.mlpackage").run({"x": x.numpy()})["y"]
+    # without the decomposition coremltools converts the tanh GELU as an exact one: ~4.7e-4 off
+    assert np.abs(got - TanhGelu()(x).numpy()).max() < 1e-6
