@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 OK, FAILED, NOT_CHECKED = "ok", "failed", "not checked"
-MATCH_ATOL = 1e-4  # fp32: the wrapper reorders the same operations (measured <= 3e-7 on the tiny families)
+MATCH_ATOL = 1e-4  # fp32: the wrapper reorders the same operations (measured <= 3e-6 on the tiny families)
 
 
 def _list(names: tuple[str, ...], limit: int = 3) -> str:

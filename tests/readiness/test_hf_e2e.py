@@ -33,18 +33,28 @@ def _gates(doc: dict) -> dict[str, dict]:
     return {g["name"]: g for g in doc["gates"]}
 
 
+# ONNX export is the slowest step (about 40 % of a family's run): the families
+# whose graphs differ most from Llama (the documented example) also go to ONNX,
+# the others to Core ML only, so the whole set stays within a few minutes.
+FAMILY_TARGETS = {"llama3": ("coreml",), "smollm": ("coreml",), "mistral": ("coreml",), "qwen2": ("coreml",),
+                  "qwen3": ("coreml",), "phi3": ("coreml",), "gemma2": ("coreml", "onnx"),
+                  "gpt2": ("coreml", "onnx")}
+
+
 @pytest.mark.heavy
-@pytest.mark.parametrize("family", ["llama3", "smollm", "mistral", "qwen2", "qwen3", "phi3", "gemma2", "gpt2"])
+@pytest.mark.parametrize("family", list(FAMILY_TARGETS))
 def test_every_verified_family_ships_through_assess(tmp_path: Path, hf_zoo, family: str) -> None:
+    targets = FAMILY_TARGETS[family]
     hf_zoo.copy_into(tmp_path, family)
-    write_config(tmp_path, 'adapter = "hf:model"')
+    write_config(tmp_path, f'adapter = "hf:model"\ntargets = {list(targets)}'.replace("'", '"'))
     rc, doc = _assess(tmp_path)
     gates = _gates(doc)
     assert rc == 0, [(n, g["status"], g["summary"]) for n, g in gates.items() if g["status"] != "pass"]
     assert all(gates[n]["status"] == "pass" for n in MODEL_GATES)
     assert gates["suite_health"]["evidence"]["configured_off"]  # no [code]: off, and said so
     parity = gates["parity"]["metrics"]
-    for target in ("coreml_fp32", "coreml_fp16", "onnx_fp32"):  # really run, on every row
+    ran = ("coreml_fp32", "coreml_fp16") + (("onnx_fp32",) if "onnx" in targets else ())
+    for target in ran:  # really run, on every row
         assert parity[f"{target}_comparisons"] > 0 and parity[f"{target}_failed"] == 0
     assert parity["coreml_fp32_max_abs"] < 1e-4 and parity["coreml_fp16_top1_pct"] >= 90
 
@@ -76,7 +86,10 @@ def test_seeded_hf_wrapper_defects_are_refused_by_the_semantics_gate(tmp_path: P
 
 @pytest.mark.heavy
 def test_a_window_ignored_in_decode_vetoes_the_whole_assessment(tmp_path: Path, hf_zoo) -> None:
-    rc, doc = _assess(_defect_project(tmp_path, hf_zoo, "ignores_window_in_decode", "mistral"))
+    project = _defect_project(tmp_path, hf_zoo, "ignores_window_in_decode", "mistral")
+    config = project / "readiness.toml"  # no conversion target: what refuses it runs before conversion
+    config.write_text(config.read_text().replace("[model.args]", "targets = []\n\n[model.args]"))
+    rc, doc = _assess(project)
     gates = _gates(doc)
     assert rc == 1 and doc["verdict"]["ship"] is False
     assert gates["semantics"]["status"] == "fail"

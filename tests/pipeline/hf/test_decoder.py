@@ -10,7 +10,7 @@ import torch
 from pipeline.adapter import load_adapter
 from tests.fixtures.hf_models import FAMILIES, MAX_POSITIONS, WINDOW
 
-ATOL = 1e-5  # fp32: the same operations in another order (measured <= 3e-7)
+ATOL = 1e-5  # fp32: the same operations in another order (measured <= 3e-6)
 
 
 def _ids(vocab: int, t: int = 24) -> torch.Tensor:
