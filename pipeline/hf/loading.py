@@ -121,6 +121,10 @@ def load_hf_adapter(target: str, root: Path, args: Mapping[str, Any] | None = No
 
     options = hf_args(args, target)
     try:
+        import transformers  # noqa: F401 - an optional extra
+    except ImportError:
+        raise AdapterError(f"model adapter {target!r} needs transformers: pip install 'readiness[hf]'") from None
+    try:
         folder = read_folder(resolve_folder(target, root))
     except FolderError as exc:
         raise AdapterError(f"model adapter {target!r}: {exc}") from None
