@@ -136,8 +136,10 @@ def export_model(adapter: Any, options: ExportOptions = ExportOptions()) -> Expo
 
 
 def for_conversion(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
-    """The program in the ATen opset coremltools expects."""
-    return program.run_decompositions({})
+    """The program in the ATen opset coremltools expects, cleaned up (`pipeline.conversion_passes`)."""
+    from pipeline.conversion_passes import decompositions, prepare
+
+    return prepare(program.run_decompositions(decompositions()))
 
 
 # --- prefill -----------------------------------------------------------------
@@ -231,8 +233,9 @@ def _export_decode(adapter: Any, options: ExportOptions, errors: dict[str, str],
             reference = DecodeReference(
                 logits=logits,
                 causal_shift=causal_shift(lambda x: as_tuple(prefill(x))[0], ids, logits, adapter.vocab_size))
-            # contiguous copies: a transposed example would export a dim order Core ML refuses
-            caches = [c.contiguous() for c in as_tuple(prefill(ids[:, :prompt]))[
+            # standard-layout copies: a transposed example would export a dim order Core ML refuses
+            # (`.contiguous()` keeps it when a head axis has size 1, e.g. one KV head)
+            caches = [c.clone(memory_format=torch.contiguous_format) for c in as_tuple(prefill(ids[:, :prompt]))[
                 len(adapter.prefill_output_names()) - 2 * adapter.n_layers:]]
     except Exception as exc:
         row = failed_step(0, prompt, Finding.EAGER_FAILED, "eager prefill for the decode reference failed", exc)

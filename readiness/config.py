@@ -48,6 +48,8 @@ class ModelConfig(_Strict):
     adapter: str = "builtin:student"
     checkpoint: str | None = None
     tokenizer: str | None = None
+    # keyword arguments for a `pkg.module:callable` adapter (`max_seq_len` for `hf:`)
+    args: dict[str, Any] = Field(default_factory=dict)
     lengths: list[pydantic.PositiveInt] = Field(default_factory=lambda: [64, 128, 256, 512], min_length=1)
     primary_length: pydantic.PositiveInt = 128
     precisions: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32", "fp16"]), min_length=1)
@@ -225,7 +227,25 @@ def load(path: Path | None = None, start: Path | None = None, *, required: bool 
     root = path.parent.resolve()
     _check_paths(config, root, str(path))
     _check_exist(config, root, str(path), prefix)
+    config = _hf_defaults(config, root, str(path), prefix)
     return LoadedConfig(config=config, path=path, root=root, raw=raw)
+
+
+def _hf_defaults(config: Config, root: Path, source: str, prefix: str) -> Config:
+    """An `hf:<folder>` model: the folder must hold a checkpoint; its tokenizer.json is the default tokenizer."""
+    from pipeline.hf.folder import TOKENIZER_FILE, folder_name, folder_problem, is_hf
+
+    model = config.model
+    if model is None or not is_hf(model.adapter):
+        return config
+    name = folder_name(model.adapter)
+    problem = folder_problem(_under(root, name)) if name else "name a folder: adapter = \"hf:<folder>\""
+    if problem:
+        raise ConfigError(f"{source}: {prefix}model.adapter = {model.adapter!r}: {problem}")
+    if model.tokenizer is None and (_under(root, name) / TOKENIZER_FILE).is_file():
+        model = model.model_copy(update={"tokenizer": str(Path(name) / TOKENIZER_FILE)})
+        config = config.model_copy(update={"model": model})
+    return config
 
 
 def _inside(root: Path, value: str) -> bool:
@@ -240,6 +260,7 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
     if config.model is not None:
         _check_links(((f"model.{key}", getattr(config.model, key)) for key in ("checkpoint", "tokenizer")),
                      root, source)
+        _check_links([("model.adapter", _hf_folder(config.model.adapter))], root, source)
     if config.code is None:
         return
     code_root = (root / config.code.root).resolve()
@@ -255,6 +276,11 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
 
 
+def _hf_folder(adapter: str) -> str | None:
+    """The folder an `hf:<folder>` adapter names, else None."""
+    return adapter[3:] or None if adapter.startswith("hf:") else None
+
+
 def _under(base: Path, value: str) -> Path:
     return base / Path(value).expanduser()  # an absolute value stays as it is
 
@@ -265,6 +291,8 @@ def _named_paths(config: Config, root: Path) -> list[tuple[str, str, Path]]:
     if config.model is not None:
         named += [(f"model.{key}", value, _under(root, value)) for key in ("checkpoint", "tokenizer")
                   if (value := getattr(config.model, key))]
+        if folder := _hf_folder(config.model.adapter):
+            named.append(("model.adapter", config.model.adapter, _under(root, folder)))
     if config.code is not None:
         code, code_root = config.code, _under(root, config.code.root)
         named.append(("code.root", code.root, code_root))

@@ -106,7 +106,7 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
         if m.primary_length not in m.lengths:
             raise ConfigError(f"{loaded.source()}: model.primary_length = {m.primary_length}: "
                               f"must be one of model.lengths {m.lengths}")
-        model = ModelSpec(adapter=m.adapter, checkpoint=_path(root, m.checkpoint),
+        model = ModelSpec(adapter=m.adapter, args=dict(m.args), checkpoint=_path(root, m.checkpoint),
                           tokenizer=_path(root, m.tokenizer), lengths=tuple(sorted(set(m.lengths))),
                           primary_length=m.primary_length, precisions=tuple(m.precisions),
                           targets=tuple(m.targets), deployment_target=m.deployment_target)

@@ -60,3 +60,12 @@ def core_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "readiness.toml").write_text("project = 'p'\n[history]\nenabled = false\n")
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def hf_zoo(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny Hugging Face model folders (tests/fixtures/hf_models.py), each built once per session."""
+    pytest.importorskip("transformers")
+    from tests.fixtures.hf_models import HFZoo
+
+    return HFZoo(tmp_path_factory.mktemp("hf_zoo"))

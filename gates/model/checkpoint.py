@@ -11,6 +11,13 @@ Checks, one evidence row each:
 - `tokenizer fingerprint`: the one the checkpoint recorded == the tokenizer file's;
 - `forward pass`: prefill on a sample gives logits [1, T, V], all finite.
 
+A Hugging Face folder (`adapter = "hf:<folder>"`) has no Readiness
+metadata: its rows are `loads safely` (safetensors only), `weights match
+config` (no tensor missing, left over or of another shape), `metadata
+complete` (read from config.json), `family verified`, `matches
+transformers` (the wrapper vs transformers' own forward), then `vocab vs
+tokenizer` and `forward pass` (see `pipeline.hf.checks`).
+
 Settings: `vocab_padding_max` (default 0), `sample_length` (16). The adapter
 it builds from the checkpoint it read is the run's shared one
 (`gates.model.shared.shared_adapter`).
@@ -165,6 +172,8 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
+        if model.adapter.startswith("hf:"):
+            return self._hf_checks(ctx, tok_path)
         builtin = model.adapter == BUILTIN
         for label, path in (("checkpoint", ckpt_path), ("tokenizer", tok_path)):
             if path is not None and not path.is_file():
@@ -203,6 +212,25 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
         checks.append(forward_check(adapter, ids))
         return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0])
 
+    def _hf_checks(self, ctx: GateContext, tok_path: Path | None) -> GateResult:
+        """A Hugging Face folder: safetensors, weights vs config.json, the wrapper vs transformers."""
+        import torch
+
+        from pipeline.hf.checks import folder_checks
+
+        if tok_path is not None and not tok_path.is_file():
+            raise GateError(f"{tok_path}: tokenizer file not found")
+        adapter = shared_adapter(ctx)
+        tok = self._tokenizer(tok_path)
+        ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
+        checks = [Check(name=n, status=s, detail=d)
+                  for n, s, d in folder_checks(adapter, torch.tensor([ids], dtype=torch.int32))]
+        checks += [vocab_check(adapter.vocab_size, tok[0], ctx.settings.vocab_padding_max),
+                   forward_check(adapter, ids)]
+        return self._result(checks, dict(adapter.arch), None, adapter.folder.path, adapter, tok[0],
+                            remediation="Re-save the folder with save_pretrained from the model that was "
+                            "trained (safetensors), with the tokenizer.json it was trained with.")
+
     def _adapter(self, ctx: GateContext, ckpt: Any, builtin: bool) -> tuple[Any, str]:
         """The shared adapter, built from the checkpoint just read; a builtin whose
         arch lies is a finding (the arch hash check fails), not an error."""
@@ -226,7 +254,8 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
         return tok.get_vocab_size(), fingerprint(tok)
 
     def _result(self, checks: list[Check], arch: dict[str, Any], ckpt: Any, path: Path | None,
-                adapter: ModelAdapter | None = None, tokenizer_vocab: int | None = None) -> GateResult:
+                adapter: ModelAdapter | None = None, tokenizer_vocab: int | None = None,
+                remediation: str = "") -> GateResult:
         status, score, summary = judge(checks)
         ok = sum(c.status == OK for c in checks)
         evaluated = sum(c.status != NOT_CHECKED for c in checks)
@@ -247,7 +276,7 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
                                     for k, v in sorted(arch.items())]})
         return GateResult(
             name=self.name, status=status, severity=self.severity, score=score, summary=summary,
-            metrics=metrics, remediation="" if status is Status.PASS else
+            metrics=metrics, remediation="" if status is Status.PASS else remediation or
             "Re-save the checkpoint with pipeline.checkpoint.save_checkpoint from the model that was "
             "trained, with the tokenizer it was trained with.",
             evidence={"tables": tables, "files": [str(path)] if path else [],
