@@ -91,7 +91,7 @@ def _hf_body(model: FoundModel) -> list[str]:
     # the tables hold max_seq_len rows and must be longer than the longest prompt
     lengths, primary = _lengths(model.max_seq_len - 1 if model.max_seq_len else None)
     own = model.tokenizer == f"{model.checkpoint}/tokenizer.json"
-    lines = [] if own or not model.tokenizer else [f"tokenizer = {_q(model.tokenizer)}"]
+    lines = [] if own or not model.tokenizer else [f"tokenizer = {toml_value(model.tokenizer)}"]
     return lines + [f"lengths = {lengths}                # enumerated sequence lengths",
                     f"primary_length = {primary}", '# precisions = ["fp32", "fp16"]',
                     '# targets = ["coreml", "onnx"]', '# deployment_target = "iOS18"']

@@ -217,13 +217,17 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
         import torch
 
         from pipeline.hf.checks import folder_checks
+        from pipeline.hf.loading import HFAdapter
 
         if tok_path is not None and not tok_path.is_file():
             raise GateError(f"{tok_path}: tokenizer file not found")
         adapter = shared_adapter(ctx)
+        if not isinstance(adapter, HFAdapter):
+            raise GateError(f"adapter {ctx.spec.model.adapter if ctx.spec.model else ''}: "
+                            "not a Hugging Face folder adapter")
         tok = self._tokenizer(tok_path)
         ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
-        checks = [Check(name=n, status=s, detail=d)
+        checks = [Check(name=n, status=CheckStatus(s), detail=d)
                   for n, s, d in folder_checks(adapter, torch.tensor([ids], dtype=torch.int32))]
         checks += [vocab_check(adapter.vocab_size, tok[0], ctx.settings.vocab_padding_max),
                    forward_check(adapter, ids)]

@@ -72,7 +72,8 @@ def transformers_row(adapter: Any, ids: Any, atol: float = MATCH_ATOL, prefix: i
         return ("matches transformers", FAILED, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     detail = (f"prefill and {ids.shape[1] - prefix} decode steps vs transformers' forward on "
               f"{list(ids.shape)}: max abs error {worst:.3g}")
-    return ("matches transformers", OK if worst <= atol else FAILED, f"{detail} ({'<=' if worst <= atol else '>'} {atol:g})")
+    within = worst <= atol
+    return ("matches transformers", OK if within else FAILED, f"{detail} ({'<=' if within else '>'} {atol:g})")
 
 
 def prefill_caches(adapter: Any, ids: Any) -> tuple[Any, ...]:

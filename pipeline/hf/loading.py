@@ -72,7 +72,6 @@ def load_model(folder: HFFolder) -> tuple[Any, LoadReport]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM
-
     from transformers.utils import logging as hf_logging
 
     # transformers prints its own load report and progress bars; the checkpoint gate reports the findings
