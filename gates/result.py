@@ -89,6 +89,9 @@ class GateResult:
     (error, not_evaluable, skipped). `metrics` holds flat numbers the report
     and the regression rules read; `evidence` holds structured detail (files,
     per-shape rows, failures). `cached` says the result was reused.
+    `peak_rss_mb` is the resident memory peak (MiB) of Readiness and the
+    processes it started while the gate ran; None when the gate did not run
+    in this process (cached, skipped, merged from elsewhere).
     """
 
     name: str
@@ -101,6 +104,7 @@ class GateResult:
     remediation: str = ""
     duration_s: float = 0.0
     cached: bool = False
+    peak_rss_mb: float | None = None
 
     def __post_init__(self) -> None:
         if self.score is not None and not 0.0 <= self.score <= 1.0:
@@ -126,6 +130,7 @@ class GateResult:
             "remediation": self.remediation,
             "duration_s": round(self.duration_s, 4),
             "cached": self.cached,
+            **({} if self.peak_rss_mb is None else {"peak_rss_mb": round(float(self.peak_rss_mb), 1)}),
         }
 
     @classmethod
@@ -143,6 +148,7 @@ class GateResult:
                 remediation=str(data.get("remediation", "")),
                 duration_s=float(data.get("duration_s", 0.0)),
                 cached=bool(data.get("cached", False)),
+                peak_rss_mb=None if data.get("peak_rss_mb") is None else float(data["peak_rss_mb"]),
             )
         except KeyError as exc:
             raise ValueError(f"gate result is missing the field {exc.args[0]!r}") from None

@@ -160,6 +160,13 @@ def baseline_delta(v: Mapping[str, Any]) -> str:
     return f"{arrow} {delta:+.1f}"
 
 
+def _memory(peak_mb: Any) -> str:
+    """A gate's peak resident memory as read in a table ("—" when it did not run here)."""
+    if not isinstance(peak_mb, (int, float)) or isinstance(peak_mb, bool) or not peak_mb >= 0:
+        return "—"
+    return f"{peak_mb / 1024:.2f} GiB" if peak_mb >= 1024 else f"{peak_mb:.0f} MiB"
+
+
 def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]:
     evidence = gate.get("evidence") or {}
     tables = [t for t in (_table(x) for x in evidence.get("tables") or []) if t]
@@ -175,6 +182,7 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
         "summary": clip(str(gate.get("summary", "")), 1000),
         "remediation": clip(str(gate.get("remediation", "") or "")),
         "duration": f"{float(gate.get('duration_s') or 0):.2f} s",
+        "memory": _memory(gate.get("peak_rss_mb")),
         "cached": bool(gate.get("cached")),
         "metrics": [(clip(str(k), 100), metric_text(str(k), v))
                     for k, v in sorted((gate.get("metrics") or {}).items())],

@@ -66,6 +66,7 @@ class ResultCache:
         for dep in deps.values():
             dep.pop("duration_s", None)
             dep.pop("cached", None)
+            dep.pop("peak_rss_mb", None)
         material = {
             "gate": gate.name,
             "version": gate.version,
@@ -89,7 +90,7 @@ class ResultCache:
             result = GateResult.from_dict(data)
         except (OSError, ValueError):
             return None
-        return result.with_(cached=True)
+        return result.with_(cached=True, peak_rss_mb=None)  # it did not run this time
 
     def store(self, name: str, key: str, result: GateResult) -> None:
         if result.status not in CACHEABLE:

@@ -13,7 +13,8 @@ Each check runs in its own daemon thread so that a per-gate timeout can be
 enforced: a gate that raises becomes `error` carrying the message; one that
 overruns becomes `error` saying so, and the run goes on. Up to `jobs` gates
 whose dependencies are settled run at once. Results are cached by a hash of
-each gate's inputs (see `gates.engine.cache`).
+each gate's inputs (see `gates.engine.cache`). Each gate that runs carries
+its peak resident memory (`gates.engine.memory`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from gates.engine import children
 from gates.engine.cache import ResultCache
+from gates.engine.memory import PeakMeter
 from gates.engine.protocol import Gate, GateContext
 from gates.result import GateResult, Status
 
@@ -114,26 +116,36 @@ def _normalise(gate: Gate, result: Any, duration_s: float) -> GateResult:
 class _Running:
     """One gate executing in a daemon thread."""
 
-    def __init__(self, gate: Gate, ctx: GateContext, wake: threading.Event, cache_key: str | None) -> None:
+    def __init__(self, gate: Gate, ctx: GateContext, wake: threading.Event, cache_key: str | None,
+                 meter: PeakMeter) -> None:
         self.gate = gate
         self.cache_key = cache_key
         self.started = time.monotonic()
         self.result: GateResult | None = None
         self._wake = wake
+        self._meter = meter
+        meter.start(gate.name)
         self.thread = threading.Thread(target=self._run, args=(ctx,), daemon=True,
                                        name=f"gate-{gate.name}")
         self.thread.start()
 
     def _run(self, ctx: GateContext) -> None:
         try:
-            outcome = self.gate.check(ctx)
-            self.result = _normalise(self.gate, outcome, time.monotonic() - self.started)
-        except BaseException as exc:  # noqa: BLE001 - any failure is this gate's error
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            self.result = _error(self.gate, message, time.monotonic() - self.started,
-                                 "".join(traceback.format_exception(exc))[-4000:])
+            try:
+                outcome = self.gate.check(ctx)
+                result = _normalise(self.gate, outcome, time.monotonic() - self.started)
+            except BaseException as exc:  # noqa: BLE001 - any failure is this gate's error
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                result = _error(self.gate, message, time.monotonic() - self.started,
+                                "".join(traceback.format_exception(exc))[-4000:])
+            self.result = result.with_(peak_rss_mb=self._meter.stop(self.gate.name))
         finally:
+            self._meter.stop(self.gate.name)  # already stopped unless something above raised
             self._wake.set()
+
+    def timed_out(self, limit: float) -> GateResult:
+        return _error(self.gate, f"timed out after {limit:g} s (per-gate timeout)",
+                      time.monotonic() - self.started).with_(peak_rss_mb=self._meter.stop(self.gate.name))
 
 
 def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOptions = EngineOptions(),
@@ -144,6 +156,7 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
     pending = list(ordered)
     running: dict[str, _Running] = {}
     wake = threading.Event()
+    meter = PeakMeter()
     notify = listener or (lambda event, name, result: None)
 
     def settle(name: str, result: GateResult, event: str = "done") -> None:
@@ -174,7 +187,7 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
                 settle(gate.name, hit, "cached")
                 continue
             notify("start", gate.name, None)
-            running[gate.name] = _Running(gate, ctx, wake, cache_key)
+            running[gate.name] = _Running(gate, ctx, wake, cache_key, meter)
         wake.wait(timeout=0.05)
         wake.clear()
         children.raise_if_stopped()
@@ -187,6 +200,5 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
                 settle(name, job.result)
             elif time.monotonic() - job.started > limit:
                 del running[name]
-                settle(name, _error(job.gate, f"timed out after {limit:g} s (per-gate timeout)",
-                                    time.monotonic() - job.started))
+                settle(name, job.timed_out(limit))
     return [results[g.name] for g in ordered]
