@@ -234,5 +234,6 @@ def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
     files = [str(p) for p in (model_path(model.checkpoint, ctx.root), model_path(model.tokenizer, ctx.root)) if p]
     return {"model": {"lengths": list(model.lengths), "primary_length": model.primary_length,
                       "precisions": list(model.precisions), "targets": list(model.targets),
-                      "deployment_target": model.deployment_target},
+                      "deployment_target": model.deployment_target,
+                      "compressions": list(model.compressions), "stateful": list(model.stateful)},
             "files": files}

@@ -37,6 +37,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Compression = Literal["int8", "int4_block32", "palettize4", "palettize6", "prune50"]
+
+
 class ModelConfig(_Strict):
     adapter: str = "builtin:student"
     checkpoint: str | None = None
@@ -46,6 +49,19 @@ class ModelConfig(_Strict):
     precisions: list[Literal["fp32", "fp16"]] = Field(default_factory=lambda: ["fp32", "fp16"], min_length=1)
     targets: list[Literal["coreml", "onnx"]] = Field(default_factory=lambda: ["coreml", "onnx"])
     deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
+    # compressed fp16 packages (pipeline.compression) and stateful decode packages (iOS18)
+    compressions: list[Compression] = Field(default_factory=list)
+    stateful: list[Literal["fp32", "fp16", "int8", "int4_block32", "palettize4", "palettize6", "prune50"]] = \
+        Field(default_factory=list)
+
+    @pydantic.field_validator("compressions", "stateful")
+    @classmethod
+    def _needs_ios18(cls, value: list[str], info: pydantic.ValidationInfo) -> list[str]:
+        # states and block-wise int4 exist from iOS18 on; iOS16 LUTs are per tensor only
+        target = info.data.get("deployment_target", "iOS18")
+        if value and target != "iOS18":
+            raise ValueError(f"needs deployment_target = \"iOS18\" (it is {target!r})")
+        return value
 
 
 class CriticalConfig(_Strict):
