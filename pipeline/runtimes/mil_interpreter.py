@@ -50,6 +50,16 @@ class _Value:
         self.val = val
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Materialised:
+    """A compressed weight expanded at load: the constexpr op that made it, and who reads it."""
+
+    op_name: str
+    op_type: str
+    value: Any
+    used_by: tuple[str, ...]  # "linear 'linear_14'", ...
+
+
 @dataclass(frozen=True, slots=True)
 class OpRecord:
     """One evaluated op: its name, type and output values, in program order."""
@@ -164,7 +174,7 @@ class MilInterpreter:
         missing = unsupported([op.op_type for op in function.operations] + self._nested_ops())
         if missing:
             raise UnsupportedOps(missing, str(package.path))
-        self.weights: dict[str, tuple[str, str, Any]] = {}  # materialised var -> (op name, op type, value)
+        self.weights: dict[str, Materialised] = {}  # every expanded compressed weight, by var name
         self._consts = self._freeze_consts(function, self.weights)
         self._steps = [_Step(op) for op in self._ops]
         self._saved = {id(v): (v, v._sym_type, v._sym_val) for v in self._touched_vars()}
@@ -187,7 +197,7 @@ class MilInterpreter:
         return [op.op_type for op in self._function.operations if op.blocks]
 
     @staticmethod
-    def _freeze_consts(function: Any, weights: dict[str, tuple[str, str, Any]]) -> dict[int, Any]:
+    def _freeze_consts(function: Any, weights: dict[str, Materialised]) -> dict[int, Any]:
         # Consts are evaluated once, as float32 (fp16 weights exactly), so fp16
         # programs compute in float32 without re-casting weights every run.
         # Compressed weights (constexpr_* chains) are expanded here, once, in
@@ -209,7 +219,10 @@ class MilInterpreter:
                 var._sym_val = _Value(value)
                 consts[id(var)] = value
                 if op.op_type != "const":
-                    weights[var.name] = (op.name, op.op_type, value)
+                    users = tuple(f"{u.op_type} {u.name!r}" for u in var.child_ops
+                                  if not u.op_type.startswith("constexpr_"))
+                    weights[var.name] = Materialised(op_name=op.name, op_type=op.op_type, value=value,
+                                                     used_by=users)
         return consts
 
     def _touched_vars(self) -> list[Any]:
@@ -273,6 +286,21 @@ class MilInterpreter:
         value = values[id(step.op.inputs["value"])]
         states[step.state] = held(self.states[step.state], value)
         return value
+
+    def state_ops(self, name: str) -> tuple[str, ...]:
+        """The ops that read and write state `name`, in program order, as findings name them:
+        "read_state 'read_state_0'", "coreml_update_state 'x' of slice_update 'y'"."""
+        found = []
+        for step in self._steps:
+            if step.state != name:
+                continue
+            if step.op.op_type == "read_state":
+                found.append(f"read_state {step.op.name!r}")
+            else:
+                source = step.op.inputs["value"].op
+                origin = f" of {source.op_type} {source.name!r}" if source is not None else ""
+                found.append(f"coreml_update_state {step.op.name!r}{origin}")
+        return tuple(found)
 
     def make_state(self) -> MilState:
         """A fresh state for this program (zeros), as `MLModel.make_state()`."""

@@ -50,3 +50,19 @@ def test_missing_or_reordered_states_are_refused():
     problems = state_problems(arts.contract, replace(info, states=(*info.states[1:], extra)), "float16")
     assert problems[0] == ("states ['v_cache_0', 'k_cache_1', 'v_cache_1', 'scratch'] are not the contract's "
                            "['k_cache_0', 'v_cache_0', 'k_cache_1', 'v_cache_1'] (KV layout order)")
+
+
+def test_the_seeded_kv_layout_defect_fails_conversion_naming_the_state_and_its_ops():
+    from gates.conversion import package_problems
+    from pipeline.contract import load_contract
+    from tests.fixtures.parity.build import case_dir
+
+    contract = load_contract(case_dir("lossy") / "contract.json")
+    good = read_package(case_dir("lossy") / "decode_stateful_fp16.mlpackage")
+    assert package_problems(contract, "decode_stateful", "fp16", None, good, (1, 79)) == []
+    wrong = read_package(case_dir("stateful_kv_layout") / "decode_stateful_fp16.mlpackage")
+    problems = package_problems(contract, "decode_stateful", "fp16", None, wrong, (1, 79))
+    assert len(problems) == 4 and problems[0].startswith(
+        "state k_cache_0 is declared [1, 80, 2, 16]; the contract's KV layout [B, n_kv_heads, T_state, d_head] "
+        "is [1, 2, 80, 16] (read and written by read_state '")
+    assert "write_state of '" in problems[0]

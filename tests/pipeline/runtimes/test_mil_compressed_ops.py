@@ -202,13 +202,15 @@ def test_constexpr_op_matches_reference_and_coremltools(case):
     add = next(op for op in function.operations if op.op_type == "add")
     producer = add.inputs["y"].op
     want = producer.materialized_val_inference()
-    np.testing.assert_allclose(interp.weights[add.inputs["y"].name][2], np.asarray(want, np.float64), rtol=0, atol=0)
+    weight = interp.weights[add.inputs["y"].name]
+    np.testing.assert_allclose(weight.value, np.asarray(want, np.float64), rtol=0, atol=0)
+    assert weight.used_by == (f"add {add.name!r}",)
 
 
 def test_materialised_weights_are_expanded_once_at_load():
     interp = MilInterpreter.from_function(_program("constexpr_blockwise_shift_scale"))
     assert not any(step.op.op_type.startswith("constexpr_") for step in interp._steps)
-    assert [entry[1] for entry in interp.weights.values()] == ["constexpr_blockwise_shift_scale"]
+    assert [entry.op_type for entry in interp.weights.values()] == ["constexpr_blockwise_shift_scale"]
 
 
 def test_a_mask_that_disagrees_with_its_values_is_refused_at_load():
@@ -239,7 +241,11 @@ def _kv_program():
     return prog.functions["main"]
 
 
-def test_state_ops_are_in_the_table():
+def test_state_ops_are_in_the_table_and_named_per_state():
+    interp = MilInterpreter.from_function(_kv_program())
+    reads, writes = interp.state_ops("cache")
+    assert reads.startswith("read_state '") and writes.startswith("coreml_update_state '")
+    assert " of slice_update '" in writes
     assert SUPPORTED_OPS["read_state"] is Source.STATE
     assert SUPPORTED_OPS["coreml_update_state"] is Source.STATE
     assert SUPPORTED_OPS["slice_update"] is Source.NUMPY
