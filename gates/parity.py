@@ -172,6 +172,10 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     tables = [{"title": f"{_LABELS.get(e['target'], k)} {e['precision']} vs PyTorch, per length",
                "columns": TABLE_COLUMNS, "rows": [[r.get(c) for c in TABLE_COLUMNS] for r in e["rows"]]}
               for k, e in targets.items() if e.get("rows")]
+    from gates.parity_tradeoff import tradeoff_table
+
+    tradeoff = tradeoff_table(targets)
+    tables += [tradeoff] if tradeoff else []
     failures = [f for k, e in targets.items() for f in _failures(k, e)]
     evidence = {"targets": dict(targets), "tables": tables, "failures": failures,
                 "files": sorted({f for e in targets.values() for f in e.get("files", [])})}
@@ -269,6 +273,12 @@ class ParityGate:
                                      localise_tol=dict(settings.localise_tol),
                                      generate_tokens=settings.generate_tokens)
                    for p in plans}
+        from gates.parity_tradeoff import package_sizes
+
+        for p in plans:
+            if p.target != "onnx":  # the size/quality table (gates/parity_tradeoff.py)
+                size, base = package_sizes(arts, p.target, p.precision)
+                targets[p.key] = {**targets[p.key], "size_bytes": size, "baseline_bytes": base}
         result = summarise(self.name, self.severity, targets)
         notes = [f"text inputs skipped: {why}"] if why and "text" in settings.sources else []
         return result.with_(evidence={**result.evidence, "notes": notes,

@@ -2,7 +2,8 @@
 
 Autoescaped throughout (test names and failure messages are untrusted), with a
 Content-Security-Policy that forbids any fetch. The trend chart comes from
-`reports.trend` when the document carries a trend.
+`reports.trend` when the document carries a trend; an evidence table with a
+`chart` hint gets a scatter chart from `reports.scatter`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,18 @@ def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
     return Markup(trend_svg(trend))  # trend_svg escapes every text it writes
 
 
+def _charts(v: dict[str, Any]) -> None:
+    """A table with a `chart` hint gets its SVG (`chart_svg`) next to it; every other gets None."""
+    from reports.scatter import scatter_svg
+
+    for gate in v["gates"]:
+        for table in gate["tables"]:
+            svg = scatter_svg(table["raw"]) if table.get("raw") else None
+            table["chart_svg"] = Markup(svg) if svg else None  # scatter_svg escapes every text it writes
+
+
 def render(doc: Mapping[str, Any]) -> str:
     v = views.build(doc)
+    _charts(v)
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
                            trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))

@@ -157,3 +157,26 @@ def test_generate_tokens_must_be_a_count():
     for bad in (-1, True, 2.5):
         with pytest.raises(GateError, match="setting generate_tokens must be an integer >= 0"):
             validate(Settings(generate_tokens=bad), "auto")
+
+
+def test_the_tradeoff_table_sets_each_variants_quality_cost_against_its_size_saving(good):
+    table = next(t for t in good.evidence["tables"] if t["title"].startswith("Core ML variants"))
+    rows = {r[0]: dict(zip(table["columns"], r)) for r in table["rows"]}
+    assert set(rows) == {"coreml_int4_block32", "coreml_palettize4", "coreml_stateful_fp16"}
+    int4 = rows["coreml_int4_block32"]
+    entries = {p["file"]: p["size_bytes"] for p in FixtureContract.packages()}
+    fp16 = entries["prefill_fp16.mlpackage"] + entries["decode_fp16.mlpackage"]
+    assert int4["size_bytes"] == entries["prefill_int4_block32.mlpackage"] + entries["decode_int4_block32.mlpackage"]
+    assert int4["size_saving_pct"] == round(100 * (1 - int4["size_bytes"] / fp16), 2) > 30
+    assert rows["coreml_stateful_fp16"]["size_saving_pct"] == 0.0  # against the stateful fp16 package itself
+    assert 0 < int4["kl"] < 0.05 and int4["top1_pct"] >= 65 and int4["status"] == "pass"
+    assert table["chart"]["x"] == "size_saving_pct" and table["chart"]["y"] == "kl"
+
+
+class FixtureContract:
+    @staticmethod
+    def packages():
+        from pipeline.contract import load_contract
+        from tests.fixtures.parity.build import case_dir
+
+        return load_contract(case_dir("lossy") / "contract.json").doc["packages"]
