@@ -11,7 +11,7 @@ the KL of the next-token distributions (`pipeline.parity.logit_metrics`):
 - `greedy_match_pct`: both sides generate `tokens` tokens greedily from the
   same prompt, each from its *own* prefill and its own caches (or state); the
   share of tokens generated identically before the first disagreement, in
-  percent, averaged over the prompts of one length (both sources).
+  percent, averaged over the prompts of the primary length (both sources).
 
     >>> perplexity_delta_pct(ref_logits, cand_logits, ids)   # doctest: +SKIP
     3.7

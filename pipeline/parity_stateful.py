@@ -124,9 +124,11 @@ def stateful_tokens(ref_prefill: Any, candidate: Any, ids: np.ndarray, tokens: i
 def stateful_rows(ref_prefill: Any, ref_decode: Any, candidate: Any, arts: Any, adapter: Any, bounds: Bounds, *,
                   names: DecodeNames, steps: int, seed: int, sources: Sequence[str], text_ids: Sequence[int],
                   generate_tokens: int, chain: bool = False) -> list[Comparison]:
-    """Every enumerated length and source: chained steps, the state, and greedy generation."""
+    """Every enumerated length and source: chained steps and the state; greedy generation
+    on the primary length."""
     from pipeline.parity_cases import input_ids
     from pipeline.parity_lossy import generation_comparison, greedy_tokens
+    from pipeline.parity_targets import primary_length
 
     low, high = arts.export.cache_range
     rows: list[Comparison] = []
@@ -138,7 +140,7 @@ def stateful_rows(ref_prefill: Any, ref_decode: Any, candidate: Any, arts: Any, 
         for source, ids in prompts:
             rows += stateful_comparisons(ref_prefill, ref_decode, candidate, ids, source, bounds, steps=steps,
                                          names=names, chain=chain)
-        if generate_tokens and length + generate_tokens <= high:
+        if generate_tokens and length == primary_length(arts) and length + generate_tokens <= high:
             outs = names.decode_outputs[1:]
             rows.append(generation_comparison(
                 lambda ids: greedy_tokens(ref_prefill, ref_decode, ids, generate_tokens, names.cache_inputs, outs),

@@ -124,6 +124,11 @@ def _localise(plan, failure, adapter, arts, opened, localise_tol, seed, text_ids
                             float(localise_tol.get(plan.precision, 5e-2)), seed=seed, text_ids=text_ids)
 
 
+def primary_length(arts: Any) -> int:
+    """The length that must work (the first enumerated one when the options do not say)."""
+    return int(getattr(arts.options, "primary_length", arts.options.lengths[0]))
+
+
 def _names(adapter: Any) -> DecodeNames:
     return DecodeNames(prefill_outputs=adapter.prefill_output_names(), decode_inputs=adapter.decode_input_names(),
                        decode_outputs=adapter.decode_output_names())
@@ -148,6 +153,9 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
     from pipeline.compression import KINDS
 
     lossy = plan.precision in KINDS  # compressed: distribution metrics over runs of positions
+    # Generation agreement is a lossy-target metric: fp32 and fp16 are held element-wise,
+    # step by step, which is stricter and costs no extra decode runs.
+    generate_tokens = generate_tokens if lossy else 0
     if plan.target == STATEFUL_TARGET:
         from pipeline.parity_stateful import stateful_rows
 
@@ -156,6 +164,7 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
                              generate_tokens=generate_tokens, chain=lossy), opened
     cand_decode = runtime_for("decode")
     low, high = arts.export.cache_range
+    primary = primary_length(arts)  # generation runs on the primary length's prompts
     rows: list[Comparison] = []
     for length in arts.options.lengths:
         cand_prefill = runtime_for("prefill", length)
@@ -168,7 +177,7 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
             if low <= length and length + decode_steps <= high:
                 rows += decode_comparisons(ref_prefill, ref_decode, cand_decode, ids, source, bounds,
                                            steps=decode_steps, names=names, chain=lossy)
-        if generate_tokens and low <= length and length + generate_tokens <= high:
+        if generate_tokens and length == primary and length + generate_tokens <= high:
             rows.append(_generation(ref_prefill, ref_decode, cand_prefill, cand_decode, prompts, names,
                                     generate_tokens, bounds))
     return rows, opened

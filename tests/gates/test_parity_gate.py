@@ -57,8 +57,7 @@ def test_good_model_passes_on_every_target_with_text_and_random_inputs(good):
 def test_good_model_evidence_has_a_row_per_length_phase_and_output(good):
     rows = good.evidence["targets"]["coreml_fp16"]["rows"]
     keys = {(r["phase"], r["T"], r["output"]) for r in rows}
-    assert keys == {(p, t, o) for p in ("prefill", "decode") for t in (8, 16) for o in ("logits", "cache")} | {
-        ("generate", t, "tokens") for t in (8, 16)}
+    assert keys == {(p, t, o) for p in ("prefill", "decode") for t in (8, 16) for o in ("logits", "cache")}
     table = good.evidence["tables"][0]
     assert table["columns"][:4] == ["runtime", "phase", "T", "output"] and table["rows"]
 

@@ -55,14 +55,14 @@ def test_lossy_rows_carry_perplexity_kl_and_generation_agreement(good):
     prefill = next(r for r in rows if r["phase"] == "prefill" and r["output"] == "logits")
     assert prefill["ppl_delta_pct"] is not None and 0 < prefill["kl"] < 0.05 and prefill["top1_pct"] >= 65
     generated = [r for r in rows if r["phase"] == "generate"]
-    assert [r["T"] for r in generated] == list(LENGTHS) and all(r["greedy_match_pct"] >= 15 for r in generated)
+    assert [r["T"] for r in generated] == [LENGTHS[0]] and generated[0]["greedy_match_pct"] >= 15
     assert good.metrics["coreml_int4_block32_kl"] == max(r["kl"] for r in rows if r["kl"] is not None)
 
 
 def test_stateful_rows_check_every_length_and_the_state_itself(good):
     rows = good.evidence["targets"]["coreml_stateful_fp16"]["rows"]
     assert {(r["phase"], r["T"], r["output"]) for r in rows} == {
-        (p, t, o) for t in LENGTHS for p, o in (("decode", "logits"), ("decode", "cache"), ("generate", "tokens"))}
+        (p, t, o) for t in LENGTHS for p, o in (("decode", "logits"), ("decode", "cache"))}
     state = [r for r in rows if r["output"] == "cache"]
     assert all(r["max_rel"] < 2e-2 for r in state)
 
