@@ -35,11 +35,12 @@ options reuses them (listed in `reused`) instead of converting again. Export
 and its validation always run (they are the evidence the export gate reports).
 
 Gates share one instance per run through `ctx.memo.get("adapter", ...)` and
-`ctx.memo.get("artifacts", ...)`; see `gates.export.shared_artifacts`.
+`ctx.memo.get("artifacts", ...)`; see `gates.model.export.shared_artifacts`.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import inspect
 import json
@@ -54,8 +55,18 @@ from pipeline import to_coreml, to_onnx
 from pipeline.contract import Contract, build_contract, kv_layout, save_contract
 from pipeline.export import ExportBundle, ExportOptions, export_model, for_conversion
 
-KINDS = ("prefill", "decode")
-STATEFUL = "decode_stateful"
+
+class Phase(enum.StrEnum):
+    """Which program: prefill (the prompt), decode (one token, the KV cache threaded through), or the
+    stateful decode (one token, the KV cache held as Core ML state; a Core ML package only)."""
+
+    PREFILL = "prefill"
+    DECODE = "decode"
+    DECODE_STATEFUL = "decode_stateful"
+
+
+KINDS = (Phase.PREFILL, Phase.DECODE)  # the programs every target gets
+STATEFUL = Phase.DECODE_STATEFUL
 
 
 class ArtifactError(Exception):
@@ -64,7 +75,7 @@ class ArtifactError(Exception):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BuildOptions:
-    """What to build. Defaults follow gates.base.ModelSpec."""
+    """What to build. Defaults follow gates.engine.spec.ModelSpec."""
 
     lengths: tuple[int, ...] = (64, 128, 256, 512)
     primary_length: int = 128
@@ -101,7 +112,7 @@ class BuildOptions:
 
     @classmethod
     def from_model_spec(cls, spec: Any, **overrides: Any) -> BuildOptions:
-        """From a gates.base.ModelSpec (or anything with those attributes)."""
+        """From a gates.engine.spec.ModelSpec (or anything with those attributes)."""
         fields = {name: tuple(v) if isinstance(v, list) else v
                   for name in ("lengths", "primary_length", "precisions", "targets", "deployment_target",
                                "compressions", "stateful")
@@ -117,11 +128,16 @@ class BuildOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PackageKey:
-    """Which Core ML package: prefill or decode, a precision, and a length in per-length mode."""
+    """Which Core ML package: its program, a variant (precision or compression), and a length in
+    per-length mode."""
 
-    kind: str
+    kind: Phase
     precision: str
     length: int | None = None
+
+    def __post_init__(self) -> None:
+        # A plain "prefill" names the same package: keep one type, so keys hash alike.
+        object.__setattr__(self, "kind", Phase(self.kind))
 
     @property
     def step(self) -> str:
@@ -157,15 +173,15 @@ class ModelArtifacts:
         keys = []
         for variant in (*self.options.precisions, *self.options.compressions):
             if self.options.per_length:
-                keys += [PackageKey(kind="prefill", precision=variant, length=t) for t in self.options.lengths]
+                keys += [PackageKey(kind=Phase.PREFILL, precision=variant, length=t) for t in self.options.lengths]
             else:
-                keys.append(PackageKey(kind="prefill", precision=variant))
-            keys.append(PackageKey(kind="decode", precision=variant))
+                keys.append(PackageKey(kind=Phase.PREFILL, precision=variant))
+            keys.append(PackageKey(kind=Phase.DECODE, precision=variant))
         keys += [PackageKey(kind=STATEFUL, precision=variant) for variant in self.options.stateful]
         return tuple(keys)
 
     def coreml_package(self, kind: str, precision: str, length: int | None = None) -> Path:
-        key = PackageKey(kind=kind, precision=precision, length=length if self.options.per_length else None)
+        key = PackageKey(kind=Phase(kind), precision=precision, length=length if self.options.per_length else None)
         if key in self.coreml:
             return self.coreml[key]
         raise ArtifactError(self.errors.get(key.step, f"no Core ML package {key.step} was built "
@@ -249,7 +265,7 @@ def _build_coreml(adapter: Any, arts: ModelArtifacts, errors: dict[str, str], re
         if reuse and _complete(path):
             reused.append(key.step)
             return path
-        if key.kind == STATEFUL:
+        if key.kind is STATEFUL:
             base = None if key.precision in to_coreml.PRECISIONS else build(PackageKey(kind=STATEFUL,
                                                                                        precision="fp16"))
             return _convert_stateful(adapter, arts, key, programs, path, base)
@@ -301,7 +317,7 @@ def _complete(path: Path) -> bool:
 
 
 def _program_for(bundle: ExportBundle, key: PackageKey) -> Any:
-    if key.kind == "decode":
+    if key.kind is Phase.DECODE:
         if bundle.decode is None:
             raise ArtifactError(f"no decode program to convert: {bundle.errors.get('decode', 'export failed')}")
         return bundle.decode
@@ -318,7 +334,7 @@ def _program_for(bundle: ExportBundle, key: PackageKey) -> Any:
 
 def _convert(adapter: Any, arts: ModelArtifacts, key: PackageKey, program: Any, path: Path) -> Path:
     opts = arts.options
-    if key.kind == "prefill":
+    if key.kind is Phase.PREFILL:
         lengths = (key.length,) if key.length else opts.lengths
         return to_coreml.convert_prefill(
             program, input_name="input_ids", output_names=adapter.prefill_output_names(), lengths=lengths,

@@ -7,12 +7,14 @@
 Each kind is one `coremltools.optimize.coreml` call on the fp16 package (the
 precision devices run compressed models in):
 
-| kind | coremltools | stored as |
-| --- | --- | --- |
-| `int8` | `linear_quantize_weights`, symmetric, per output channel | `constexpr_blockwise_shift_scale` |
-| `int4_block32` | `linear_quantize_weights`, symmetric int4, blocks of 32 input channels | `constexpr_blockwise_shift_scale` |
-| `palettize4`, `palettize6` | `palettize_weights`, k-means, one 16/64-entry LUT per 16 output channels | `constexpr_lut_to_dense` |
-| `prune50` | `prune_weights`, 50 % magnitude sparsity | `constexpr_sparse_to_dense` |
+- `int8`: `linear_quantize_weights`, symmetric, per output channel; stored as
+  `constexpr_blockwise_shift_scale`;
+- `int4_block32`: `linear_quantize_weights`, symmetric int4, blocks of 32 input
+  channels; stored as `constexpr_blockwise_shift_scale`;
+- `palettize4`, `palettize6`: `palettize_weights`, k-means, one 16/64-entry LUT
+  per 16 output channels; stored as `constexpr_lut_to_dense`;
+- `prune50`: `prune_weights`, 50 % magnitude sparsity; stored as
+  `constexpr_sparse_to_dense`.
 
 Only the model's parameters are compressed (the consts torch.export lifted
 as `p_*`): buffers such as rotary tables or an additive causal mask are

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from gates.tracked_files import PRUNED_DIRS
+from gates.code.tracked_files import PRUNED_DIRS
 
 MAX_DEPTH = 4  # folders below the root that the model search descends into
 MAX_FOLDERS = 2000  # a bound on the walk, for very large trees

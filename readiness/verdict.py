@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from gates.result import GateResult, Severity
-from readiness.regression import REGRESSION_PREFIX
+from readiness.history.regression import REGRESSION_PREFIX
 from readiness.scoring import Score, is_off
 
 PARTIAL_BAND = "partial run"

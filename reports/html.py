@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from reports import view as views
 from reports.templating import render as render_template
+from reports.trend import trend_svg
 
 RADIUS = 54.0
 BAND_COLOUR = {"production ready": "#2e9b4f", "mostly ready": "#3b7dd8", "partial": "#d89b1f",
@@ -33,25 +34,25 @@ def gauge(score: float, band: str, tone: str = "ship") -> dict[str, str]:
 def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
     if len(trend) < 2:
         return None
-    try:
-        from reports.trend import trend_svg
-    except ImportError:
-        return None
     return Markup(trend_svg(trend))  # trend_svg escapes every text it writes
 
 
-def _charts(v: dict[str, Any]) -> None:
-    """A table with a `chart` hint gets its SVG (`chart_svg`) next to it; every other gets None."""
+def _chart(table: Mapping[str, Any]) -> Markup | None:
     from reports.scatter import scatter_svg
 
-    for gate in v["gates"]:
-        for table in gate["tables"]:
-            svg = scatter_svg(table["raw"]) if table.get("raw") else None
-            table["chart_svg"] = Markup(svg) if svg else None  # scatter_svg escapes every text it writes
+    svg = scatter_svg(table["raw"]) if table.get("raw") else None
+    return Markup(svg) if svg else None  # scatter_svg escapes every text it writes
 
 
-def render(doc: Mapping[str, Any]) -> str:
-    v = views.build(doc)
-    _charts(v)
+def _with_charts(v: Mapping[str, Any]) -> dict[str, Any]:
+    """The view with `chart_svg` on every table (None without a `chart` hint); the caller's view,
+    which other formats may share, is left as it was."""
+    gates = [{**g, "tables": [{**t, "chart_svg": _chart(t)} for t in g["tables"]]} for g in v["gates"]]
+    return {**v, "gates": gates}
+
+
+def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
+    """The report; `v` is the document's view when the caller built it already."""
+    v = _with_charts(v if v is not None else views.build(doc))
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
                            trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))

@@ -103,11 +103,11 @@ def scatter_svg(table: Mapping[str, Any], width: int = 560, height: int = 260) -
     parts.append(f'<text x="12" y="{_TOP + h / 2:.1f}" text-anchor="middle" fill="#374151"'
                  f' transform="rotate(-90 12 {_TOP + h / 2:.1f})">'
                  f'{_text(hint.get("y_title", hint.get("y")), 80)}{" (log)" if log_y else ""}</text>')
-    for i, (label, x, y) in enumerate(points):
+    for i, (name, x, y) in enumerate(points):
         colour = PALETTE[i % len(PALETTE)]
-        parts.append(f'<circle cx="{px(x)}" cy="{py(y)}" r="5" fill="{colour}"><title>{_text(label)}</title>'
+        parts.append(f'<circle cx="{px(x)}" cy="{py(y)}" r="5" fill="{colour}"><title>{_text(name)}</title>'
                      "</circle>")
         parts.append(f'<text x="{float(px(x)) + 8:.1f}" y="{py(y)}" dominant-baseline="middle" fill="#111827">'
-                     f"{_text(label)}</text>")
+                     f"{_text(name)}</text>")
     parts.append("</svg>")
     return "\n".join(parts)

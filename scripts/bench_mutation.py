@@ -40,13 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gates import mutation_runner as runner  # noqa: E402
-from gates import mutation_workspace as workspace  # noqa: E402
-from gates.base import CodeSpec, CriticalModule, GateContext, ProjectSpec  # noqa: E402
-from gates.interval import wilson_interval  # noqa: E402
-from gates.mutation import MutationGate, Settings  # noqa: E402
-from gates.mutation_cache import MutationCache  # noqa: E402
-from gates.mutation_session import Plan, fingerprint, select, test_files  # noqa: E402
+from gates.engine.protocol import GateContext
+from gates.engine.spec import CodeSpec, CriticalModule, ProjectSpec
+from gates.mutation import runner, workspace
+from gates.mutation.cache import MutationCache
+from gates.mutation.gate import MutationGate, Settings
+from gates.mutation.interval import wilson_interval
+from gates.mutation.session import Plan, fingerprint, select, test_files
 
 FIXTURES = ROOT / "tests" / "fixtures" / "mutation"
 PROJECTS = {"pure": ("bench_pure", "textkit/stats.py", "fork"),
@@ -62,7 +62,7 @@ class Clock:
     time much less, so both are reported.
     """
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
         return self
 

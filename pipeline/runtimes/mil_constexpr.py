@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+
 def _unpack_bits(packed: np.ndarray, nbits: int, count: int) -> np.ndarray:
     """`count` unsigned nbits-wide values packed LSB first into bytes (iOS16 layout)."""
     bits = np.unpackbits(np.asarray(packed).astype(np.uint8).ravel(), bitorder="little")
@@ -77,7 +78,7 @@ def _lut_to_dense_ios16(a: dict) -> np.ndarray:
 def _sparse_to_dense_ios16(a: dict) -> np.ndarray:
     shape = tuple(int(d) for d in np.atleast_1d(a["shape"]))
     count = int(np.prod(shape))
-    mask = _unpack_bits(a["mask"], 1, count).astype(bool)
+    mask: np.ndarray = _unpack_bits(a["mask"], 1, count).astype(bool)
     return _scatter(np.asarray(a["nonzero_data"]), mask.reshape(shape))
 
 

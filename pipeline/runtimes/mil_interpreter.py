@@ -148,7 +148,7 @@ class _Step:
         self.fast = FAST.get(op.op_type)
         # read_state reads `input`, coreml_update_state writes `state`: the state's name
         state = op.inputs.get("input") if op.op_type == "read_state" else op.inputs.get("state")
-        self.state = state.name if op.op_type in _STATE_OPS else None
+        self.state: str | None = state.name if op.op_type in _STATE_OPS else None
         self.inputs = [(name, tuple(id(v) for v in var) if isinstance(var, (tuple, list)) else id(var))
                        for name, var in op.inputs.items()]
         self.outputs = list(op.outputs)
@@ -264,7 +264,7 @@ class MilInterpreter:
         # Overflow to inf is a finding (fp16), not a reason to warn.
         with np.errstate(all="ignore"):
             if step.state is not None:
-                result = self._state_op(step, values, states)
+                result = self._state_op(step, step.state, values, states)
             elif step.fast is not None:
                 args = {name: tuple(values[k] for k in key) if isinstance(key, tuple) else values[key]
                         for name, key in step.inputs}
@@ -279,12 +279,12 @@ class MilInterpreter:
             values[id(var)] = value
         return stored
 
-    def _state_op(self, step: _Step, values: dict[int, Any], states: dict[str, np.ndarray]) -> Any:
-        """read_state copies the session's value out; coreml_update_state writes one in."""
+    def _state_op(self, step: _Step, name: str, values: dict[int, Any], states: dict[str, np.ndarray]) -> Any:
+        """read_state copies state `name`'s value out of the session; coreml_update_state writes one in."""
         if step.op.op_type == "read_state":
-            return states[step.state]
+            return states[name]
         value = values[id(step.op.inputs["value"])]
-        states[step.state] = held(self.states[step.state], value)
+        states[name] = held(self.states[name], value)
         return value
 
     def state_ops(self, name: str) -> tuple[str, ...]:

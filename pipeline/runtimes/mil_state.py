@@ -50,8 +50,9 @@ class MilState:
 
     def __init__(self, specs: Mapping[str, StateSpec]) -> None:
         self.specs = dict(specs)
-        self._values = {name: np.zeros(spec.shape, np.float32 if spec.dtype is np.float16 else spec.dtype)
-                        for name, spec in self.specs.items()}
+        self._values: dict[str, np.ndarray] = {
+            name: np.zeros(spec.shape, np.float32 if spec.dtype is np.float16 else spec.dtype)
+            for name, spec in self.specs.items()}
 
     def _spec(self, name: str) -> StateSpec:
         if name not in self.specs:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.badinput.project import CORPUS
@@ -140,7 +140,7 @@ GATE_SETTINGS = ["suite_health", "coverage", "hygiene", "mutation", "checkpoint"
        table=st.dictionaries(st.sampled_from(["timeout_s", "min_pass_pct", "min_line_pct", "sample",
                                               "python", "diff_base", "bogus"]), scalars, max_size=3))
 def test_gate_settings_give_settings_or_a_config_error(gate: str, table: dict[str, Any]) -> None:
-    from gates import registry
+    from gates.engine import registry
     from readiness.config import ConfigError, gate_settings
 
     settings_type = registry.gate_class(gate).Settings
@@ -154,8 +154,8 @@ def test_gate_settings_give_settings_or_a_config_error(gate: str, table: dict[st
 @given(text=st.text(max_size=40) | st.builds(lambda g, k, v: f"{g}.{k}={v}", st.sampled_from(GATE_SETTINGS),
                                                 toml_keys, st.text(max_size=12)))
 def test_set_override_gives_a_setting_or_a_config_error(text: str) -> None:
-    from readiness.assessment import parse_override
     from readiness.config import ConfigError
+    from readiness.selection import parse_override
 
     try:
         gate, key, _ = parse_override(text)
@@ -253,7 +253,7 @@ def junit_xml(draw: st.DrawFn) -> str:
 @FUZZ
 @given(text=junit_xml())
 def test_read_junit_gives_cases_or_a_junit_error(text: str) -> None:
-    from gates.junit_report import JUnitError, read_junit
+    from gates.code.junit_reader import JUnitError, read_junit
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "junit.xml"
@@ -267,7 +267,7 @@ def test_read_junit_gives_cases_or_a_junit_error(text: str) -> None:
 @FEW
 @given(data=st.binary(max_size=300))
 def test_read_junit_of_any_bytes_gives_cases_or_a_junit_error(data: bytes) -> None:
-    from gates.junit_report import JUnitError, read_junit
+    from gates.code.junit_reader import JUnitError, read_junit
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "junit.xml"
@@ -283,7 +283,7 @@ def test_read_junit_of_any_bytes_gives_cases_or_a_junit_error(data: bytes) -> No
 @FEW
 @given(data=st.binary(max_size=300))
 def test_coverage_load_of_any_bytes_is_a_coverage_data_error(data: bytes) -> None:
-    from gates.coverage_data import CoverageDataError, load
+    from gates.code.coverage_data import CoverageDataError, load
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -302,7 +302,7 @@ lines = st.integers(-3, 12)
                                 st.sets(st.tuples(lines, lines), min_size=1, max_size=6), min_size=1, max_size=3),
        arcs=st.booleans())
 def test_coverage_load_of_any_recorded_data_gives_numbers_or_an_error(measured: dict, arcs: bool) -> None:
-    from gates.coverage_data import CoverageDataError, FileCoverage, load
+    from gates.code.coverage_data import CoverageDataError, FileCoverage, load
     from tests.badinput.artifacts import coverage_file
 
     with tempfile.TemporaryDirectory() as folder:

@@ -215,7 +215,7 @@ def test_package_path_that_is_a_file_is_a_package_error(tmp_path: Path) -> None:
 # -- coverage data ------------------------------------------------------------------
 
 def test_coverage_data_measuring_a_folder_is_a_coverage_data_error(tmp_path: Path) -> None:
-    from gates.coverage_data import CoverageDataError, load
+    from gates.code.coverage_data import CoverageDataError, load
 
     root = tmp_path / "proj"
     (root / "src").mkdir(parents=True)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from gates import engine, registry
-from gates.base import GateContext, GateError, ModelSpec, ProjectSpec
+from gates.engine import registry
+from gates.engine import scheduler as engine
+from gates.engine.protocol import GateContext, GateError
+from gates.engine.spec import ModelSpec, ProjectSpec
 from gates.result import GateResult, Status
 from readiness.scoring import score_components
 from readiness.verdict import decide
@@ -108,8 +110,9 @@ def test_an_adapter_that_cannot_load_is_one_error_each(tmp_path):
     ("semantics", {"prefix_length": 0}),
 ])
 def test_bad_setting_errors_do_not_repeat_the_gate_name(name, settings):
-    from gates import mutation, parity, semantics
-    from gates.environment import within
+    from gates.model import parity, semantics
+    from gates.model.environment import within
+    from gates.mutation import gate as mutation
 
     raise_for = {
         "environment": lambda s: within("1.0", s["python"]),

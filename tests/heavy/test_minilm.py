@@ -23,7 +23,7 @@ transformers = pytest.importorskip("transformers")
 
 import torch  # noqa: E402
 
-from pipeline.parity import compare, judge, thresholds_for  # noqa: E402
+from pipeline.parity.metrics import compare, judge, thresholds_for  # noqa: E402
 from pipeline.runtimes.mil_interpreter import MilInterpreter  # noqa: E402
 
 LENGTHS = (16, 32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gates.base import ModelSpec
+from gates.engine.spec import ModelSpec
 from pipeline.artifacts import ArtifactError, BuildOptions, PackageKey, build_artifacts, model_key
 from tests.fixtures.export import built
 from tests.fixtures.export.tiny_model import TinyAdapter

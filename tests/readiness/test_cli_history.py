@@ -9,9 +9,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from readiness import history
 from readiness.cli_history import register
-from readiness.history import HistorySettings
+from readiness.history import store as history
+from readiness.history.store import HistorySettings
 from tests.fixtures.history.documents import assessment, gate
 
 BEFORE = assessment(generated_at="2026-11-20T10:00:00Z", score=80.0, commit="aaaa1111",

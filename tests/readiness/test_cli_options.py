@@ -19,10 +19,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gates import registry
+from gates.engine import registry
 from readiness import cli
 from readiness.cli import main
-from tests.gates.quality_projects import QUALITY
+from tests.gates.code.quality_projects import QUALITY
 
 
 @pytest.fixture

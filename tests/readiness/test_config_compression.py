@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from readiness import config
-from readiness.assessment import build_spec
+from readiness.selection import build_spec
 
 
 def _load(tmp_path: Path, model: str) -> config.LoadedConfig:
@@ -29,8 +29,16 @@ def test_an_unknown_compression_names_the_key_and_the_allowed_values(tmp_path: P
 
 
 def test_state_and_block_wise_int4_need_ios18(tmp_path: Path) -> None:
-    with pytest.raises(config.ConfigError, match=r"model.stateful = \['fp16'\]: Value error, needs "
+    with pytest.raises(config.ConfigError, match=r"readiness.toml: model.stateful = \['fp16'\]: needs "
                                                  r"deployment_target = \"iOS18\" \(it is 'iOS17'\)"):
         _load(tmp_path, 'deployment_target = "iOS17"\nstateful = ["fp16"]')
-    with pytest.raises(config.ConfigError, match=r"model.compressions = \['int4_block32'\]: Value error"):
+    with pytest.raises(config.ConfigError, match=r"model.compressions = \['int4_block32'\]: "
+                                                 r"needs deployment_target = \"iOS18\" \(it is 'iOS16'\)"):
         _load(tmp_path, 'deployment_target = "iOS16"\ncompressions = ["int4_block32"]')
+
+
+def test_the_ios18_message_names_the_key_as_pyproject_spells_it(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.readiness.model]\ndeployment_target = "iOS17"\n'
+                                             'stateful = ["fp16"]\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=r"pyproject.toml: tool.readiness.model.stateful = \['fp16'\]: needs"):
+        config.load(start=tmp_path)
