@@ -42,6 +42,8 @@ class _Strict(BaseModel):
 
 Precision = Literal["fp32", "fp16"]
 Target = Literal["coreml", "onnx"]
+Compression = Literal["int8", "int4_block32", "palettize4", "palettize6", "prune50"]
+Variant = Literal["fp32", "fp16", "int8", "int4_block32", "palettize4", "palettize6", "prune50"]  # either
 
 
 class ModelConfig(_Strict):
@@ -55,6 +57,20 @@ class ModelConfig(_Strict):
     precisions: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32", "fp16"]), min_length=1)
     targets: list[Target] = Field(default_factory=lambda: list[Target](["coreml", "onnx"]))
     deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
+    # compressed fp16 packages (pipeline.compression) and stateful decode packages (iOS18)
+    compressions: list[Compression] = Field(default_factory=list)
+    stateful: list[Variant] = Field(default_factory=list)
+
+    @pydantic.field_validator("compressions", "stateful")
+    @classmethod
+    def _needs_ios18(cls, value: list[str], info: pydantic.ValidationInfo) -> list[str]:
+        # states and block-wise int4 exist from iOS18 on; iOS16 LUTs are per tensor only
+        target = info.data.get("deployment_target", "iOS18")
+        if value and target != "iOS18":
+            prefix = (info.context or {}).get("prefix", "")  # our own message names the key (see _describe)
+            raise ValueError(f"{prefix}model.{info.field_name} = {value!r}: "
+                             f"needs deployment_target = \"iOS18\" (it is {target!r})")
+        return value
 
 
 class CriticalConfig(_Strict):
@@ -164,7 +180,7 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def parse(raw: dict[str, Any], source: str, prefix: str = "") -> Config:
     """Validate a configuration table; raises ConfigError on the first problem."""
     try:
-        return Config.model_validate(raw, context={"key": f"{prefix}history"})
+        return Config.model_validate(raw, context={"key": f"{prefix}history", "prefix": prefix})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"{source}: {_describe(dict(first), prefix, Config)}") from None

@@ -55,6 +55,8 @@ def demo_config(checkpoint: Path, tokenizer: Path) -> str:
         f"tokenizer = {toml_value(str(tokenizer))}",
         "lengths = [64, 128, 256, 512]",
         "primary_length = 128",
+        'compressions = ["int4_block32"]',
+        'stateful = ["fp16"]',
         "",
         "[code]",
         'root = "project"',

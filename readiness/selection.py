@@ -109,7 +109,8 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
         model = ModelSpec(adapter=m.adapter, args=dict(m.args), checkpoint=_path(root, m.checkpoint),
                           tokenizer=_path(root, m.tokenizer), lengths=tuple(sorted(set(m.lengths))),
                           primary_length=m.primary_length, precisions=tuple(m.precisions),
-                          targets=tuple(m.targets), deployment_target=m.deployment_target)
+                          targets=tuple(m.targets), deployment_target=m.deployment_target,
+                          compressions=tuple(m.compressions), stateful=tuple(m.stateful))
     code = None
     if cfg.code is not None:
         c = cfg.code

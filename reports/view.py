@@ -122,7 +122,8 @@ def _table(raw: Any) -> dict[str, Any] | None:
         columns = columns[:at] + columns[at + 1:]
     return {"title": clip(str(raw.get("title", "")), 200), "columns": columns,
             "rows": [[_cell(c) for c in row] for row in rows], "diffs": diffs,
-            "total": len(raw["rows"]), "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
+            "total": len(raw["rows"]), "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS),
+            "raw": raw if isinstance(raw.get("chart"), Mapping) else None}  # for a chart (reports.scatter)
 
 
 def _failures(raw: Any) -> list[dict[str, str]]:

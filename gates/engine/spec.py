@@ -72,6 +72,8 @@ class ModelSpec:
     precisions: tuple[str, ...] = ("fp32", "fp16")
     targets: tuple[str, ...] = ("coreml", "onnx")
     deployment_target: str = "iOS18"
+    compressions: tuple[str, ...] = ()  # compressed fp16 packages: int8, int4_block32, palettize4, ...
+    stateful: tuple[str, ...] = ()  # precisions/compressions that also get a stateful decode package
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

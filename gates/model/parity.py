@@ -64,6 +64,7 @@ class Settings:
     sources: tuple[str, ...] = SOURCES
     localise: bool = True
     localise_tol: dict = field(default_factory=lambda: {"fp32": 1e-3, "fp16": 5e-2})
+    generate_tokens: int = 16  # greedy generation agreement over this many tokens (0: off)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +88,9 @@ def validate(settings: Settings, runtime: str) -> None:
         raise GateError(f"setting sources {list(settings.sources)} must be among {', '.join(SOURCES)}")
     if settings.decode_steps < 1:
         raise GateError("setting decode_steps must be >= 1")
+    if isinstance(settings.generate_tokens, bool) or not isinstance(settings.generate_tokens, int) \
+            or settings.generate_tokens < 0:
+        raise GateError(f"setting generate_tokens must be an integer >= 0, got {settings.generate_tokens!r}")
     from pipeline.parity.metrics import DIRECTIONS
 
     for key, bounds in dict(settings.thresholds).items():
@@ -100,12 +104,15 @@ def validate(settings: Settings, runtime: str) -> None:
                 raise GateError(f"setting thresholds.{key}.{metric} must be a number, got {value!r}")
 
 
-def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos: bool) -> list[TargetPlan]:
-    """The targets to check under `runtime`, each with the runtime that runs it."""
+def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos: bool,
+         compressions: Sequence[str] = (), stateful: Sequence[str] = ()) -> list[TargetPlan]:
+    """The targets to check under `runtime`, each with the runtime that runs it: every precision
+    and compression, then every stateful decode (target "coreml_stateful")."""
     plans = []
     if "coreml" in targets and runtime in ("auto", "coreml", "mil"):
         how = "mil" if runtime == "mil" or (runtime == "auto" and not macos) else "coreml"
-        plans += [TargetPlan(target="coreml", precision=p, runtime=how) for p in precisions]
+        plans += [TargetPlan(target="coreml", precision=p, runtime=how) for p in (*precisions, *compressions)]
+        plans += [TargetPlan(target="coreml_stateful", precision=v, runtime=how) for v in stateful]
     if "onnx" in targets and runtime in ("auto", "onnx"):
         plans.append(TargetPlan(target="onnx", precision="fp32", runtime="onnxruntime"))
     return plans
@@ -131,9 +138,12 @@ def text_token_ids(tokenizer_path: Any, vocab: int) -> tuple[list[int], str]:
 
 
 TABLE_COLUMNS = ["runtime", "phase", "T", "output", "runs", "max_abs", "max_rel", "mean_abs", "psnr_db",
-                 "cosine", "top1_pct", "top5_pct", "kl", "nan_count", "inf_count", "status"]
-_WORST = {"max_rel": max, "kl": max, "max_abs": max, "cosine": min, "psnr_db": min, "top1_pct": min}
-_LABELS = {"coreml": "Core ML", "onnx": "ONNX", "mil": "MIL interpreter", "onnxruntime": "onnxruntime"}
+                 "cosine", "top1_pct", "top5_pct", "kl", "ppl_delta_pct", "greedy_match_pct", "nan_count",
+                 "inf_count", "status"]
+_WORST = {"max_rel": max, "kl": max, "max_abs": max, "cosine": min, "psnr_db": min, "top1_pct": min,
+          "top5_pct": min, "ppl_delta_pct": max, "greedy_match_pct": min}
+_LABELS = {"coreml": "Core ML", "coreml_stateful": "Core ML stateful decode", "onnx": "ONNX",
+           "mil": "MIL interpreter", "onnxruntime": "onnxruntime"}
 
 
 def _target_metrics(key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,6 +186,10 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     tables = [{"title": f"{_LABELS.get(e['target'], k)} {e['precision']} vs PyTorch, per length",
                "columns": TABLE_COLUMNS, "rows": [[r.get(c) for c in TABLE_COLUMNS] for r in e["rows"]]}
               for k, e in targets.items() if e.get("rows")]
+    from gates.model.parity_tradeoff import tradeoff_table
+
+    tradeoff = tradeoff_table(targets)
+    tables += [tradeoff] if tradeoff else []
     failures = [f for k, e in targets.items() for f in _failures(k, e)]
     evidence = {"targets": dict(targets), "tables": tables, "failures": failures,
                 "files": sorted({f for e in targets.values() for f in e.get("files", [])})}
@@ -243,7 +257,8 @@ class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Setti
         runtime = str(ctx.options.get("runtime") or settings.runtime)
         validate(settings, runtime)
         adapter, arts = shared_adapter(ctx), shared_artifacts(ctx)
-        plans = plan(runtime, arts.options.targets, arts.options.precisions, can_predict())
+        plans = plan(runtime, arts.options.targets, arts.options.precisions, can_predict(),
+                     getattr(arts.options, "compressions", ()), getattr(arts.options, "stateful", ()))
         if not plans:
             raise GateError(f"runtime {runtime!r} selects none of the targets "
                             f"{list(arts.options.targets)}")
@@ -256,13 +271,21 @@ class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Setti
         targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
                                      decode_steps=settings.decode_steps, seed=settings.seed,
                                      sources=sources, text_ids=text_ids, localise=settings.localise,
-                                     localise_tol=dict(settings.localise_tol))
+                                     localise_tol=dict(settings.localise_tol),
+                                     generate_tokens=settings.generate_tokens)
                    for p in plans}
+        from gates.model.parity_tradeoff import package_sizes
+
+        for p in plans:
+            if p.target != "onnx":  # the size/quality table (gates/model/parity_tradeoff.py)
+                size, base = package_sizes(arts, p.target, p.precision)
+                targets[p.key] = {**targets[p.key], "size_bytes": size, "baseline_bytes": base}
         result = summarise(self.name, self.severity, targets)
         notes = [f"text inputs skipped: {why}"] if why and "text" in settings.sources else []
         return result.with_(evidence={**result.evidence, "notes": notes,
                                       "settings": {"runtime": runtime, "seed": settings.seed,
                                                    "decode_steps": settings.decode_steps,
+                                                   "generate_tokens": settings.generate_tokens,
                                                    "sources": list(sources)}})
 
     @classmethod

@@ -156,7 +156,8 @@ def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
     files = [p for p in (resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)) if p]
     return {"model": {"adapter": model.adapter, "lengths": list(model.lengths),
                       "primary_length": model.primary_length, "precisions": list(model.precisions),
-                      "targets": list(model.targets), "deployment_target": model.deployment_target},
+                      "targets": list(model.targets), "deployment_target": model.deployment_target,
+                      "compressions": list(model.compressions), "stateful": list(model.stateful)},
             "files": [str(p) for p in files + sources]}
 
 

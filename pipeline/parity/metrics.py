@@ -36,6 +36,8 @@ DIGITS = 6  # significant digits every metric is rounded to, here and in reports
 DIRECTIONS: dict[str, str] = {
     "max_abs": "max", "max_rel": "max", "mean_abs": "max", "kl": "max",
     "psnr_db": "min", "cosine": "min", "top1_pct": "min", "top5_pct": "min",
+    # lossy targets (pipeline.parity.lossy): perplexity on the text source, free-running generation
+    "ppl_delta_pct": "max", "greedy_match_pct": "min",
 }
 LOGIT_METRICS = ("top1_pct", "top5_pct", "kl")
 
@@ -47,6 +49,22 @@ DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
              "top1_pct": 99.0, "top5_pct": 95.0, "kl": 1e-5},
     "fp16": {"max_rel": 2e-2, "psnr_db": 40.0, "cosine": 0.999,
              "top1_pct": 90.0, "top5_pct": 80.0, "kl": 1e-2},
+    # Compressed fp16 packages are lossy by design: judged on what the next-token
+    # distribution and the text keep, not on element-wise error. Measured on the
+    # demo model (docs/gates/parity.md), worst row: int8 top-1 98 %, KL 1e-4;
+    # int4_block32 top-1 84 %, KL 0.016, perplexity +6.5 %; palettize4 top-1 72 %
+    # (32 positions), KL 0.017; palettize6 top-1 94 %, KL 9e-4. KL is the sharp
+    # signal (an LM head at 2 bits: 0.11); top-1 of a high-entropy model is noisy.
+    "int8": {"top1_pct": 95.0, "top5_pct": 95.0, "kl": 2e-3, "ppl_delta_pct": 1.0, "greedy_match_pct": 75.0},
+    "int4_block32": {"top1_pct": 65.0, "top5_pct": 70.0, "kl": 5e-2, "ppl_delta_pct": 10.0,
+                     "greedy_match_pct": 15.0},
+    "palettize4": {"top1_pct": 65.0, "top5_pct": 70.0, "kl": 5e-2, "ppl_delta_pct": 10.0,
+                   "greedy_match_pct": 15.0},
+    "palettize6": {"top1_pct": 85.0, "top5_pct": 85.0, "kl": 5e-3, "ppl_delta_pct": 2.0,
+                   "greedy_match_pct": 30.0},
+    # a model trained for 50 % sparsity should lose no more than int4; one that was not, fails
+    "prune50": {"top1_pct": 65.0, "top5_pct": 70.0, "kl": 5e-2, "ppl_delta_pct": 10.0,
+                "greedy_match_pct": 15.0},
 }
 
 
