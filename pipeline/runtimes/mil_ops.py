@@ -24,6 +24,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from pipeline.runtimes import mil_ops_vision
+
 
 class Source(str, enum.Enum):
     """Where an op's evaluation comes from."""
@@ -125,6 +127,7 @@ NUMPY_KERNELS: dict[str, Callable[[dict], Any]] = {
     "batch_norm": _batch_norm,
     "instance_norm": _instance_norm,
 }
+NUMPY_KERNELS.update(mil_ops_vision.KERNELS)  # conv, pooling, upsampling and resizing
 
 # Ops evaluated through coremltools' value_inference(), each covered by a test.
 _VALUE_INFERENCE_OPS = (
