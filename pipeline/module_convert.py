@@ -105,3 +105,18 @@ def convert_module(program: Any, io: ModuleIO, output_names: Sequence[str], *, p
         except ConversionError as exc:
             first = first or exc
     raise first  # type: ignore[misc]
+
+
+def image_input_sizes(path: Path) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The (height, width) sizes each image input of a saved package accepts, by name."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    sizes = {}
+    for feature in spec.description.input:
+        if feature.type.WhichOneof("Type") != "imageType":
+            continue
+        image = feature.type.imageType
+        listed = tuple((int(s.height), int(s.width)) for s in image.enumeratedSizes.sizes)
+        sizes[feature.name] = tuple(dict.fromkeys(listed)) or ((int(image.height), int(image.width)),)
+    return sizes

@@ -20,10 +20,11 @@ from typing import Any, Mapping, Sequence
 
 from gates.engine import scheduler as engine, registry
 from gates.engine.protocol import Gate, GateContext, Memo, Requires
-from gates.engine.spec import CodeSpec, CriticalModule, DEFAULT_TIERS, ModelSpec, ProjectSpec, Tier
+from gates.engine.spec import CodeSpec, CriticalModule, DEFAULT_TIERS, ModelKind, ModelSpec, ProjectSpec, Tier
 from gates.engine.cache import ResultCache
 from gates.result import GateResult, Severity, Status
 from readiness import config as configuration
+from readiness import module_config
 from readiness.config import ConfigError, LoadedConfig
 from readiness.distill_profile import score_distill
 from readiness.scoring import DEFAULT_COMPONENTS, Score, score_components
@@ -64,7 +65,8 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
         if m.primary_length not in m.lengths:
             raise ConfigError(f"{loaded.source()}: model.primary_length = {m.primary_length}: "
                               f"must be one of model.lengths {m.lengths}")
-        model = ModelSpec(adapter=m.adapter, checkpoint=_path(root, m.checkpoint),
+        model = ModelSpec(kind=ModelKind(m.kind), module_io=module_config.module_io(m, loaded.source()),
+                          adapter=m.adapter, checkpoint=_path(root, m.checkpoint),
                           tokenizer=_path(root, m.tokenizer), lengths=tuple(sorted(set(m.lengths))),
                           primary_length=m.primary_length, precisions=tuple(m.precisions),
                           targets=tuple(m.targets), deployment_target=m.deployment_target)
@@ -93,11 +95,13 @@ def _applicable(spec: ProjectSpec) -> tuple[list[str], dict[str, str]]:
     present = {Requires.NOTHING: True, Requires.MODEL: spec.model is not None, Requires.CODE: spec.code is not None}
     chosen, off = [], {}
     for name in registry.available():
-        requires = registry.gate_class(name).requires
-        if present[requires]:
-            chosen.append(name)
+        gate = registry.gate_class(name)
+        if not present[gate.requires]:
+            off[name] = MISSING_SECTION[gate.requires]
+        elif gate.requires is Requires.MODEL and spec.model is not None and spec.model.kind not in gate.kinds:
+            off[name] = not_applicable_reason(spec.model.kind)
         else:
-            off[name] = MISSING_SECTION[requires]
+            chosen.append(name)
     return chosen, off
 
 
@@ -228,11 +232,18 @@ def check_gate_tables(loaded: LoadedConfig) -> None:
         configuration.gate_settings(registry.gate_class(name).Settings, dict(table), name, source)
 
 
+def not_applicable_reason(kind: str) -> str:
+    return f'not applicable to kind = "{kind}"'
+
+
 def off_result(name: str, reason: str) -> GateResult:
     try:
         severity = registry.gate_class(name).severity
     except registry.PluginError:
         severity = Severity.OPTIONAL
+    if reason.startswith("not applicable"):  # said as it is, never "turned off"
+        return GateResult(name=name, status=Status.OFF, severity=severity, summary=reason,
+                          evidence={"off_because": reason, "not_applicable": True})
     return GateResult(name=name, status=Status.OFF, severity=severity, summary=f"turned off: {reason}",
                       evidence={"off_because": reason})
 

@@ -26,6 +26,8 @@ from typing import Any, Iterable, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from readiness import module_config
+
 CONFIG_NAMES = ("readiness.toml", "pyproject.toml")
 
 
@@ -38,6 +40,7 @@ class _Strict(BaseModel):
 
 
 class ModelConfig(_Strict):
+    kind: Literal["decoder", "module"] = "decoder"
     adapter: str = "builtin:student"
     checkpoint: str | None = None
     tokenizer: str | None = None
@@ -46,6 +49,11 @@ class ModelConfig(_Strict):
     precisions: list[Literal["fp32", "fp16"]] = Field(default_factory=lambda: ["fp32", "fp16"], min_length=1)
     targets: list[Literal["coreml", "onnx"]] = Field(default_factory=lambda: ["coreml", "onnx"])
     deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
+    # kind = "module" (readiness.module_config checks these together)
+    dims: dict[str, module_config.DimConfig] = Field(default_factory=dict)
+    inputs: list[module_config.InputConfig] = Field(default_factory=list)
+    outputs: list[module_config.OutputConfig] = Field(default_factory=list)
+    examples: str | None = None
 
 
 class CriticalConfig(_Strict):

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import BUILTIN, ModelGate, ModelLoadError, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
 
@@ -162,6 +162,10 @@ class CheckpointGate(ModelGate):
     Settings = Settings
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import checkpoint as module_kind
+
+            return module_kind.check(self, ctx, model)
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
         builtin = model.adapter == BUILTIN
         for label, path in (("checkpoint", ckpt_path), ("tokenizer", tok_path)):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
 
@@ -153,6 +153,7 @@ def judge(outcomes: list[Outcome]) -> tuple[Status, float, str]:
 
 class SemanticsGate(ModelGate):
     name = "semantics"
+    kinds = (ModelKind.DECODER,)  # kind = "module": not applicable, reported as such
     needs = ("checkpoint",)
     Settings = Settings
 

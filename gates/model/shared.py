@@ -9,8 +9,14 @@
   "artifacts"), built with the export gate's settings (`BuildSettings`);
 - the cache key of every model gate's result (`model_cache_inputs`);
 - `ModelGate`, the base class of the model gates: it declares `requires =
-  MODEL`, caches by that key, applies the no-model rule and hands
-  `check_model` the model spec.
+  MODEL`, caches by that key, applies the no-model rule and the
+  not-applicable rule (a gate whose `kinds` leave out the configured model
+  kind reports `off`, "not applicable to kind = ...": outside the score and
+  never a pass), and hands `check_model` the model spec.
+
+For `kind = "module"` the memo holds a `pipeline.module_model.ModuleModel`
+under "adapter" and `pipeline.module_artifacts.ModuleArtifacts` under
+"artifacts"; the same two functions hand them out.
 
 The checkpoint gate may hand `shared_adapter` the checkpoint it has already
 read, so the weights are read once; the adapter built from it is the same
@@ -25,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.result import GateResult, Severity, Status
 
 if TYPE_CHECKING:
@@ -52,6 +58,16 @@ def no_model(gate: Gate) -> GateResult:
     return GateResult(name=gate.name, status=Status.NOT_EVALUABLE, severity=gate.severity,
                       summary="no model is configured",
                       remediation="Add a [model] section (adapter, checkpoint, tokenizer) to the configuration.")
+
+
+NOT_APPLICABLE = "not_applicable"  # evidence flag of a gate that does not apply to the model kind
+
+
+def not_applicable(gate: Gate, kind: str) -> GateResult:
+    """A gate that does not apply to this kind of model: off, outside the score, never a pass."""
+    reason = f'not applicable to kind = "{kind}"'
+    return GateResult(name=gate.name, status=Status.OFF, severity=gate.severity, summary=reason,
+                      evidence={"off_because": reason, NOT_APPLICABLE: True})
 
 
 def configured_model(ctx: GateContext) -> ModelSpec:
@@ -81,6 +97,8 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
     model = configured_model(ctx)
 
     def load() -> ModelAdapter:
+        if model.kind == ModelKind.MODULE:
+            return _load_module(model, ctx.root)  # type: ignore[return-value]
         try:
             if checkpoint is not None and model.adapter == BUILTIN:
                 return StudentAdapter(build_student(checkpoint), checkpoint.path)
@@ -89,6 +107,16 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
             raise ModelLoadError(str(exc)) from None
 
     return ctx.memo.get(ADAPTER, load)
+
+
+def _load_module(model: ModelSpec, root: Path) -> Any:
+    from pipeline.adapter import AdapterError
+    from pipeline.module_model import load_module_model
+
+    try:
+        return load_module_model(model, root)
+    except AdapterError as exc:
+        raise ModelLoadError(str(exc)) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,18 +155,30 @@ def shared_artifacts(ctx: GateContext, settings: BuildSettings | None = None) ->
         own = settings or recorded_build_settings(ctx)
         model = configured_model(ctx)
         adapter = shared_adapter(ctx)
+        if model.kind == ModelKind.MODULE:
+            return _build_module(ctx, model, adapter, own)
         options = BuildOptions.from_model_spec(
             model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
             decode_steps=own.decode_steps, decode_prompt_length=own.decode_prompt_length)
         arch_hash, tokenizer_fp = model_identity(resolve(model.checkpoint, ctx.root),
                                                  resolve(model.tokenizer, ctx.root), adapter)
-        shared = ctx.options.get("shared_work_dir")
-        out_dir = Path(ctx.options.get("artifacts_dir")
-                       or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
-        return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
+        return build_artifacts(adapter, options, _artifacts_dir(ctx), arch_hash=arch_hash,
                                tokenizer_fingerprint=tokenizer_fp, reuse=not ctx.options.get("fresh"))
 
     return ctx.memo.get(ARTIFACTS, build)
+
+
+def _artifacts_dir(ctx: GateContext) -> Path:
+    shared = ctx.options.get("shared_work_dir")
+    return Path(ctx.options.get("artifacts_dir")
+                or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
+
+
+def _build_module(ctx: GateContext, model: ModelSpec, loaded: Any, own: BuildSettings) -> Any:
+    from pipeline.module_artifacts import ModuleBuildOptions, build_module_artifacts
+
+    options = ModuleBuildOptions.from_model_spec(model, atol=own.atol)
+    return build_module_artifacts(loaded, options, _artifacts_dir(ctx), reuse=not ctx.options.get("fresh"))
 
 
 def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
@@ -173,7 +213,8 @@ def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: 
 
 
 class ModelGate(Gate):
-    """Base of the model gates: the no-model rule, the shared cache key, `check_model`."""
+    """Base of the model gates: the no-model and not-applicable rules, the shared cache key,
+    `check_model`."""
 
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER
@@ -185,6 +226,8 @@ class ModelGate(Gate):
     def check(self, ctx: GateContext) -> GateResult:
         if ctx.spec.model is None:
             return no_model(self)
+        if ctx.spec.model.kind not in self.kinds:
+            return not_applicable(self, ctx.spec.model.kind)
         return self.check_model(ctx, ctx.spec.model)
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, resolve, shared_adapter
 from gates.result import GateResult, Status
 
@@ -161,6 +161,7 @@ def judge(rows: list[Row]) -> tuple[Status, float, str]:
 
 class TokenizerGate(ModelGate):
     name = "tokenizer"
+    kinds = (ModelKind.DECODER,)  # kind = "module": not applicable, reported as such
     after = ("checkpoint",)
     Settings = Settings
 
