@@ -189,8 +189,11 @@ def contract_for(model: Any, arts: ModuleArtifacts) -> ModuleContract:
     bundle = arts.export
     if bundle.program is None:
         raise ModuleArtifactError(f"no exported program: {bundle.errors.get('export', '')}")
+    module = model.module
+    arch = {"class": f"{type(module).__module__}.{type(module).__qualname__}",
+            "parameters": sum(p.numel() for p in module.parameters()), **model.arch}
     return build_module_contract(
-        model_arch=model.arch, arch_hash=arts.arch_hash, io_doc=model.io.to_dict(), inputs=bundle.inputs,
+        model_arch=arch, arch_hash=arts.arch_hash, io_doc=model.io.to_dict(), inputs=bundle.inputs,
         outputs=bundle.outputs, cases=[(c.label, c.env) for c in model.io.cases()],
         case_outputs=bundle.case_outputs, rows=[r.to_dict() for r in bundle.rows], gates_ok=bundle.ok)
 

@@ -68,7 +68,9 @@ def _input_type(io: ModuleIO, inp: InputDecl, shape: Any) -> Any:
     if inp.image is not None:
         layout = {ColorLayout.RGB: ct.colorlayout.RGB, ColorLayout.BGR: ct.colorlayout.BGR,
                   ColorLayout.GRAYSCALE: ct.colorlayout.GRAYSCALE}[inp.image.color_layout]
-        bias = list(inp.image.bias) if len(inp.image.bias) > 1 else float(inp.image.bias[0])
+        gray = inp.image.color_layout is ColorLayout.GRAYSCALE
+        bias: Any = float(inp.image.bias[0]) if gray else (list(inp.image.bias) * 3)[:3] \
+            if len(inp.image.bias) == 1 else list(inp.image.bias)
         return ct.ImageType(name=inp.name, shape=shape, scale=float(inp.image.scale), bias=bias,
                             color_layout=layout)
     dtype = np.float32 if inp.dtype.startswith("float") else np.int32

@@ -46,11 +46,12 @@ class ModuleComparison:
     """One output of one run at one shape case."""
 
     shape: str
-    source: str  # "random" or "text" (a real example)
+    source: str  # "random" or "examples" (real inputs: the gate's "text" source)
     output: str
     metrics: Mapping[str, float]
     misses: tuple[str, ...]
     inputs: Mapping[str, np.ndarray]  # kept to localise a failure
+    step: int = 0  # one forward pass: `cases.worst` reads a decode step here
 
     @property
     def passed(self) -> bool:
@@ -118,8 +119,8 @@ def _feeds(io: ModuleIO, cases: Sequence[ShapeCase], sources: Sequence[str], exa
             yield case.label, "random", random_inputs(io, case, seed, PARITY_SALT)
     if "text" in sources:
         for example in examples:
-            if example.case.label in labels:
-                yield example.case.label, "text", dict(example.inputs)
+            if example.case.label in labels:  # the "text" setting: real inputs, whatever the modality
+                yield example.case.label, "examples", dict(example.inputs)
 
 
 def _open(plan: Any, arts: Any) -> tuple[Any, Any]:

@@ -44,7 +44,7 @@ def declaration_problems(contract: Any, io: Any) -> list[str]:
     doc, problems = contract.doc, []
     if doc["dims"] != declared["dims"]:
         problems.append(f"dims {doc['dims']} != configured {declared['dims']}")
-    by_name = {i["name"]: i for i in declared["inputs"]}
+    by_name = {i["name"]: {**i, "shape": _exported_shape(io, i["shape"])} for i in declared["inputs"]}
     for tensor in doc["inputs"]:
         want = by_name.get(tensor["name"], {})
         for key in ("shape", "value_range", "image"):
@@ -57,6 +57,12 @@ def declaration_problems(contract: Any, io: Any) -> list[str]:
             problems.append(f"output {tensor['name']} kind: contract {tensor['kind']}, "
                             f"configured {kinds[tensor['name']]}")
     return problems
+
+
+def _exported_shape(io: Any, shape: list) -> list:
+    """A declared shape as the exported graph holds it: a dimension of one size is a constant."""
+    return [io.dim(d).candidates[0] if isinstance(d, str) and len(io.dim(d).candidates) == 1 else d
+            for d in shape]
 
 
 def identity_problems(contract: Any, weights_hash: str, stored_arch: dict | None) -> list[str]:

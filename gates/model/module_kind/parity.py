@@ -58,5 +58,6 @@ def check(gate: Gate, ctx: GateContext, model: ModelSpec, runtime: str, plans: l
     result = summarise(gate.name, gate.severity, targets)
     notes = [f"real inputs (text source) skipped: {why}"] if why else []
     return result.with_(evidence={**result.evidence, "notes": notes,
-                                  "settings": {"runtime": runtime, "seed": settings.seed, "sources": list(sources),
+                                  "settings": {"runtime": runtime, "seed": settings.seed,
+                                               "sources": ["examples" if s == "text" else s for s in sources],
                                                "examples": len(examples)}})
