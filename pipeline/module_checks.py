@@ -53,9 +53,18 @@ class _RandomOps(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         name = str(func.overloadpacket.__name__)
-        if any(word in name for word in RANDOM_OPS):
+        if any(word in name for word in RANDOM_OPS) and _draws(name, args, kwargs or {}):
             self.seen.setdefault(f"aten.{name}", self.stack[-1] if self.stack else "")
         return func(*args, **(kwargs or {}))
+
+
+def _draws(name: str, args: tuple, kwargs: dict) -> bool:
+    """Whether the op draws random numbers: a dropout in eval mode (train=False, or p=0) does not."""
+    if "dropout" not in name:
+        return True
+    train = args[2] if len(args) > 2 else kwargs.get("train", True)
+    p = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
+    return bool(train) and bool(p)
 
 
 def _run(model: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -153,6 +153,20 @@ def test_dropout_left_active_is_named_with_the_module_that_ran_it():
     assert "aten.dropout in 'Dropped'" in found.detail and "a dropout left active" in found.detail
 
 
+class EvalDropout(Twin):
+    def __init__(self) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return super().forward(self.drop(x))
+
+
+def test_a_dropout_module_in_eval_mode_is_no_finding():
+    # nn.Dropout in eval mode still calls aten.dropout, with train=False: nothing is drawn
+    assert module_checks.determinism(as_model(EvalDropout())).ok is True
+
+
 def test_an_output_that_depends_on_its_batch_fails_the_batch_check():
     found = module_checks.batch_independence(as_model(BatchMixed()))
     assert found.ok is False and "depends on the batch it is in" in found.detail
