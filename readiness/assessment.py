@@ -62,10 +62,11 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
     model = None
     if cfg.model is not None:
         m = cfg.model
+        module_io = module_config.module_io(m, loaded.source())  # a module's keys first: lengths may not apply
         if m.primary_length not in m.lengths:
             raise ConfigError(f"{loaded.source()}: model.primary_length = {m.primary_length}: "
                               f"must be one of model.lengths {m.lengths}")
-        model = ModelSpec(kind=ModelKind(m.kind), module_io=module_config.module_io(m, loaded.source()),
+        model = ModelSpec(kind=ModelKind(m.kind), module_io=module_io,
                           adapter=m.adapter, checkpoint=_path(root, m.checkpoint),
                           tokenizer=_path(root, m.tokenizer), lengths=tuple(sorted(set(m.lengths))),
                           primary_length=m.primary_length, precisions=tuple(m.precisions),
