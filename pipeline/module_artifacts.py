@@ -27,7 +27,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-
 from pipeline import to_coreml
 from pipeline.module_contract import ModuleContract, build_module_contract, save_module_contract
 from pipeline.module_export import ModuleExportBundle, dynamic_shapes, example_case, export_module, tensors

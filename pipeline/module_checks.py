@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
-import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from pipeline.module_inputs import random_inputs
@@ -51,7 +50,7 @@ class _RandomOps(TorchDispatchMode):
         self.stack = stack
         self.seen: dict[str, str] = {}
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         name = str(func.overloadpacket.__name__)
         if any(word in name for word in RANDOM_OPS) and _draws(name, args, kwargs or {}):
             self.seen.setdefault(f"aten.{name}", self.stack[-1] if self.stack else "")
@@ -151,7 +150,7 @@ def batch_independence(model: Any, seed: int = 0) -> Observation:
             if whole[name].shape[:1] != (large,):
                 return Observation(ok=None, detail=f"output {name} has shape {list(whole[name].shape)}: "
                                                    f"no batch axis first")
-            ref = whole[name][start:start + small].astype(np.float64)
+            ref: np.ndarray = whole[name][start:start + small].astype(np.float64)
             diff = float(np.abs(ref - value.astype(np.float64)).max()) if value.size else 0.0
             scale = max(1.0, float(np.abs(ref).max()) if ref.size else 0.0)
             if diff / scale > worst:

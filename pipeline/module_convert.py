@@ -79,9 +79,9 @@ def _input_type(io: ModuleIO, inp: InputDecl, shape: Any) -> Any:
 
 def input_types(io: ModuleIO, deployment: str) -> list[Any]:
     """The `inputs=` of `ct.convert` for these declarations."""
-    from pipeline.to_coreml import deployment_target
-
     import coremltools as ct
+
+    from pipeline.to_coreml import deployment_target
 
     cases = coreml_cases(io)
     varying = [i for i in io.inputs if len({io.input_shape(i, c.env) for c in cases}) > 1]

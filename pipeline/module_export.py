@@ -113,13 +113,15 @@ def export_module(model: Any, *, atol: float = 1e-4, seed: int = 0) -> ModuleExp
         return ModuleExportBundle(program=None, rows=rows, errors={"export": failure.line},
                                   details={"export": failure.detail})
     ins, outs = program_io(program, io, model.output_names)
-    rows, shapes, runner = [], {}, program.module()  # module() builds a GraphModule: once
+    runner = program.module()  # module() builds a GraphModule: once
+    checked: list[ShapeRow] = []
+    shapes = {}
     for case in io.cases():
         row, got = validate_case(entry, runner, io, case, model.output_names, atol, seed)
-        rows.append(row)
+        checked.append(row)
         if got:
             shapes[case.label] = got
-    return ModuleExportBundle(program=program, inputs=ins, outputs=outs, rows=tuple(rows), case_outputs=shapes)
+    return ModuleExportBundle(program=program, inputs=ins, outputs=outs, rows=tuple(checked), case_outputs=shapes)
 
 
 def validate_case(entry: torch.nn.Module, runner: Any, io: ModuleIO, case: ShapeCase,
@@ -183,8 +185,9 @@ def program_io(program: Any, io: ModuleIO, output_names: Sequence[str]):
     symbols: dict[str, str] = {}
     for inp, placeholder in zip(io.inputs, user_inputs):
         for axis, size in enumerate(placeholders[placeholder].meta["val"].shape):
-            if not _static(size) and isinstance(inp.shape[axis], str):
-                symbols.setdefault(str(size), inp.shape[axis])
+            dim = inp.shape[axis]
+            if not _static(size) and isinstance(dim, str):
+                symbols.setdefault(str(size), dim)
     out_node = next(n for n in program.graph.nodes if n.op == "output")
     out_values = list(out_node.args[0])[-len(program.graph_signature.user_outputs):]
     ins = tuple(_spec(i.name, placeholders[p].meta["val"], symbols) for i, p in zip(io.inputs, user_inputs))

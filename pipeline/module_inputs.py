@@ -98,7 +98,7 @@ def _checked(io: ModuleIO, raw: Any, index: int) -> Example:
     names = [i.name for i in io.inputs]
     if sorted(raw) != sorted(names):
         raise ExampleError(f"example {index} has inputs {sorted(raw)}, the model declares {sorted(names)}")
-    inputs = {}
+    inputs: dict[str, np.ndarray] = {}
     for inp in io.inputs:
         array = _as_array(raw[inp.name])
         if inp.dtype in INT_DTYPES and array.dtype.kind not in "iu":

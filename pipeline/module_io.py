@@ -244,7 +244,9 @@ def _check_dims(dims: tuple[DimDecl, ...], prefix: str) -> None:
 def _check_inputs(io: ModuleIO, prefix: str) -> None:
     if not io.inputs:
         raise ModuleIOError(f"{prefix}inputs", "a module model declares at least one input")
-    declared, used, names = {d.name for d in io.dims}, set(), set()
+    declared = {d.name for d in io.dims}
+    used: set[str] = set()
+    names: set[str] = set()
     for inp in io.inputs:
         key = f"{prefix}inputs.{inp.name}"
         if not inp.name.isidentifier() or inp.name in names:

@@ -6,9 +6,11 @@
     >>> model.entry()(spectrogram)                # flat tuple in output_names order
 
 `build_module` is the one place an adapter string becomes a module:
-`hf:<folder>` loads a Hugging Face folder (`pipeline.hf_module`); anything
-else is `pkg.module:callable`, called with the keyword arguments it accepts
-among `checkpoint` and `root`, returning an `nn.Module`.
+`hf:<folder>` loads a Hugging Face folder (`pipeline.hf.module`); anything
+else is `pkg.module:callable`, called with `[model.args]` (the spec's
+`args`, each of which it must accept) and the keyword arguments it accepts
+among `checkpoint` and `root`, returning an `nn.Module`. An `hf:` module
+takes no args.
 
 Inputs are passed by name when the module's `forward` takes parameters of
 those names (or `**kwargs`), else by position in declared order. Outputs
@@ -102,18 +104,24 @@ def _entry_class(input_names: tuple[str, ...]) -> type:
     return _ENTRIES[input_names]
 
 
-def build_module(target: str, root: Path, checkpoint: Path | None) -> tuple[nn.Module, dict[str, Any]]:
+def build_module(target: str, root: Path, checkpoint: Path | None,
+                 args: Mapping[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """The dispatch point: an adapter string -> (nn.Module, architecture fields)."""
     if target.startswith("hf:"):
-        from pipeline.hf_module import load_hf_module
+        from pipeline.hf.module import load_hf_module
 
+        if args:
+            raise AdapterError(f"model adapter {target!r}: model.args {', '.join(sorted(args))}: "
+                               'an hf: folder of kind = "module" takes no model.args')
         return load_hf_module(target, root)
     if target.startswith("builtin:"):
         raise AdapterError(f"model adapter {target!r} is a decoder; kind = \"module\" takes "
                            "'pkg.module:callable' or 'hf:<folder>'")
     fn = _import_callable(target, root)
     try:
-        obj = _call_user(fn, target, {"checkpoint": checkpoint, "root": Path(root)})
+        obj = _call_user(fn, target, {"checkpoint": checkpoint, "root": Path(root)}, args)
+    except AdapterError:
+        raise
     except Exception as exc:
         raise AdapterError(f"model adapter {target!r} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(obj, nn.Module):
@@ -158,7 +166,7 @@ def load_module_model(spec: Any, root: Path) -> ModuleModel:
     io: ModuleIO = spec.module_io
     target = str(spec.adapter)
     checkpoint = Path(spec.checkpoint) if spec.checkpoint else None
-    module, arch = build_module(target, root, checkpoint)
+    module, arch = build_module(target, root, checkpoint, getattr(spec, "args", None))
     module = module.float().eval()
     by_name = _takes_names(module, [i.name for i in io.inputs])
     feed = model_inputs(io, random_inputs(io, io.default_case(), seed=0, salt=99))

@@ -122,7 +122,7 @@ def _build(model: Any) -> Any:
             bias = inp.image.bias if isinstance(inp.image.bias, list) else [inp.image.bias]
             image = ImageDecl(scale=inp.image.scale, bias=tuple(bias), color_layout=ColorLayout(inp.image.color_layout))
         inputs.append(InputDecl(name=inp.name, dtype=inp.dtype, shape=tuple(inp.shape),
-                                value_range=tuple(inp.range) if inp.range else None, image=image))  # type: ignore[arg-type]
+                                value_range=tuple(inp.range) if inp.range else None, image=image))
     outputs = tuple(OutputDecl(name=o.name, kind=OutputKind(o.kind), top_k=o.top_k,
                                tolerances={p: dict(b) for p, b in o.tolerances.items()}) for o in model.outputs)
     return ModuleIO(inputs=tuple(inputs), outputs=outputs, dims=tuple(dims), examples=model.examples)

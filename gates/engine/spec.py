@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 if TYPE_CHECKING:  # standard library only at run time: the records come built from the configuration
     from pipeline.module_io import ModuleIO
@@ -70,7 +70,8 @@ class ModelSpec:
     """The model under assessment and how to export it.
 
     `adapter` is `module:callable` returning an `nn.Module` or an adapter
-    object (see `pipeline.adapter`); `builtin:student` is the bundled one.
+    object (see `pipeline.adapter`), `hf:<folder>` a Hugging Face checkpoint
+    folder; `builtin:student` is the bundled one. `args` are `[model.args]`.
     `kind` is "decoder" (prefill/decode, the lengths below) or "module" (any
     nn.Module whose inputs, dimensions and outputs `module_io` declares).
     """
@@ -78,6 +79,7 @@ class ModelSpec:
     kind: ModelKind = ModelKind.DECODER
     module_io: ModuleIO | None = None
     adapter: str = "builtin:student"
+    args: Mapping[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
     tokenizer: Path | None = None
     lengths: tuple[int, ...] = (64, 128, 256, 512)

@@ -111,6 +111,16 @@ def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos:
     return plans
 
 
+def planned(runtime: str, targets: Sequence[str], precisions: Sequence[str]) -> list[TargetPlan]:
+    """`plan` on this host; GateError when the runtime selects none of the built targets."""
+    from pipeline.runtimes.coreml_runtime import can_predict
+
+    plans = plan(runtime, targets, precisions, can_predict())
+    if not plans:
+        raise GateError(f"runtime {runtime!r} selects none of the targets {list(targets)}")
+    return plans
+
+
 def text_token_ids(tokenizer_path: Any, vocab: int) -> tuple[list[int], str]:
     """Corpus token ids through the project's tokenizer, or ([], why not)."""
     from pipeline import text_tokenizer
@@ -237,10 +247,7 @@ def merge_targets(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict
             "files": sorted(set(old.get("files", [])) | set(new.get("files", [])))}
 
 
-class ParityGate(ModelGate):
-    name = "parity"
-    needs = ("conversion",)
-    Settings = Settings
+class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Settings):
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         """The model gates' key (spec, checkpoint, tokenizer) plus this gate's settings and
@@ -255,20 +262,16 @@ class ParityGate(ModelGate):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.parity.targets import references, run_target
-        from pipeline.runtimes.coreml_runtime import can_predict
 
         settings: Settings = ctx.settings or Settings()
         runtime = str(ctx.options.get("runtime") or settings.runtime)
         validate(settings, runtime)
-        adapter, arts = shared_adapter(ctx), shared_artifacts(ctx)
-        plans = plan(runtime, arts.options.targets, arts.options.precisions, can_predict())
-        if not plans:
-            raise GateError(f"runtime {runtime!r} selects none of the targets "
-                            f"{list(arts.options.targets)}")
         if model.kind == ModelKind.MODULE:
             from gates.model.module_kind import parity as module_kind
 
-            return module_kind.check(self, ctx, model, runtime, plans)
+            return module_kind.check(self, ctx, model, runtime)
+        adapter, arts = shared_adapter(ctx), shared_artifacts(ctx)
+        plans = planned(runtime, arts.options.targets, arts.options.precisions)
         path = resolve(model.tokenizer, ctx.root)
         text_ids, why = text_token_ids(path, adapter.vocab_size) if "text" in settings.sources else ([], "")
         sources = tuple(s for s in settings.sources if s != "text" or text_ids)

@@ -14,9 +14,11 @@
   kind reports `off`, "not applicable to kind = ...": outside the score and
   never a pass), and hands `check_model` the model spec.
 
-For `kind = "module"` the memo holds a `pipeline.module_model.ModuleModel`
-under "adapter" and `pipeline.module_artifacts.ModuleArtifacts` under
-"artifacts"; the same two functions hand them out.
+For `kind = "module"` the run's one loaded `pipeline.module_model.ModuleModel`
+and its `pipeline.module_artifacts.ModuleArtifacts` come from
+`shared_module` and `shared_module_artifacts` (memo keys "module" and
+"module_artifacts"); `shared_adapter` and `shared_artifacts` are the
+decoder's and refuse a module model.
 
 The checkpoint gate may hand `shared_adapter` the checkpoint it has already
 read, so the weights are read once; the adapter built from it is the same
@@ -28,7 +30,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.engine.spec import ModelKind, ModelSpec
@@ -38,8 +40,11 @@ if TYPE_CHECKING:
     from pipeline.adapter import ModelAdapter
     from pipeline.artifacts import ModelArtifacts
     from pipeline.checkpoint import Checkpoint
+    from pipeline.module_artifacts import ModuleArtifacts
+    from pipeline.module_model import ModuleModel
 
 ADAPTER, ARTIFACTS = "adapter", "artifacts"  # memo keys
+MODULE, MODULE_ARTIFACTS = "module", "module_artifacts"  # memo keys of kind = "module"
 BUILTIN = "builtin:student"
 # The bundled student's results depend on these pipeline sources as well as on its files.
 PIPELINE_FILES = ("student.py", "adapter.py", "checkpoint.py", "text_tokenizer.py")
@@ -47,10 +52,10 @@ PIPELINE_FILES = ("student.py", "adapter.py", "checkpoint.py", "text_tokenizer.p
 
 def resolve(path: Path | str | None, root: Path) -> Path | None:
     """A path from the model spec, relative to the project root unless absolute."""
-    if path in (None, ""):
+    if path is None or path == "":
         return None
-    path = Path(path)  # type: ignore[arg-type]
-    return path if path.is_absolute() else Path(root) / path
+    found = Path(path)
+    return found if found.is_absolute() else Path(root) / found
 
 
 def no_model(gate: Gate) -> GateResult:
@@ -94,11 +99,9 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
     from pipeline.adapter import AdapterError, StudentAdapter, load_adapter
     from pipeline.checkpoint import CheckpointError, build_student
 
-    model = configured_model(ctx)
+    model = decoder_model(ctx)
 
     def load() -> ModelAdapter:
-        if model.kind == ModelKind.MODULE:
-            return _load_module(model, ctx.root)  # type: ignore[return-value]
         try:
             if checkpoint is not None and model.adapter == BUILTIN:
                 return StudentAdapter(build_student(checkpoint), checkpoint.path)
@@ -109,14 +112,28 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
     return ctx.memo.get(ADAPTER, load)
 
 
-def _load_module(model: ModelSpec, root: Path) -> Any:
-    from pipeline.adapter import AdapterError
-    from pipeline.module_model import load_module_model
+def decoder_model(ctx: GateContext) -> ModelSpec:
+    """The model spec of a decoder; GateError for a module model (its gates use `shared_module`)."""
+    model = configured_model(ctx)
+    if model.kind != ModelKind.DECODER:
+        raise GateError(f'kind = "{model.kind}" has no decoder adapter (a gate of that kind uses shared_module)')
+    return model
 
-    try:
-        return load_module_model(model, root)
-    except AdapterError as exc:
-        raise ModelLoadError(str(exc)) from None
+
+def shared_module(ctx: GateContext) -> ModuleModel:
+    """The run's one loaded module model (kind = "module"); ModelLoadError when it cannot load."""
+    model = configured_model(ctx)
+
+    def load() -> ModuleModel:
+        from pipeline.adapter import AdapterError
+        from pipeline.module_model import load_module_model
+
+        try:
+            return load_module_model(model, ctx.root)
+        except AdapterError as exc:
+            raise ModelLoadError(str(exc)) from None
+
+    return ctx.memo.get(MODULE, load)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -153,10 +170,8 @@ def shared_artifacts(ctx: GateContext, settings: BuildSettings | None = None) ->
         from pipeline.artifacts import BuildOptions, build_artifacts, model_identity
 
         own = settings or recorded_build_settings(ctx)
-        model = configured_model(ctx)
+        model = decoder_model(ctx)
         adapter = shared_adapter(ctx)
-        if model.kind == ModelKind.MODULE:
-            return _build_module(ctx, model, adapter, own)
         options = BuildOptions.from_model_spec(
             model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
             decode_steps=own.decode_steps, decode_prompt_length=own.decode_prompt_length)
@@ -174,11 +189,18 @@ def _artifacts_dir(ctx: GateContext) -> Path:
                 or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
 
 
-def _build_module(ctx: GateContext, model: ModelSpec, loaded: Any, own: BuildSettings) -> Any:
-    from pipeline.module_artifacts import ModuleBuildOptions, build_module_artifacts
+def shared_module_artifacts(ctx: GateContext, settings: BuildSettings | None = None) -> ModuleArtifacts:
+    """The run's module artifacts (kind = "module"), built once, as `shared_artifacts` builds a decoder's."""
 
-    options = ModuleBuildOptions.from_model_spec(model, atol=own.atol)
-    return build_module_artifacts(loaded, options, _artifacts_dir(ctx), reuse=not ctx.options.get("fresh"))
+    def build() -> ModuleArtifacts:
+        from pipeline.module_artifacts import ModuleBuildOptions, build_module_artifacts
+
+        own = settings or recorded_build_settings(ctx)
+        options = ModuleBuildOptions.from_model_spec(configured_model(ctx), atol=own.atol)
+        return build_module_artifacts(shared_module(ctx), options, _artifacts_dir(ctx),
+                                      reuse=not ctx.options.get("fresh"))
+
+    return ctx.memo.get(MODULE_ARTIFACTS, build)
 
 
 def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
@@ -200,6 +222,27 @@ def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
             "files": [str(p) for p in files + sources]}
 
 
+class NamedCheck(Protocol):
+    """One row of a gate's checks table: a name, whether it held, what was seen."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+def judge_checks(checks: Sequence[NamedCheck], what: str) -> tuple[Status, float, str]:
+    """Every check held: pass; else fail with the share that held, naming the first that did not."""
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        return Status.FAIL, (len(checks) - len(failed)) / len(checks), f"{failed[0].name}: {failed[0].detail}"
+    return Status.PASS, 1.0, f"all {len(checks)} {what} passed"
+
+
 def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: int = 0) -> list[int]:
     """Token ids of bundled text when a tokenizer is given, seeded random ids otherwise."""
     if tokenizer_path is not None:
@@ -214,11 +257,23 @@ def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: 
 
 class ModelGate(Gate):
     """Base of the model gates: the no-model and not-applicable rules, the shared cache key,
-    `check_model`."""
+    `check_model`.
+
+    A model gate declares itself in its class line (`kinds` only when it
+    applies to some model kinds, not all):
+
+        class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings): ...
+    """
 
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER
     requires = Requires.MODEL
+
+    def __init_subclass__(cls, *, name: str, settings: type, needs: tuple[str, ...] = (),
+                          after: tuple[str, ...] = (), kinds: tuple[ModelKind, ...] = tuple(ModelKind),
+                          **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.Settings, cls.needs, cls.after, cls.kinds = name, settings, needs, after, kinds
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         return model_cache_inputs(ctx)

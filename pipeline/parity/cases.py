@@ -19,11 +19,14 @@ output of every step is one `Comparison`; `worst` folds them per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
 from pipeline.parity.metrics import DIRECTIONS, compare, judge
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 Bounds = Callable[[str], Mapping[str, float]]  # output name -> thresholds
 
@@ -154,7 +157,29 @@ def _worse(a: float | None, b: float | None, direction: str) -> float | None:
     return max(a, b) if direction == "max" else min(a, b)
 
 
-def worst(rows: Sequence[Comparison], group: Callable[[Comparison], Any]) -> dict[Any, dict[str, Any]]:
+class Run(Protocol):
+    """What `worst` reads of a comparison: a decoder's `Comparison` or a module's (`module_targets`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def output(self) -> str: ...
+
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+
+    @property
+    def misses(self) -> tuple[str, ...]: ...
+
+
+R = TypeVar("R", bound=Run)
+
+
+def worst(rows: Sequence[R], group: Callable[[R], Any]) -> dict[Any, dict[str, Any]]:
     """Per group key: the worst value of every metric, the misses, and how many runs."""
     folded: dict[Any, dict[str, Any]] = {}
     for row in rows:
@@ -172,7 +197,7 @@ def worst(rows: Sequence[Comparison], group: Callable[[Comparison], Any]) -> dic
     return folded
 
 
-def decode_inputs_after_prefill(adapter: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
+def decode_inputs_after_prefill(adapter: ModelAdapter, ids: np.ndarray) -> dict[str, np.ndarray]:
     """The first decode step's inputs after a reference prefill of `ids`."""
     from pipeline.runtimes.eager import EagerRuntime
 

@@ -69,8 +69,8 @@ def _overlap_pct(r: np.ndarray, c: np.ndarray, k: int) -> float:
 
 def logit_metrics(ref: np.ndarray, cand: np.ndarray, top_k: int | None = None) -> dict[str, float]:
     """top-1 / top-5 (and top-k) agreement (%) and mean KL(p_ref || p_cand) over the last axis."""
-    r = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
-    c = cand.reshape(-1, cand.shape[-1]).astype(np.float64)
+    r: np.ndarray = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
+    c: np.ndarray = cand.reshape(-1, cand.shape[-1]).astype(np.float64)
     top1 = float(np.mean(r.argmax(-1) == c.argmax(-1)) * 100.0)
     lr, lc = _log_softmax(r), _log_softmax(c)
     kl = float(np.mean(np.sum(np.exp(lr) * (lr - lc), axis=-1)))

@@ -85,9 +85,9 @@ def _comparisons(io: ModuleIO, ref: Mapping[str, np.ndarray], cand: Mapping[str,
                                          misses=(f"output {name!r} is missing",), inputs=inputs))
             continue
         decl = io.output(name)
-        logits = decl is not None and decl.kind is OutputKind.LOGITS
-        metrics = compare(ref[name], np.asarray(cand[name], np.float32), logits=logits,
-                          top_k=decl.top_k if logits else None)
+        top_k = decl.top_k if decl is not None and decl.kind is OutputKind.LOGITS else None
+        metrics = compare(ref[name], np.asarray(cand[name], np.float32),
+                          logits=decl is not None and decl.kind is OutputKind.LOGITS, top_k=top_k)
         rows.append(ModuleComparison(shape=shape, source=source, output=name, metrics=metrics,
                                      misses=tuple(judge(metrics, bounds(name))), inputs=inputs))
     return rows
@@ -99,7 +99,7 @@ def _json_number(value: Any) -> Any:
 
 def fold_rows(comparisons: Sequence[ModuleComparison], runtime: str, order: Sequence[str]) -> list[dict]:
     """Per (shape, output): the worst metrics over sources, in shape-case order."""
-    folded = worst(comparisons, lambda c: (c.shape, c.output))  # type: ignore[arg-type]
+    folded = worst(comparisons, lambda c: (c.shape, c.output))
     rank = {label: i for i, label in enumerate(order)}
     rows = []
     for (shape, output), entry in sorted(folded.items(), key=lambda kv: (rank.get(kv[0][0], 0), kv[0][1])):

@@ -151,7 +151,7 @@ def _l2_pool(a: dict) -> np.ndarray:
 
 def _grid(size_in: int, size_out: int, mode: str) -> np.ndarray:
     """Source coordinates of each output position along one axis (MIL's sampling modes)."""
-    i = np.arange(size_out, dtype=np.float64)
+    i: np.ndarray = np.arange(size_out, dtype=np.float64)
     if mode in ("STRICT_ALIGN_CORNERS", "ALIGN_CORNERS"):
         if size_out == 1:
             grid = np.full(1, (size_in - 1) / 2 if mode == "ALIGN_CORNERS" else 0.0)

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from pipeline.module_inputs import ExampleError, load_examples, model_inputs, random_inputs
-from pipeline.module_io import (ColorLayout, DimDecl, ImageDecl, InputDecl, ModuleIO, ModuleIOError, OutputDecl,
-                                ShapeCase)
+from pipeline.module_io import (
+    ColorLayout,
+    DimDecl,
+    ImageDecl,
+    InputDecl,
+    ModuleIO,
+    ModuleIOError,
+    OutputDecl,
+    ShapeCase,
+)
 
 SPEC = InputDecl(name="spectrogram", dtype="float32", shape=("B", 1, 128, "T"))
 
@@ -34,7 +42,8 @@ def test_a_module_without_dimensions_has_one_static_case():
 
 
 @pytest.mark.parametrize("changes, key, words", [
-    (dict(inputs=(InputDecl(name="x", dtype="float32", shape=("B", "H")),)), "model.inputs.x.shape", "'H' is not declared"),
+    (dict(inputs=(InputDecl(name="x", dtype="float32", shape=("B", "H")),)), "model.inputs.x.shape",
+     "'H' is not declared"),
     (dict(dims=(DimDecl(name="B", values=(1, 4)), DimDecl(name="T", values=(8,)), DimDecl(name="C", values=(3,)))),
      "model.dims.C", "no input shape uses it"),
     (dict(inputs=(InputDecl(name="ids", dtype="int32", shape=("B", "T")),)), "model.inputs.ids.range", "valid values"),
@@ -87,9 +96,10 @@ def _examples_project(tmp_path: Path, body: str) -> tuple[Path, str]:
 
 
 def test_examples_fall_into_their_shape_case(tmp_path):
-    root, spec = _examples_project(tmp_path, "def examples(cases):\n"
-                                             "    for c in cases:\n"
-                                             "        yield {'spectrogram': np.ones((c['B'], 1, 128, c['T']), np.float32)}\n")
+    root, spec = _examples_project(
+        tmp_path, "def examples(cases):\n"
+                  "    for c in cases:\n"
+                  "        yield {'spectrogram': np.ones((c['B'], 1, 128, c['T']), np.float32)}\n")
     decl = io(examples=spec).validate()
     found = load_examples(decl, root)
     assert [e.case.label for e in found] == [c.label for c in decl.cases()]

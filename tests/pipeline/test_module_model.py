@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -76,6 +78,18 @@ def test_a_module_failing_on_the_declared_shapes_is_refused_with_the_shape(tmp_p
         load_module_model(spec, tmp_path)
 
 
+def test_model_args_reach_the_callable(tmp_path):
+    spec = spec_for(tmp_path, "def build(width, root=None):\n    return nn.Linear(8, width)\n")
+    model = load_module_model(dataclasses.replace(spec, args={"width": 5}), tmp_path)
+    assert model.run({"x": np.ones((1, 4, 8), np.float32)})["output"].shape == (1, 4, 5)
+
+
+def test_a_model_arg_the_callable_does_not_take_is_refused_naming_its_parameters(tmp_path):
+    spec = spec_for(tmp_path, "def build(checkpoint=None):\n    return nn.Linear(8, 2)\n")
+    with pytest.raises(AdapterError, match=r"model.args width not accepted by build\(checkpoint\)"):
+        load_module_model(dataclasses.replace(spec, args={"width": 5}), tmp_path)
+
+
 def test_a_decoder_adapter_is_refused_for_kind_module(tmp_path):
     with pytest.raises(AdapterError, match="is a decoder"):
         load_module_model(ModelSpec(kind=ModelKind.MODULE, module_io=IO, adapter="builtin:student"), tmp_path)
@@ -109,12 +123,19 @@ def test_an_hf_encoder_folder_loads_with_its_output_names(tmp_path):
 
 @pytest.mark.parametrize("make, words", [
     (lambda root: save_bert(root / "models" / "bert", is_decoder=True), "is a causal language model"),
-    (lambda root: (root / "models" / "bert").mkdir(parents=True), "config.json is missing"),
+    (lambda root: (root / "models" / "bert").mkdir(parents=True), "config.json: missing"),
 ])
 def test_unusable_hf_folders_are_refused(tmp_path, make, words):
     make(tmp_path)
     with pytest.raises(AdapterError, match=words):
         load_module_model(ModelSpec(kind=ModelKind.MODULE, module_io=BERT_IO, adapter="hf:models/bert"), tmp_path)
+
+
+def test_an_hf_module_takes_no_model_args(tmp_path):
+    save_bert(tmp_path / "models" / "bert")
+    spec = ModelSpec(kind=ModelKind.MODULE, module_io=BERT_IO, adapter="hf:models/bert", args={"max_seq_len": 8})
+    with pytest.raises(AdapterError, match='model.args max_seq_len: an hf: folder of kind = "module" takes no'):
+        load_module_model(spec, tmp_path)
 
 
 def test_an_hf_folder_outside_the_project_is_refused(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from gates.engine.protocol import GateContext
 from gates.engine.spec import ModelKind
 from gates.result import GateResult, Severity, Status
-from readiness import assessment, config
+from readiness import assessment, config, selection
 from readiness.scoring import score_components
 from readiness.verdict import decide
 
@@ -36,7 +36,7 @@ def load(tmp_path: Path, text: str) -> config.LoadedConfig:
 
 
 def test_a_module_model_becomes_a_spec_with_its_declarations(tmp_path):
-    spec = assessment.build_spec(load(tmp_path, MODULE))
+    spec = selection.build_spec(load(tmp_path, MODULE))
     assert spec.model.kind is ModelKind.MODULE
     io = spec.model.module_io
     assert [c.label for c in io.cases()] == ["B=1,T=16", "B=1,T=64", "B=4,T=16", "B=4,T=64"]
@@ -44,7 +44,7 @@ def test_a_module_model_becomes_a_spec_with_its_declarations(tmp_path):
 
 
 def test_a_decoder_stays_the_default_kind(tmp_path):
-    spec = assessment.build_spec(load(tmp_path, "[model]\nadapter = 'm:build'\n"))
+    spec = selection.build_spec(load(tmp_path, "[model]\nadapter = 'm:build'\n"))
     assert spec.model.kind is ModelKind.DECODER and spec.model.module_io is None
 
 
@@ -62,13 +62,27 @@ def test_a_decoder_stays_the_default_kind(tmp_path):
 ])
 def test_bad_module_declarations_name_the_file_and_key_before_any_gate_runs(tmp_path, text, words):
     with pytest.raises(config.ConfigError, match="readiness.toml") as info:
-        assessment.build_spec(load(tmp_path, text))
+        selection.build_spec(load(tmp_path, text))
     assert words in str(info.value)
+
+
+def test_an_hf_encoder_folder_with_a_tokenizer_is_no_decoder_key_of_a_module(tmp_path):
+    folder = tmp_path / "models" / "minilm"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"model_type": "bert"}')
+    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "tokenizer.json").write_text("{}")
+    text = MODULE.replace('adapter = "m:build"', 'adapter = "hf:models/minilm"')
+    spec = selection.build_spec(load(tmp_path, text))  # a decoder's folder gets its tokenizer.json by default
+    assert spec.model.kind is ModelKind.MODULE and spec.model.tokenizer is None
+    assert selection.build_spec(load(tmp_path, "[model]\nadapter = 'hf:models/minilm'\n")).model.tokenizer == \
+        folder / "tokenizer.json"
 
 
 def test_semantics_and_tokenizer_are_not_applicable_to_a_module(tmp_path):
     loaded = load(tmp_path, MODULE)
-    chosen, off = assessment.select(loaded, assessment.build_spec(loaded), assessment.Request())
+    chosen_off = selection.select(loaded, selection.Request())
+    chosen, off = chosen_off.chosen, chosen_off.off
     assert "semantics" not in chosen and "tokenizer" not in chosen and "parity" in chosen
     assert off["semantics"] == off["tokenizer"] == 'not applicable to kind = "module"'
     result = assessment.off_result("semantics", off["semantics"])
@@ -79,7 +93,7 @@ def test_semantics_and_tokenizer_are_not_applicable_to_a_module(tmp_path):
 def test_a_gate_run_directly_on_a_module_says_it_does_not_apply(tmp_path):
     from gates.model.semantics import SemanticsGate, Settings
 
-    spec = assessment.build_spec(load(tmp_path, MODULE))
+    spec = selection.build_spec(load(tmp_path, MODULE))
     result = SemanticsGate().check(GateContext(spec=spec, settings=Settings(), work_dir=tmp_path))
     assert result.status is Status.OFF and result.score is None
     assert result.summary == 'not applicable to kind = "module"' and result.evidence["not_applicable"] is True

@@ -24,6 +24,10 @@ from tests.fixtures.processes import HANG_GUARD_S
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "user-models.md"
 DEFECTS = REPO / "tests" / "fixtures" / "module_models" / "defects.py"
+# (name, marker) of every kind = "module" snippet of the page, each assessed below
+# (tests/test_docs_snippets.py checks that the page holds no other)
+ASSESSED = (("spectrogram_cnn", "same as"), ("spectrogram_cnn", "assessed"), ("image_classifier", "assessed"),
+            ("minilm", "assessed"))
 
 
 def snippet(name: str, marker: str = "assessed") -> str:
@@ -97,7 +101,8 @@ def test_spectrogram_cnn_regressor_from_the_docs_ships(tmp_path, cnn_weights):
     shapes = [f"B={b},T={t}" for b in (1, 4) for t in (64, 128, 256)]
     for target in ("coreml_fp32", "coreml_fp16", "onnx_fp32"):
         rows = parity_rows(doc, target)
-        assert [(r["shape"], r["output"]) for r in rows] == [(s, o) for s in shapes for o in ("position", "uncertainty")]
+        outputs = ("position", "uncertainty")
+        assert [(r["shape"], r["output"]) for r in rows] == [(s, o) for s in shapes for o in outputs]
         assert all(r["runs"] == 2 for r in rows)  # one random input and one real example per shape
     assert max(r["mean_abs"] for r in parity_rows(doc, "coreml_fp32")) <= 1e-5  # the originating project's bar
     html = (root / "out" / "report.html").read_text()
@@ -170,7 +175,8 @@ enabled = false
 def refused_by(doc: dict, gate: str) -> dict:
     assert doc["verdict"]["ship"] is False and gate in doc["verdict"]["vetoed_by"], doc["verdict"]
     before = list(gates(doc))[:list(gates(doc)).index(gate)]
-    assert all(gates(doc)[g]["status"] in ("pass", "warn", "off") for g in before), {g: gates(doc)[g]["summary"] for g in before}
+    assert all(gates(doc)[g]["status"] in ("pass", "warn", "off") for g in before), \
+        {g: gates(doc)[g]["summary"] for g in before}
     return gates(doc)[gate]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from gates.engine.protocol import Gate, GateContext, GateError
 from gates.engine.spec import ModelSpec
 from gates.model.checkpoint import FAILED, NOT_CHECKED, OK, Check, judge, read_weights
-from gates.model.shared import resolve, shared_adapter
+from gates.model.shared import resolve, shared_module
 from gates.result import GateResult, Status
 
 
@@ -60,7 +60,7 @@ def check(gate: Gate, ctx: GateContext, model: ModelSpec) -> GateResult:
         checks.append(loaded)
         if loaded.status == FAILED:
             return _result(gate, checks, {}, path)
-    module = shared_adapter(ctx)
+    module = shared_module(ctx)
     declared = [o.name for o in model.module_io.outputs]  # type: ignore[union-attr]
     source = "the configuration" if declared else "the module"
     checks.append(Check(name="outputs named", status=OK, detail=f"{', '.join(module.output_names)} (from {source})"))
@@ -84,8 +84,9 @@ def _result(gate: Gate, checks: list[Check], metrics: dict[str, Any], path: Path
     evaluated = sum(c.status != NOT_CHECKED for c in checks)
     metrics = {"checks": evaluated, "checks_ok": ok,
                "checks_ok_pct": round(100.0 * ok / evaluated, 2) if evaluated else 0.0, **metrics}
-    tables = [{"title": "Checkpoint checks (kind = module)", "columns": ["check", "status", "detail"],
-               "rows": [[c.name, c.status, c.detail] for c in checks]}]
+    tables: list[dict[str, Any]] = [{"title": "Checkpoint checks (kind = module)",
+                                     "columns": ["check", "status", "detail"],
+                                     "rows": [[c.name, c.status, c.detail] for c in checks]}]
     if arch:
         tables.append({"title": "Architecture", "columns": ["field", "value"],
                        "rows": [[k, v if isinstance(v, (int, float, str)) or v is None else str(v)]

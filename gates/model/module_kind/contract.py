@@ -26,7 +26,7 @@ from gates.engine.spec import ModelSpec
 from gates.model.contract import judge
 from gates.model.module_kind.checkpoint import weights_file
 from gates.model.module_kind.conversion import package_problems
-from gates.model.shared import shared_adapter, shared_artifacts
+from gates.model.shared import shared_module, shared_module_artifacts
 from gates.result import GateResult, Status
 
 FIXED_CHECKS = 4  # schema, exported program, declarations, identity; the rest are packages
@@ -92,7 +92,7 @@ def check(gate: Gate, ctx: GateContext, model: ModelSpec) -> GateResult:
     from pipeline.contract import ContractError
     from pipeline.module_contract import load_module_contract, save_module_contract
 
-    arts, loaded = shared_artifacts(ctx), shared_adapter(ctx)
+    arts, loaded = shared_module_artifacts(ctx), shared_module(ctx)
     if arts.contract is None:
         return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
                           summary="no contract was built: " + arts.errors.get("contract", "unknown"))

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from gates.engine.protocol import Gate, GateContext
 from gates.engine.spec import ModelSpec
 from gates.model.conversion import MIN_OPSET, Check, generated_names, judge
-from gates.model.shared import shared_artifacts
+from gates.model.shared import shared_module_artifacts
 from gates.result import GateResult, Status
 
 
@@ -142,7 +142,7 @@ def measure(arts: Any, io: Any, settings: Any) -> list[Check]:
 
 
 def check(gate: Gate, ctx: GateContext, model: ModelSpec) -> GateResult:
-    arts = shared_artifacts(ctx)
+    arts = shared_module_artifacts(ctx)
     if arts.contract is None:
         return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
                           summary="no contract to judge the packages against: "

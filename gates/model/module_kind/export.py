@@ -17,7 +17,7 @@ from typing import Any
 
 from gates.engine.protocol import Gate, GateContext
 from gates.engine.spec import ModelSpec
-from gates.model.shared import shared_artifacts
+from gates.model.shared import shared_module_artifacts
 from gates.result import GateResult, Status
 
 
@@ -43,7 +43,7 @@ def judge(bundle: Any) -> tuple[Status, float | None, str]:
 
 
 def check(gate: Gate, ctx: GateContext, model: ModelSpec) -> GateResult:
-    arts = shared_artifacts(ctx, ctx.settings)
+    arts = shared_module_artifacts(ctx, ctx.settings)
     bundle = arts.export
     status, score, summary = judge(bundle)
     errs = [r.max_abs_err for r in bundle.rows if r.max_abs_err is not None]

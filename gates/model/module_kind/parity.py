@@ -22,7 +22,7 @@ from typing import Any
 
 from gates.engine.protocol import Gate, GateContext, GateError
 from gates.engine.spec import ModelSpec
-from gates.model.shared import shared_adapter, shared_artifacts
+from gates.model.shared import shared_module, shared_module_artifacts
 from gates.result import GateResult
 
 
@@ -40,12 +40,13 @@ def real_examples(model: Any, root: Any, sources: tuple[str, ...]) -> tuple[list
         raise GateError(str(exc)) from None
 
 
-def check(gate: Gate, ctx: GateContext, model: ModelSpec, runtime: str, plans: list[Any]) -> GateResult:
+def check(gate: Gate, ctx: GateContext, model: ModelSpec, runtime: str) -> GateResult:
+    from gates.model.parity import planned, summarise
     from pipeline.parity.module_targets import reference_for, run_module_target
-    from gates.model.parity import summarise
 
     settings = ctx.settings
-    loaded, arts = shared_adapter(ctx), shared_artifacts(ctx)
+    loaded, arts = shared_module(ctx), shared_module_artifacts(ctx)
+    plans = planned(runtime, arts.options.targets, arts.options.precisions)
     examples, why = real_examples(loaded, ctx.root, tuple(settings.sources))
     sources = tuple(s for s in settings.sources if s != "text" or examples)
     if not sources:

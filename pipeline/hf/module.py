@@ -1,15 +1,16 @@
-"""A Hugging Face folder of a non-causal model (a BERT-style encoder, a classifier) as an nn.Module.
+"""`kind = "module"` with `adapter = "hf:<folder>"`: a non-causal model (an encoder, a classifier).
 
-    >>> module = load_hf_module(Path("models/minilm"), root)      # offline, from the folder only
+    >>> module, arch = load_hf_module("hf:models/minilm", root)    # offline, from the folder only
     >>> module(input_ids=ids, attention_mask=mask).keys()          # a ModelOutput: named outputs
     odict_keys(['last_hidden_state', 'pooler_output'])
 
 The folder's `config.json` picks the class: its first `architectures` entry
 when transformers has it (so a `...ForSequenceClassification` keeps its
 head), else `AutoModel`. A causal language model is refused here: it is a
-decoder, assessed with `kind = "decoder"`. Only `model.safetensors`
-weights are read (Readiness never unpickles weights), and the folder must
-lie inside the project. Integer inputs are widened to int64 before the
+decoder, assessed with `kind = "decoder"` (`pipeline.hf.loading`). The
+folder is checked as a decoder's is (`pipeline.hf.folder`: a config.json,
+safetensors weights only, since Readiness never unpickles weights), and it
+must lie inside the project. Integer inputs are widened to int64 before the
 model sees them, since Core ML feeds int32 and embedding lookups in
 transformers expect int64.
 """
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from pipeline.adapter import AdapterError
+from pipeline.hf.folder import FolderError, read_folder, resolve_folder
 
 
 class HFModule(nn.Module):
@@ -40,18 +42,14 @@ class HFModule(nn.Module):
 
 
 def hf_folder(target: str, root: Path) -> Path:
-    """The folder an `hf:<folder>` adapter names, inside the project."""
-    folder = Path(target.removeprefix("hf:"))
-    folder = folder if folder.is_absolute() else Path(root) / folder
-    if not folder.is_dir():
-        raise AdapterError(f"model adapter {target!r}: {folder} is not a folder")
+    """The folder an `hf:<folder>` adapter names, inside the project, holding a usable checkpoint."""
+    folder = resolve_folder(target, root)
     if not folder.resolve().is_relative_to(Path(root).resolve()):
         raise AdapterError(f"model adapter {target!r}: {folder} lies outside the project")
-    for name in ("config.json", "model.safetensors"):
-        if not (folder / name).is_file():
-            raise AdapterError(f"model adapter {target!r}: {folder / name} is missing "
-                               "(Readiness reads safetensors weights only)")
-    return folder
+    try:
+        return read_folder(folder).path
+    except FolderError as exc:
+        raise AdapterError(f"model adapter {target!r}: {exc}") from None
 
 
 def _is_causal(config: Any) -> bool:
