@@ -26,6 +26,7 @@ from typing import Any, Iterable, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from readiness import module_config
 from readiness.history.store import HistorySettings
 from readiness.to_mlflow import MlflowSettings
 
@@ -47,6 +48,7 @@ Variant = Literal["fp32", "fp16", "int8", "int4_block32", "palettize4", "paletti
 
 
 class ModelConfig(_Strict):
+    kind: Literal["decoder", "module"] = "decoder"
     adapter: str = "builtin:student"
     checkpoint: str | None = None
     tokenizer: str | None = None
@@ -71,6 +73,11 @@ class ModelConfig(_Strict):
             raise ValueError(f"{prefix}model.{info.field_name} = {value!r}: "
                              f"needs deployment_target = \"iOS18\" (it is {target!r})")
         return value
+    # kind = "module" (readiness.module_config checks these together)
+    dims: dict[str, module_config.DimConfig] = Field(default_factory=dict)
+    inputs: list[module_config.InputConfig] = Field(default_factory=list)
+    outputs: list[module_config.OutputConfig] = Field(default_factory=list)
+    examples: str | None = None
 
 
 class CriticalConfig(_Strict):
@@ -258,7 +265,8 @@ def _hf_defaults(config: Config, root: Path, source: str, prefix: str) -> Config
     problem = folder_problem(_under(root, name)) if name else "name a folder: adapter = \"hf:<folder>\""
     if problem:
         raise ConfigError(f"{source}: {prefix}model.adapter = {model.adapter!r}: {problem}")
-    if model.tokenizer is None and (_under(root, name) / TOKENIZER_FILE).is_file():
+    # a module (an encoder) takes no tokenizer key: its token ids are inputs it declares
+    if model.kind == "decoder" and model.tokenizer is None and (_under(root, name) / TOKENIZER_FILE).is_file():
         model = model.model_copy(update={"tokenizer": str(Path(name) / TOKENIZER_FILE)})
         config = config.model_copy(update={"model": model})
     return config

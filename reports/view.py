@@ -29,6 +29,9 @@ MAX_TEXT = 4000
 # `skipped` with this evidence flag (gates.result.LEGACY_OFF_FLAG, written as a
 # string here: reports read the document and never import the engine).
 TURNED_OFF = "configured_off"
+# A model gate that does not apply to the model's kind (semantics for kind = "module") is `off` with
+# this evidence flag: listed as "not applicable", never as turned off or passed.
+NOT_APPLICABLE = "not_applicable"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -166,10 +169,11 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
     tables = [t for t in (_table(x) for x in evidence.get("tables") or []) if t]
     files = [clip(str(f), 500) for f in evidence.get("files") or []] if isinstance(evidence.get("files"), list) else []
     status = str(gate.get("status"))
+    label = "not applicable" if is_not_applicable(gate) else STATUS_LABEL.get(status, clip(status, 50))
     return {
         "name": clip(str(gate.get("name")), 200),
         "status": clip(status, 50),
-        "status_label": STATUS_LABEL.get(status, clip(status, 50)),
+        "status_label": label,
         "icon": STATUS_ICON.get(status, "?"),
         "severity": clip(str(gate.get("severity")), 50),
         "score": pct(100.0 * gate["score"]) if isinstance(gate.get("score"), (int, float)) else "—",
@@ -234,6 +238,12 @@ def is_turned_off(gate: Mapping[str, Any]) -> bool:
     return gate.get("status") == "skipped" and isinstance(evidence, Mapping) and evidence.get(TURNED_OFF) is True
 
 
+def is_not_applicable(gate: Mapping[str, Any]) -> bool:
+    """Off because it does not apply to the model's kind."""
+    evidence = gate.get("evidence")
+    return gate.get("status") == "off" and isinstance(evidence, Mapping) and bool(evidence.get(NOT_APPLICABLE))
+
+
 def _off_reason(gate: Mapping[str, Any]) -> str:
     evidence = gate.get("evidence") or {}
     reason = evidence.get("off_because") or evidence.get("skipped_because")
@@ -249,12 +259,15 @@ def turned_off(gates: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     A project without a model has eight model gates off for one reason; one
     line says so instead of eight rows that read like findings.
     """
-    groups: dict[str, list[str]] = {}
+    groups: dict[tuple[str, bool], list[str]] = {}
     for gate in gates:
         if is_turned_off(gate):
-            groups.setdefault(_off_reason(gate), []).append(clip(str(gate.get("name")), 200))
-    return [{"reason": reason, "names": names, "line": f"Turned off: {', '.join(names)} — {reason}"}
-            for reason, names in groups.items()]
+            key = (_off_reason(gate), is_not_applicable(gate))
+            groups.setdefault(key, []).append(clip(str(gate.get("name")), 200))
+    return [{"reason": reason, "names": names,
+             "line": (f"{reason[:1].upper()}{reason[1:]}: {', '.join(names)}" if na
+                      else f"Turned off: {', '.join(names)} — {reason}")}
+            for (reason, na), names in groups.items()]
 
 
 def _versions(tools: Any) -> list[tuple[str, str]]:

@@ -11,6 +11,8 @@ the cache and `merge` read them as plain attributes:
 - `after`: gates whose results it reads without needing them to pass;
 - `requires`: what of the project it looks at (`Requires.MODEL`, `.CODE`),
   so a project without that section has the gate turned off;
+- `kinds`: the model kinds it applies to (`ModelKind`); for another kind it
+  is listed as not applicable, outside the score;
 - `cache_inputs(ctx)`: the files and values its result depends on (None:
   never cached), with `version` (bump it when the judging changes) and
   `tools` (packages whose versions the result depends on);
@@ -30,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
-from gates.engine.spec import ProjectSpec
+from gates.engine.spec import ModelKind, ProjectSpec
 from gates.result import GateResult, Severity
 
 T = TypeVar("T")
@@ -106,6 +108,7 @@ class Gate(Protocol):
     Settings: ClassVar[type]
     after: tuple[str, ...] = ()
     requires: Requires = Requires.NOTHING
+    kinds: tuple[ModelKind, ...] = tuple(ModelKind)
     version: int = 1
     tools: tuple[str, ...] = ()
 

@@ -7,9 +7,13 @@ builds one from the validated configuration, paths made absolute.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # standard library only at run time: the records come built from the configuration
+    from pipeline.module_io import ModuleIO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +58,13 @@ class CodeSpec:
     pytest_args: tuple[str, ...] = ()
 
 
+class ModelKind(enum.StrEnum):
+    """What shape of model is assessed; some gates apply to one kind only."""
+
+    DECODER = "decoder"  # prefill and decode entry points, a KV cache
+    MODULE = "module"  # any nn.Module with declared inputs: encoders, CNNs, regressors
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelSpec:
     """The model under assessment and how to export it.
@@ -61,8 +72,12 @@ class ModelSpec:
     `adapter` is `module:callable` returning an `nn.Module` or an adapter
     object (see `pipeline.adapter`), `hf:<folder>` a Hugging Face checkpoint
     folder; `builtin:student` is the bundled one. `args` are `[model.args]`.
+    `kind` is "decoder" (prefill/decode, the lengths below) or "module" (any
+    nn.Module whose inputs, dimensions and outputs `module_io` declares).
     """
 
+    kind: ModelKind = ModelKind.DECODER
+    module_io: ModuleIO | None = None
     adapter: str = "builtin:student"
     args: Mapping[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None

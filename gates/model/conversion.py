@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from gates.engine.protocol import GateContext
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, shared_artifacts
 from gates.result import GateResult, Status
 
@@ -186,6 +186,10 @@ def judge(checks: Sequence[Check]) -> tuple[Status, float | None, str]:
 class ConversionGate(ModelGate, name="conversion", needs=("export",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import conversion as module_kind
+
+            return module_kind.check(self, ctx, model)
         arts = shared_artifacts(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,

@@ -19,7 +19,7 @@ output of every step is one `Comparison`; `worst` folds them per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -193,7 +193,29 @@ def _worse(a: float | None, b: float | None, direction: str) -> float | None:
     return max(a, b) if direction == "max" else min(a, b)
 
 
-def worst(rows: Sequence[Comparison], group: Callable[[Comparison], Any]) -> dict[Any, dict[str, Any]]:
+class Run(Protocol):
+    """What `worst` reads of a comparison: a decoder's `Comparison` or a module's (`module_targets`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def output(self) -> str: ...
+
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+
+    @property
+    def misses(self) -> tuple[str, ...]: ...
+
+
+R = TypeVar("R", bound=Run)
+
+
+def worst(rows: Sequence[R], group: Callable[[R], Any]) -> dict[Any, dict[str, Any]]:
     """Per group key: the worst value of every metric, the misses, and how many runs."""
     folded: dict[Any, dict[str, Any]] = {}
     for row in rows:

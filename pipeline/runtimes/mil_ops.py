@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS
+from pipeline.runtimes import mil_ops_vision
 
 
 class Source(str, enum.Enum):
@@ -154,6 +155,7 @@ NUMPY_KERNELS: dict[str, Callable[[dict], Any]] = {
     "instance_norm": _instance_norm,
     "slice_update": _slice_update,
 }
+NUMPY_KERNELS.update(mil_ops_vision.KERNELS)  # conv, pooling, upsampling and resizing
 
 # Ops evaluated through coremltools' value_inference(), each covered by a test.
 _VALUE_INFERENCE_OPS = (
