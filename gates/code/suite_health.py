@@ -5,9 +5,12 @@ coverage data and a streamed per-test log from the same run), or, when the
 configuration names `code.junit_xml`, ingests that file and runs nothing.
 
 Settings: `timeout_s` (whole run; the process group is killed when it
-expires), `python` (interpreter that runs pytest; default the harness's own),
+expires), `python` (interpreter that runs pytest; default `[code] python`,
+else the harness's own),
 `rerun_failures` (re-run failing tests once; those that then pass are flaky),
-`min_pass_pct` (below it the gate fails; at 100 any real failure fails).
+`min_pass_pct` (below it the gate fails; at 100 any real failure fails),
+`test_contexts` (record which test ran each line, `--cov-context=test`, so
+the mutation gate runs only the tests that reach a mutated module).
 
 Evidence: `interpreter` (the interpreter that ran the tests and the Python,
 pytest, pytest-cov, pytest-reportlog and coverage versions it reports when
@@ -34,8 +37,8 @@ from gates.code.case_results import (CaseResult, Outcome, Tally, failing, group_
 from gates.code.junit_reader import JUnitError, read_junit
 from gates.code.project_paths import ProjectPaths
 from gates.result import GateResult, Severity, Status
-from gates.code.suite_run import (SuiteArtifacts, SuiteRun, ask_interpreter, interpreter_path, pytest_argv,
-                             run_suite, why_not_started)
+from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
+from gates.code.suite_run import SuiteArtifacts, SuiteRun, pytest_argv, run_suite, why_not_started
 
 MAX_FAILURES_LISTED = 100
 CONFIG_FILES = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "conftest.py",
@@ -48,6 +51,7 @@ class Settings:
     python: str = ""
     rerun_failures: bool = False
     min_pass_pct: float = 100.0
+    test_contexts: bool = True
 
 
 # -- measuring ------------------------------------------------------------------
@@ -157,7 +161,7 @@ class SuiteHealthGate:
                   if paths.is_inside(code.root / name) and (code.root / name).is_file()]
         files += [p for p in (code.junit_xml, code.coverage_data) if p is not None]
         return {"files": [str(p) for p in files], "settings": dataclasses.asdict(ctx.settings),
-                "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir)}
+                "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir), "python": code.python}
 
     def check(self, ctx: GateContext) -> GateResult:
         code = code_spec(ctx)
@@ -179,21 +183,22 @@ class SuiteHealthGate:
 
     def _run(self, ctx: GateContext, code: CodeSpec) -> GateResult:
         settings: Settings = ctx.settings
+        python = chosen_python(settings.python, code.python)
         artifacts = SuiteArtifacts(folder=ctx.work_dir)
-        argv = pytest_argv(python=settings.python, tests=code.tests, sources=code.sources,
-                           artifacts=artifacts, extra=code.pytest_args)
+        argv = pytest_argv(python=python, tests=code.tests, sources=code.sources,
+                           artifacts=artifacts, extra=code.pytest_args, contexts=settings.test_contexts)
         run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s)
         cases = run.log.cases
         # The project's tests may run in another venv than readiness: record
         # what that interpreter says it has, not what readiness has.
-        interpreter = ask_interpreter(interpreter_path(settings.python, code.root), self.tools, cwd=code.root)
+        interpreter = ask_interpreter(interpreter_path(python, code.root), self.tools, cwd=code.root)
         evidence: dict[str, Any] = {"mode": "run", "command": " ".join(argv), "interpreter": interpreter,
                                     **case_evidence(cases),
                                     "files": [str(p) for p in (artifacts.junit, artifacts.reportlog,
                                                                artifacts.output) if p.exists()]}
         metrics: dict[str, Any] = {"wall_s": round(run.watched.wall_s, 3),
                                    "peak_rss_mb": round(run.watched.peak_rss_mb, 1)}
-        problem = run_problem(run, settings.python, settings.timeout_s)
+        problem = run_problem(run, python, settings.timeout_s)
         if problem is None and artifacts.coverage_data.exists():
             evidence["coverage_data"] = str(artifacts.coverage_data)
             evidence["files"].append(str(artifacts.coverage_data))
@@ -219,7 +224,8 @@ class SuiteHealthGate:
         if not failing_ids:
             return []
         artifacts = SuiteArtifacts(folder=ctx.work_dir / "rerun")
-        argv = pytest_argv(python=ctx.settings.python, tests=failing_ids, sources=code.sources,
+        argv = pytest_argv(python=chosen_python(ctx.settings.python, code.python), tests=failing_ids,
+                           sources=code.sources,
                            artifacts=artifacts, extra=code.pytest_args, coverage=False)
         rerun = run_suite(root=code.root, argv=argv, artifacts=artifacts,
                           timeout_s=ctx.settings.timeout_s)
