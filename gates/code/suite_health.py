@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from gates.engine.protocol import GateContext, GateError
@@ -37,7 +38,9 @@ from gates.code.case_results import (CaseResult, Outcome, Tally, failing, group_
 from gates.code.junit_reader import JUnitError, read_junit
 from gates.code.project_paths import ProjectPaths
 from gates.result import GateResult, Severity, Status
+from gates.code import suite_shards
 from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
+from gates.engine.sharding import parse_shard
 from gates.code.suite_run import SuiteArtifacts, SuiteRun, pytest_argv, run_suite, why_not_started
 
 MAX_FAILURES_LISTED = 100
@@ -52,6 +55,8 @@ class Settings:
     rerun_failures: bool = False
     min_pass_pct: float = 100.0
     test_contexts: bool = True
+    shard: str = ""
+    durations: str = ""
 
 
 # -- measuring ------------------------------------------------------------------
@@ -166,6 +171,8 @@ class SuiteHealthGate:
     def check(self, ctx: GateContext) -> GateResult:
         code = code_spec(ctx)
         if code.junit_xml is not None:
+            if ctx.settings.shard:
+                raise GateError("setting shard: code.junit_xml is ingested, not run: there is nothing to shard")
             return self._ingest(code, ctx.settings)
         return self._run(ctx, code)
 
@@ -184,15 +191,47 @@ class SuiteHealthGate:
     def _run(self, ctx: GateContext, code: CodeSpec) -> GateResult:
         settings: Settings = ctx.settings
         python = chosen_python(settings.python, code.python)
-        artifacts = SuiteArtifacts(folder=ctx.work_dir)
+        index, count = parse_shard(settings.shard)
+        folder = suite_shards.shard_folder(ctx.work_dir, index, count) if count > 1 else ctx.work_dir
+        artifacts = SuiteArtifacts(folder=folder)
         argv = pytest_argv(python=python, tests=code.tests, sources=code.sources,
                            artifacts=artifacts, extra=code.pytest_args, contexts=settings.test_contexts)
-        run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s)
-        cases = run.log.cases
+        env: dict[str, str] = {}
+        durations = self._durations_file(ctx, code) if count > 1 else None
+        if count > 1:
+            folder.mkdir(parents=True, exist_ok=True)
+            env = suite_shards.prepare(folder, index, count, suite_shards.durations_of(durations, code.root))
+            argv += ["-p", suite_shards.PLUGIN_MODULE]
+        run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s, env=env)
+        result, flaky, problem = self._judge_run(ctx, code, run, python)
+        if count == 1:
+            return result
+        if problem is None and not suite_shards.read_partition(folder):
+            problem = "the shard plugin wrote no partition: this run may hold every test, not shard " \
+                      f"{index} of {count}"
+        return suite_shards.shard_result(result, index=index, count=count, root=code.root, folder=folder,
+                                         artifacts=artifacts, cases=run.log.cases, problem=problem, flaky=flaky,
+                                         min_pass_pct=settings.min_pass_pct, durations=durations)
+
+    def _durations_file(self, ctx: GateContext, code: CodeSpec) -> Path | None:
+        """The JUnit file whose test times balance the shards: the setting, else the last whole run's."""
+        if ctx.settings.durations:
+            named = code.root / ctx.settings.durations
+            if not ProjectPaths(code.root).is_inside(named) or not named.is_file():
+                raise GateError(f"setting durations: {ctx.settings.durations!r} is not a file inside the project")
+            return named
+        last = SuiteArtifacts(folder=ctx.work_dir).junit
+        return last if last.is_file() else None
+
+    def _judge_run(self, ctx: GateContext, code: CodeSpec, run: SuiteRun,
+                   python: str) -> tuple[GateResult, list[str], str | None]:
+        """The result of one finished run, the flaky tests and why it yields no score (if so)."""
+        settings: Settings = ctx.settings
+        artifacts, cases = run.artifacts, run.log.cases
         # The project's tests may run in another venv than readiness: record
         # what that interpreter says it has, not what readiness has.
         interpreter = ask_interpreter(interpreter_path(python, code.root), self.tools, cwd=code.root)
-        evidence: dict[str, Any] = {"mode": "run", "command": " ".join(argv), "interpreter": interpreter,
+        evidence: dict[str, Any] = {"mode": "run", "command": " ".join(run.argv), "interpreter": interpreter,
                                     **case_evidence(cases),
                                     "files": [str(p) for p in (artifacts.junit, artifacts.reportlog,
                                                                artifacts.output) if p.exists()]}
@@ -208,8 +247,9 @@ class SuiteHealthGate:
                 metrics["signal"] = run.watched.signal_name
             return self._result(Status.ERROR, None, problem, metrics, evidence,
                                 remediation="Fix the run itself (see the summary and "
-                                f"{artifacts.output}); no score is given for a run that did not complete.")
-        flaky = self._flaky(ctx, code, evidence["failing_tests"]) if settings.rerun_failures else []
+                                f"{artifacts.output}); no score is given for a run that did not complete."), [], problem
+        flaky = self._flaky(ctx, code, evidence["failing_tests"], artifacts.folder) \
+            if settings.rerun_failures else []
         if settings.rerun_failures:
             evidence["flaky_tests"] = flaky
         status, score, summary = judge(tally(cases), flaky=len(flaky),
@@ -217,13 +257,18 @@ class SuiteHealthGate:
         if status is not Status.ERROR:
             metrics.update(case_metrics(cases))
             metrics["flaky"] = len(flaky)
-        return self._result(status, score, summary, metrics, evidence)
+        return self._result(status, score, summary, metrics, evidence), flaky, None
 
-    def _flaky(self, ctx: GateContext, code: CodeSpec, failing_ids: list[str]) -> list[str]:
+    @classmethod
+    def merge(cls, results: list[GateResult]) -> GateResult:
+        """Combine shard results (in the order produced) into one result, judged as one run."""
+        return suite_shards.merge(cls, results, judge=judge, evidence_of=case_evidence, metrics_of=case_metrics)
+
+    def _flaky(self, ctx: GateContext, code: CodeSpec, failing_ids: list[str], folder: Path) -> list[str]:
         """Failing tests that pass when run once more on their own."""
         if not failing_ids:
             return []
-        artifacts = SuiteArtifacts(folder=ctx.work_dir / "rerun")
+        artifacts = SuiteArtifacts(folder=folder / "rerun")
         argv = pytest_argv(python=chosen_python(ctx.settings.python, code.python), tests=failing_ids,
                            sources=code.sources,
                            artifacts=artifacts, extra=code.pytest_args, coverage=False)

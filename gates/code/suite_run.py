@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from gates.code.interpreter import ask_interpreter, clean_env, interpreter_path  # noqa: F401 (re-exported)
 from gates.engine.process_watch import WatchedRun, run_watched
@@ -70,18 +70,18 @@ def pytest_argv(*, python: str, tests: Sequence[str], sources: Sequence[str],
     return argv + list(extra)
 
 
-def child_env(artifacts: SuiteArtifacts) -> dict[str, str]:
-    return clean_env({"COVERAGE_FILE": str(artifacts.coverage_data)})
+def child_env(artifacts: SuiteArtifacts, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return clean_env({"COVERAGE_FILE": str(artifacts.coverage_data), **(extra or {})})
 
 
 def run_suite(*, root: Path, argv: list[str], artifacts: SuiteArtifacts,
-              timeout_s: float) -> SuiteRun:
+              timeout_s: float, env: Mapping[str, str] | None = None) -> SuiteRun:
     """Run once; stale artifacts of an earlier run are removed first."""
     artifacts.folder.mkdir(parents=True, exist_ok=True)
     for stale in (artifacts.junit, artifacts.reportlog, artifacts.coverage_data):
         stale.unlink(missing_ok=True)
     watched = run_watched(argv, cwd=root, log_path=artifacts.output, timeout_s=timeout_s,
-                          env=child_env(artifacts))
+                          env=child_env(artifacts, env))
     log = read_reportlog(artifacts.reportlog, root_name=root.name)
     return SuiteRun(argv=tuple(argv), watched=watched, log=log, artifacts=artifacts)
 

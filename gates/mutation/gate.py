@@ -50,6 +50,7 @@ from typing import Any, Mapping
 from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
 from gates.code.project_paths import ProjectPaths
 from gates.engine.protocol import GateContext, GateError
+from gates.engine.sharding import parse_shard  # noqa: F401 (re-exported: the CLI checks --shard with it)
 from gates.engine.spec import CodeSpec
 from gates.mutation.evidence import (ModuleCounts, counts_by_module, evidence_of, incomplete, metrics_of,
                                     verdict_of)
@@ -81,16 +82,6 @@ class Settings:
     keep_copy: bool = False
     python: str = ""
     select_tests: str = "coverage"
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """"2/4" -> (2, 4); "" -> (1, 1). Raises GateError on anything else."""
-    if not text:
-        return 1, 1
-    index, sep, count = text.partition("/")
-    if not (sep and index.strip().isdigit() and count.strip().isdigit()) or not 1 <= int(index) <= int(count):
-        raise GateError(f"setting shard: {text!r} is not i/N with 1 <= i <= N")
-    return int(index), int(count)
 
 
 def validate(settings: Settings) -> None:
