@@ -214,12 +214,16 @@ class SuiteHealthGate:
                                          min_pass_pct=settings.min_pass_pct, durations=durations)
 
     def _durations_file(self, ctx: GateContext, code: CodeSpec) -> Path | None:
-        """The JUnit file whose test times balance the shards: the setting, else the last whole run's."""
+        """The JUnit file whose test times balance the shards: the setting, else the last whole run's.
+
+        A named file that does not exist yet (the first CI run, before any
+        durations were saved) balances by test counts in every shard alike.
+        """
         if ctx.settings.durations:
             named = code.root / ctx.settings.durations
-            if not ProjectPaths(code.root).is_inside(named) or not named.is_file():
-                raise GateError(f"setting durations: {ctx.settings.durations!r} is not a file inside the project")
-            return named
+            if not ProjectPaths(code.root).is_inside(named):
+                raise GateError(f"setting durations: {ctx.settings.durations!r} leads outside the project")
+            return named if named.is_file() else None
         last = SuiteArtifacts(folder=ctx.work_dir).junit
         return last if last.is_file() else None
 

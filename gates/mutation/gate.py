@@ -19,7 +19,9 @@ itself; a full run is a census and is always judged on its score), `shard`
 `<project>/.readiness/mutation-cache`), `process_isolation` ("auto" uses
 mutmut's fork server when the code imports torch), `backend`, `also_copy`,
 `max_children`, `timeout_multiplier`, `timeout_s`, `tier`, `keep_copy`,
-`python`, `select_tests`.
+`python`, `select_tests`, `suite_result` (a stored document whose
+suite_health and coverage results stand in for this assessment's:
+`gates.mutation.suite_facts`).
 
 mutmut runs in the project's interpreter (setting `python`, else `[code]
 python`, else readiness's own), which must have mutmut 3 installed: it runs
@@ -55,7 +57,9 @@ from gates.engine.spec import CodeSpec
 from gates.mutation.evidence import (ModuleCounts, counts_by_module, evidence_of, incomplete, metrics_of,
                                     verdict_of)
 from gates.mutation.runner import MutmutFailed
+from gates.mutation import suite_facts
 from gates.mutation.selection import SelectTests, Selection, select
+from gates.mutation.suite_facts import SuiteFacts
 from gates.mutation.session import Plan, collect
 from gates.result import GateResult, Severity, Status
 
@@ -82,6 +86,7 @@ class Settings:
     keep_copy: bool = False
     python: str = ""
     select_tests: str = "coverage"
+    suite_result: str = ""
 
 
 def validate(settings: Settings) -> None:
@@ -166,13 +171,6 @@ def targets_of(code: CodeSpec, tier: str) -> dict[str, float]:
     return {f: code.tiers[tier].mutation_pct for f in files}
 
 
-def failing_tests(results: Mapping[str, GateResult]) -> tuple[str, ...]:
-    """Node ids the suite_health gate saw failing (empty when it did not run)."""
-    health = results.get("suite_health")
-    found = health.evidence.get("failing_tests", []) if health is not None else []
-    return tuple(sorted({str(node) for node in found}))
-
-
 def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]:
     """PASS when every judged module reaches its threshold; the modules that did not.
 
@@ -186,24 +184,18 @@ def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]
     return (Status.FAIL if failed else Status.PASS), failed
 
 
-def coverage_data_of(code: CodeSpec, results: Mapping[str, GateResult]) -> tuple[Path | None, str]:
-    """The coverage data to select tests from, or None and why there is none."""
-    if code.coverage_data is not None:
-        return code.coverage_data, ""
-    health = results.get("suite_health")
-    if health is None:
-        return None, "suite_health did not run in this assessment: no coverage contexts to select tests from"
-    if "coverage_data" not in health.evidence:
-        return None, f"suite_health produced no coverage data ({health.status.value}: {health.summary})"
-    return Path(health.evidence["coverage_data"]), ""
+def facts_of(settings: Settings, code: CodeSpec, results: Mapping[str, GateResult]) -> SuiteFacts:
+    """The failing tests and the coverage data: from this assessment, or from `suite_result`."""
+    if settings.suite_result:
+        return suite_facts.from_document(settings.suite_result, code)
+    return suite_facts.from_results(code, results)
 
 
-def selection_of(settings: Settings, code: CodeSpec, targets: Mapping[str, float],
-                 results: Mapping[str, GateResult]) -> Selection:
-    data, why = coverage_data_of(code, results)
+def selection_of(settings: Settings, code: CodeSpec, targets: Mapping[str, float], facts: SuiteFacts) -> Selection:
     overrides = {m.path: m.tests for m in code.critical if m.mutate and m.tests}
     return select(targets, configured=tuple(code.tests), overrides=overrides,
-                  mode=SelectTests(settings.select_tests), data_file=data, root=code.root, why_no_data=why)
+                  mode=SelectTests(settings.select_tests), data_file=facts.coverage_data, root=code.root,
+                  why_no_data=facts.why_no_data)
 
 
 def plan_of(settings: Settings, code: CodeSpec, targets: tuple[str, ...], deselect: tuple[str, ...],
@@ -254,7 +246,8 @@ class MutationGate:
                                f"Install mutmut 3 into the environment of {executable}, or point the "
                                "mutation gate's `python` (or [code] python) at one that has it.")
         targets = targets_of(code, settings.tier)
-        selection = selection_of(settings, code, targets, ctx.results)
+        facts = facts_of(settings, code, ctx.results)
+        selection = selection_of(settings, code, targets, facts)
         chosen = {"note": selection.note, "tests": len(selection.tests),
                   "modules": [{"path": m.path, "source": m.source.value, "tests": len(m.tests)}
                               for m in selection.modules]}
@@ -264,7 +257,7 @@ class MutationGate:
                                {"run": {"interpreter": interpreter, "test_selection": chosen}},
                                "Add tests that exercise these modules, or name them in the critical "
                                "module's `tests`.")
-        deselect = failing_tests(ctx.results)
+        deselect = facts.failing
         out_dir = Path(ctx.work_dir) / "mutation"
         out_dir.mkdir(parents=True, exist_ok=True)
         log = out_dir / "mutmut.log"
