@@ -252,7 +252,8 @@ def run_gates(loaded: LoadedConfig, spec: ProjectSpec, request: Request,
         gate_dir = work_dir / gate.name
         gate_dir.mkdir(parents=True, exist_ok=True)
         return GateContext(spec=spec, settings=settings[gate.name], work_dir=gate_dir, results=results,
-                           memo=memo, options={"shared_work_dir": str(work_dir), "fresh": request.no_cache})
+                           memo=memo, options={"shared_work_dir": str(work_dir), "fresh": request.no_cache,
+                                               "gates": tuple(chosen)})
 
     cfg = loaded.config
     cache = None if request.no_cache else ResultCache(_path(loaded.root, cfg.cache_dir))

@@ -9,8 +9,12 @@ expires), `python` (interpreter that runs pytest; default `[code] python`,
 else the harness's own),
 `rerun_failures` (re-run failing tests once; those that then pass are flaky),
 `min_pass_pct` (below it the gate fails; at 100 any real failure fails),
-`test_contexts` (record which test ran each line, `--cov-context=test`, so
-the mutation gate runs only the tests that reach a mutated module).
+`test_contexts` ("auto", "always", "never": record which test ran each line,
+`--cov-context=test`, so the mutation gate runs only the tests that reach a
+mutated module; "auto" records them when the mutation gate runs in the same
+assessment, or for a shard, whose merged data may feed mutation jobs),
+`shard` ("i/N": one shard of the test files, see `gates.code.suite_shards`),
+`durations` (the JUnit file whose times balance the shards).
 
 Evidence: `interpreter` (the interpreter that ran the tests and the Python,
 pytest, pytest-cov, pytest-reportlog and coverage versions it reports when
@@ -27,9 +31,10 @@ timed out, or a signal killed it (the partial per-test results are kept).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import CodeSpec
@@ -54,7 +59,7 @@ class Settings:
     python: str = ""
     rerun_failures: bool = False
     min_pass_pct: float = 100.0
-    test_contexts: bool = True
+    test_contexts: str = "auto"
     shard: str = ""
     durations: str = ""
 
@@ -143,6 +148,28 @@ def judge(total: Tally, *, flaky: int, min_pass_pct: float) -> tuple[Status, flo
 
 # -- the gate -------------------------------------------------------------------
 
+class TestContexts(str, enum.Enum):
+    """When the run records which test ran each line (it costs coverage time on big suites)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    AUTO = "auto"  # when the mutation gate runs in the same assessment, or for a shard
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def records_contexts(setting: str, options: Mapping[str, Any], sharded: bool) -> bool:
+    """Whether this run records test contexts; raises GateError for an unknown setting."""
+    try:
+        chosen = TestContexts(setting)
+    except ValueError:
+        raise GateError(f"setting test_contexts: {setting!r} is not one of "
+                        f"{', '.join(m.value for m in TestContexts)}") from None
+    if chosen is TestContexts.AUTO:
+        return sharded or "mutation" in options.get("gates", ())
+    return chosen is TestContexts.ALWAYS
+
+
 def code_spec(ctx: GateContext) -> CodeSpec:
     if ctx.spec.code is None:
         raise GateError("no [code] section: the suite_health gate needs code.sources and code.tests")
@@ -194,8 +221,9 @@ class SuiteHealthGate:
         index, count = parse_shard(settings.shard)
         folder = suite_shards.shard_folder(ctx.work_dir, index, count) if count > 1 else ctx.work_dir
         artifacts = SuiteArtifacts(folder=folder)
+        contexts = records_contexts(settings.test_contexts, ctx.options, count > 1)
         argv = pytest_argv(python=python, tests=code.tests, sources=code.sources,
-                           artifacts=artifacts, extra=code.pytest_args, contexts=settings.test_contexts)
+                           artifacts=artifacts, extra=code.pytest_args, contexts=contexts)
         env: dict[str, str] = {}
         durations = self._durations_file(ctx, code) if count > 1 else None
         if count > 1:

@@ -128,7 +128,7 @@ def shard_result(result: GateResult, *, index: int, count: int, root: Path, fold
     part = {"complete": problem is None, "problem": problem, "root": str(root), "folder": relative(folder, root),
             "junit": relative(artifacts.junit, root) if artifacts.junit.exists() else None,
             "coverage_data": relative(artifacts.coverage_data, root)
-            if problem is None and artifacts.coverage_data.exists() else None,
+            if problem is None and cases and artifacts.coverage_data.exists() else None,
             "cases": rows, "flaky": sorted(flaky), "digest": partition.get("digest"),
             "files": partition.get("files", []), "tests": len(rows),
             "wall_s": result.metrics.get("wall_s", 0.0), "peak_rss_mb": result.metrics.get("peak_rss_mb", 0.0),

@@ -138,3 +138,15 @@ def test_files_go_heaviest_first_to_the_lightest_shard():
     assert balanced(weights, 2) == {"a.py": 1, "d.py": 2, "c.py": 2, "b.py": 2}
     assert balanced({"x.py": 1.0, "y.py": 1.0}, 3) == {"x.py": 1, "y.py": 2}
     assert file_weights({"a.py": 3}, {}) == {"a.py": 3.0}  # nothing recorded: one second a test
+
+
+def test_test_contexts_are_recorded_when_the_mutation_gate_will_read_them():
+    from gates.code.suite_health import records_contexts
+    from gates.engine.protocol import GateError
+
+    assert records_contexts("auto", {"gates": ("suite_health", "mutation")}, sharded=False)
+    assert not records_contexts("auto", {"gates": ("suite_health", "coverage")}, sharded=False)
+    assert records_contexts("auto", {}, sharded=True)  # the merged data may feed mutation jobs
+    assert records_contexts("always", {}, sharded=False) and not records_contexts("never", {}, sharded=True)
+    with pytest.raises(GateError, match="setting test_contexts: 'yes' is not one of auto, always, never"):
+        records_contexts("yes", {}, sharded=False)

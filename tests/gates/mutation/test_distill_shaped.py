@@ -41,8 +41,10 @@ def code_spec(root: Path, python: str, **changes) -> CodeSpec:
 
 
 def ctx(code: CodeSpec, settings, work: Path, results: dict | None = None) -> GateContext:
+    """A context as an assessment running every code gate makes it (suite_health then records test contexts)."""
     return GateContext(spec=ProjectSpec(name="distill_like", root=code.root, code=code), settings=settings,
-                       work_dir=work, results=dict(results or {}))
+                       work_dir=work, results=dict(results or {}),
+                       options={"gates": ("suite_health", "coverage", "mutation")})
 
 
 @pytest.fixture(scope="module")
