@@ -193,7 +193,9 @@ class SuiteHealthGate:
                   if paths.is_inside(code.root / name) and (code.root / name).is_file()]
         files += [p for p in (code.junit_xml, code.coverage_data) if p is not None]
         return {"files": [str(p) for p in files], "settings": dataclasses.asdict(ctx.settings),
-                "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir), "python": code.python}
+                "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir), "python": code.python,
+                "contexts": records_contexts(ctx.settings.test_contexts, ctx.options,
+                                             parse_shard(ctx.settings.shard)[1] > 1)}
 
     def check(self, ctx: GateContext) -> GateResult:
         code = code_spec(ctx)

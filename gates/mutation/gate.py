@@ -45,7 +45,6 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace, dataclass
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -58,12 +57,12 @@ from gates.mutation.evidence import (ModuleCounts, counts_by_module, evidence_of
                                     verdict_of)
 from gates.mutation.runner import MutmutFailed
 from gates.mutation import suite_facts
+from gates.mutation.backends import BACKENDS, backend_problem, mutmut_problem  # noqa: F401 (re-exported)
 from gates.mutation.selection import SelectTests, Selection, select
 from gates.mutation.suite_facts import SuiteFacts
 from gates.mutation.session import Plan, collect
 from gates.result import GateResult, Severity, Status
 
-BACKENDS = ("mutmut", "cosmic-ray", "mutatest")
 JUDGES = ("lower_bound", "point")
 ISOLATIONS = ("auto", "fork", "forkserver")
 
@@ -102,39 +101,6 @@ def validate(settings: Settings) -> None:
         raise GateError(f"setting select_tests: {settings.select_tests!r} is not one of "
                         f"{', '.join(m.value for m in SelectTests)}")
     parse_shard(settings.shard)
-
-
-def backend_problem(backend: str, *, own_interpreter: bool = True) -> str | None:
-    """Why `backend` cannot run here, or None when it can.
-
-    mutmut is looked for in readiness's environment only when it also runs
-    the tests; a project interpreter is asked by `mutmut_problem`.
-    """
-    if backend not in BACKENDS:
-        return f"unknown mutation backend {backend!r} (known: {', '.join(BACKENDS)})"
-    if backend == "mutatest" and sys.version_info >= (3, 11):
-        return "mutatest 3.1 crashes on Python 3.11+ (random.sample on a set) and pins coverage<6"
-    module = {"mutmut": "mutmut", "cosmic-ray": "cosmic_ray", "mutatest": "mutatest"}[backend]
-    if (backend != "mutmut" or own_interpreter) and find_spec(module) is None:
-        return f"{backend} is not installed in this environment"
-    if backend != "mutmut":
-        return f"the {backend} backend is not implemented by this gate; use backend = \"mutmut\""
-    if sys.platform == "win32":
-        return "mutmut 3 does not run on native Windows (use WSL)"
-    return None
-
-
-def mutmut_problem(interpreter: Mapping[str, Any]) -> str | None:
-    """Why the project's interpreter cannot run mutmut 3, or None when it can."""
-    executable = interpreter["executable"]
-    if interpreter.get("error"):
-        return str(interpreter["error"])
-    found = interpreter["tools"].get("mutmut")
-    if found is None:
-        return f"mutmut is not installed for {executable} (it runs the tests in its own process)"
-    if found.split(".")[0] != "3":
-        return f"mutmut {found} is installed for {executable}; the gate drives mutmut 3"
-    return None
 
 
 def targets_of(code: CodeSpec, tier: str) -> dict[str, float]:

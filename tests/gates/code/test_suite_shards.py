@@ -7,7 +7,6 @@ suite, so every number compared below can differ when a merge is wrong.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
