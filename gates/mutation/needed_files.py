@@ -130,8 +130,10 @@ def _module_paths(root: Path, dotted: str, test_tops: set[str]) -> list[Path]:
         top = _top_level(root, parts[0])
         return [top] if top is not None else []
     base = root.joinpath(*parts)
-    for candidate in (base.with_name(base.name + ".py"), base):
-        if candidate.exists() and ProjectPaths(root).is_inside(candidate) and not skip(candidate):
+    # a package of the test tree brings its __init__.py, not every test under it;
+    # `from tests import helpers` also names `tests.helpers`, which is resolved on its own
+    for candidate in (base.with_name(base.name + ".py"), base / "__init__.py"):
+        if candidate.is_file() and ProjectPaths(root).is_inside(candidate) and not skip(candidate):
             return with_packages(root, candidate)
     return []
 

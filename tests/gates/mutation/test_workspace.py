@@ -180,3 +180,15 @@ def test_the_cache_keys_on_the_conftests_of_tests_named_by_node_id(tmp_path):
     files = mutation_session.test_files(root, ["tests/training/test_losses.py::test_kl_ignores_zero_teacher_mass"])
     assert {"tests/conftest.py", "tests/training/conftest.py", "tests/training/test_losses.py",
             "pyproject.toml"} <= set(files)
+
+
+def test_importing_the_test_package_brings_its_init_not_every_test(tmp_path):
+    root = copy_project("distill_like", tmp_path)
+    helper = root / "tests" / "training" / "conftest.py"
+    helper.write_text(helper.read_text().replace("from .conftest_mock_utils import make_distributions",
+                                                 "from tests.training import conftest_mock_utils\n"
+                                                 "make_distributions = conftest_mock_utils.make_distributions"))
+    copied = {p.relative_to(root).as_posix() for p in workspace.paths_to_copy(
+        root, ["training/losses.py"], ["tests/training/test_losses.py"])}
+    assert "tests/training/conftest_mock_utils.py" in copied and "tests/training/test_schedule.py" not in copied
+    assert "tests/training" not in copied and "tests" not in copied
