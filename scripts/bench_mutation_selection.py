@@ -16,7 +16,7 @@ pytest-cov, pytest-reportlog and mutmut 3 besides the project's packages):
 mutmut's own runs use a copy built by `gates.mutation.workspace` (the copy a
 user would otherwise have to set up by hand) and are timed from the start of
 the `mutmut run` process. Wall and CPU time (this process and every child
-it waited for) and the peak RSS of the largest process are printed.
+it waited for) and the peak RSS of the whole process tree are printed.
 
     .venv/bin/python scripts/bench_mutation_selection.py --project ../distill \\
         --python ../distill-venv/bin/python --module training/losses.py \\
@@ -31,8 +31,11 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,16 +51,37 @@ BUCKETS = (("killed", "killed"), ("survived", "survived"), ("timeouts", "timeout
 
 
 class Clock:
-    """Wall time, CPU time (own and waited-for children) and the largest child's peak RSS."""
+    """Wall time, CPU time (own and waited-for children) and the peak RSS of the process tree.
+
+    The tree (this process and every descendant: mutmut, its fork server and
+    workers) is summed twice a second by a sampling thread, since
+    `ru_maxrss` only keeps the largest single process ever waited for.
+    """
 
     def __enter__(self) -> "Clock":
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
+        self._peak, self._done = 0, threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall_s = time.perf_counter() - self._wall
         self.cpu_s = self._cpu_now() - self._cpu
-        self.peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        self._done.set()
+        self._sampler.join()
+        self.peak_rss_mb = self._peak / 2**20
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._done.wait(0.5):
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass  # ended between listing and reading
+            self._peak = max(self._peak, total)
 
     @staticmethod
     def _cpu_now() -> float:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -250,8 +251,8 @@ class SuiteHealthGate:
         durations were saved) balances by test counts in every shard alike.
         """
         if ctx.settings.durations:
-            named = code.root / ctx.settings.durations
-            if not ProjectPaths(code.root).is_inside(named):
+            named = Path(os.path.normpath(code.root / ctx.settings.durations))
+            if not named.is_relative_to(code.root) or not ProjectPaths(code.root).is_inside(named):
                 raise GateError(f"setting durations: {ctx.settings.durations!r} leads outside the project")
             return named if named.is_file() else None
         last = SuiteArtifacts(folder=ctx.work_dir).junit

@@ -150,10 +150,11 @@ def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]
     return (Status.FAIL if failed else Status.PASS), failed
 
 
-def facts_of(settings: Settings, code: CodeSpec, results: Mapping[str, GateResult]) -> SuiteFacts:
+def facts_of(settings: Settings, code: CodeSpec, results: Mapping[str, GateResult],
+             project_root: Path) -> SuiteFacts:
     """The failing tests and the coverage data: from this assessment, or from `suite_result`."""
     if settings.suite_result:
-        return suite_facts.from_document(settings.suite_result, code)
+        return suite_facts.from_document(settings.suite_result, code, project_root)
     return suite_facts.from_results(code, results)
 
 
@@ -212,7 +213,7 @@ class MutationGate:
                                f"Install mutmut 3 into the environment of {executable}, or point the "
                                "mutation gate's `python` (or [code] python) at one that has it.")
         targets = targets_of(code, settings.tier)
-        facts = facts_of(settings, code, ctx.results)
+        facts = facts_of(settings, code, ctx.results, ctx.root)
         selection = selection_of(settings, code, targets, facts)
         chosen = {"note": selection.note, "tests": len(selection.tests),
                   "modules": [{"path": m.path, "source": m.source.value, "tests": len(m.tests)}

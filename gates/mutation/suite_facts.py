@@ -17,6 +17,7 @@ looked up under this project's root (restore the folder at the same place).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -36,7 +37,7 @@ class SuiteFacts:
 
 
 def from_results(code: CodeSpec, results: Mapping[str, GateResult], source: str = "suite_health",
-                 recorded_root: Path | None = None) -> SuiteFacts:
+                 recorded_root: Path | None = None, project_root: Path | None = None) -> SuiteFacts:
     health = results.get("suite_health")
     failing = tuple(sorted({str(n) for n in (health.evidence.get("failing_tests", []) if health else [])}))
     if code.coverage_data is not None:
@@ -51,15 +52,16 @@ def from_results(code: CodeSpec, results: Mapping[str, GateResult], source: str 
         return SuiteFacts(failing=failing, coverage_data=None, source=source,
                           why_no_data=f"{source}: suite_health produced no coverage data "
                                       f"({health.status.value}: {health.summary})")
-    local = _local(Path(str(recorded)), code.root, recorded_root)
+    local = _local(Path(str(recorded)), project_root or code.root, recorded_root)
     return SuiteFacts(failing=failing, coverage_data=local, source=source,
                       why_no_data="" if local else f"{source}: its coverage data {recorded} is not on this machine")
 
 
-def from_document(name: str, code: CodeSpec) -> SuiteFacts:
-    """The facts of the suite_health (and coverage) results stored in document `name`."""
-    path = code.root / name
-    if not ProjectPaths(code.root).is_inside(path):
+def from_document(name: str, code: CodeSpec, project_root: Path) -> SuiteFacts:
+    """The facts of the suite_health (and coverage) results stored in document `name`
+    (relative to the project root, where the configuration is)."""
+    path = Path(os.path.normpath(project_root / name))
+    if not path.is_relative_to(project_root) or not ProjectPaths(project_root).is_inside(path):
         raise GateError(f"setting suite_result: {name!r} leads outside the project")
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -69,7 +71,7 @@ def from_document(name: str, code: CodeSpec) -> SuiteFacts:
         raise GateError(f"setting suite_result: {path} is not a readable assessment document ({exc})") from None
     if "suite_health" not in results or results["suite_health"].status is Status.SKIPPED:
         raise GateError(f"setting suite_result: {path} holds no suite_health result")
-    return from_results(code, results, source=name, recorded_root=recorded_root)
+    return from_results(code, results, source=name, recorded_root=recorded_root, project_root=project_root)
 
 
 def _local(recorded: Path, root: Path, recorded_root: Path | None) -> Path | None:

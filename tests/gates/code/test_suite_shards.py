@@ -149,3 +149,11 @@ def test_test_contexts_are_recorded_when_the_mutation_gate_will_read_them():
     assert records_contexts("always", {}, sharded=False) and not records_contexts("never", {}, sharded=True)
     with pytest.raises(GateError, match="setting test_contexts: 'yes' is not one of auto, always, never"):
         records_contexts("yes", {}, sharded=False)
+
+
+def test_durations_outside_the_project_are_refused(tmp_path):
+    from gates.engine.protocol import GateError
+
+    root = copy_project("sharded", tmp_path)
+    with pytest.raises(GateError, match="setting durations: '../junit.xml' leads outside the project"):
+        SuiteHealthGate().check(context(root, Settings(shard="1/2", durations="../junit.xml"), tmp_path / "w"))

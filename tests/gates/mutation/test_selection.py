@@ -93,3 +93,39 @@ def test_pytests_first_error_line_is_picked_from_its_output():
     assert first_error("ERROR tests/t.py - ModuleNotFoundError: No module named 'x'\n") == \
         "ModuleNotFoundError: No module named 'x'"
     assert first_error("1 passed\n") == ""
+
+
+def _stored(tmp_path: Path, recorded_root: str, gates: list[dict]) -> Path:
+    import json
+
+    doc = tmp_path / "suite-merged" / "assessment.json"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(json.dumps({"project": {"root": recorded_root}, "gates": gates}))
+    return doc
+
+
+def test_a_stored_suite_result_gives_failing_tests_and_data_found_under_this_root(project, tmp_path):
+    from gates.engine.spec import CodeSpec
+    from gates.mutation.suite_facts import from_document
+
+    data = project / ".readiness" / "work" / "suite_health" / "merged-of-2" / ".coverage"
+    data.parent.mkdir(parents=True)
+    data.write_text("")
+    _stored(project, "/elsewhere/checkout", [
+        {"name": "suite_health", "status": "fail", "evidence": {"failing_tests": ["tests/test_a.py::t"]}},
+        {"name": "coverage", "status": "pass", "evidence": {
+            "coverage_data": "/elsewhere/checkout/.readiness/work/suite_health/merged-of-2/.coverage"}}])
+    facts = from_document("suite-merged/assessment.json", CodeSpec(root=project), project)
+    assert facts.failing == ("tests/test_a.py::t",) and facts.coverage_data == data
+
+
+def test_a_stored_result_without_the_suite_or_outside_the_project_is_refused(project, tmp_path):
+    from gates.engine.protocol import GateError
+    from gates.engine.spec import CodeSpec
+    from gates.mutation.suite_facts import from_document
+
+    _stored(project, str(project), [{"name": "hygiene", "status": "pass"}])
+    with pytest.raises(GateError, match="holds no suite_health result"):
+        from_document("suite-merged/assessment.json", CodeSpec(root=project), project)
+    with pytest.raises(GateError, match="leads outside the project"):
+        from_document("../x.json", CodeSpec(root=project), project)
