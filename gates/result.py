@@ -26,7 +26,8 @@ class Status(str, enum.Enum):
     FAIL = "fail"
     ERROR = "error"  # the gate could not do its work
     NOT_EVALUABLE = "not_evaluable"  # cannot run on this host
-    SKIPPED = "skipped"  # turned off, or a gate it needs did not pass
+    SKIPPED = "skipped"  # a gate it needs did not pass
+    OFF = "off"  # turned off by configuration or the command line: listed, outside the score
 
     @property
     def passed(self) -> bool:
@@ -39,6 +40,22 @@ class Severity(str, enum.Enum):
     BLOCKER = "blocker"
     WARNING = "warning"
     OPTIONAL = "optional"
+
+
+# Documents of schema 1 and 2 wrote a gate turned off as `skipped` with this evidence flag.
+LEGACY_OFF_FLAG = "configured_off"
+
+
+def status_of(gate: Mapping[str, Any]) -> Status:
+    """The status of a stored gate result; the schema 1-2 form of "turned off" reads as OFF.
+
+    Raises ValueError for a status no schema knows.
+    """
+    status = Status(gate["status"])
+    evidence = gate.get("evidence")
+    if status is Status.SKIPPED and isinstance(evidence, Mapping) and evidence.get(LEGACY_OFF_FLAG) is True:
+        return Status.OFF
+    return status
 
 
 def json_safe(value: Any) -> Any:
@@ -117,7 +134,7 @@ class GateResult:
         try:
             return cls(
                 name=str(data["name"]),
-                status=Status(data["status"]),
+                status=status_of(data),
                 severity=Severity(data.get("severity", "blocker")),
                 score=None if data.get("score") is None else float(data["score"]),
                 summary=str(data.get("summary", "")),

@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from gates.engine.protocol import GateContext, NoSettings
+from gates.engine.protocol import Gate, GateContext, NoSettings
 from gates.result import GateResult, Severity, Status
 
 
-class StaticGate:
+class StaticGate(Gate):
     """A gate whose outcome is decided up front."""
 
     Settings = NoSettings
@@ -29,6 +29,7 @@ class StaticGate:
         result: GateResult | None = None,
         *,
         needs: tuple[str, ...] = (),
+        after: tuple[str, ...] = (),
         severity: Severity = Severity.BLOCKER,
         raises: BaseException | None = None,
         sleep_s: float = 0.0,
@@ -36,6 +37,7 @@ class StaticGate:
     ) -> None:
         self.name = name
         self.needs = needs
+        self.after = after
         self.severity = severity
         self._result = result
         self._raises = raises

@@ -19,8 +19,6 @@ from typing import Mapping, Sequence
 
 from gates.result import GateResult, Status
 
-OFF = "configured_off"
-
 DEFAULT_COMPONENTS: Mapping[str, tuple[float, tuple[str, ...]]] = {
     "model": (25.0, ("environment", "checkpoint", "semantics", "export", "conversion", "contract")),
     "parity": (20.0, ("parity",)),
@@ -69,7 +67,8 @@ def band(score: float) -> str:
 
 
 def is_off(result: GateResult | None) -> bool:
-    return result is not None and result.status is Status.SKIPPED and bool(result.evidence.get(OFF))
+    """Turned off by configuration or the command line: outside the score."""
+    return result is not None and result.status is Status.OFF
 
 
 def gate_points(result: GateResult | None) -> tuple[float, str | None]:

@@ -32,15 +32,16 @@ def _details(g: Mapping[str, Any]) -> str:
     return clean("\n".join(lines))
 
 
-def render(doc: Mapping[str, Any]) -> str:
-    v = views.build(doc)
+def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
+    """The report; `v` is the document's view when the caller built it already."""
+    v = v if v is not None else views.build(doc)
     counts = v["counts"]
     suite = ET.Element("testsuite", {
         "name": clean(f"readiness:{v['project']}"),
         "tests": str(len(v["every_gate"])),
         "failures": str(counts["fail"]),
         "errors": str(counts["error"] + counts["not_evaluable"]),
-        "skipped": str(counts["skipped"]),
+        "skipped": str(counts["skipped"] + counts["off"]),
         "time": f"{sum(float(g.get('duration_s') or 0) for g in doc['gates']):.3f}",
         "timestamp": clean(v["generated_at"]),
     })
@@ -59,7 +60,7 @@ def render(doc: Mapping[str, Any]) -> str:
             ET.SubElement(case, "failure", {"message": message, "type": "fail"}).text = _details(g)
         elif g["status"] in ("error", "not_evaluable"):
             ET.SubElement(case, "error", {"message": message, "type": g["status"]}).text = _details(g)
-        elif g["status"] == "skipped":
+        elif g["status"] in ("skipped", "off"):
             ET.SubElement(case, "skipped", {"message": message})
         else:
             ET.SubElement(case, "system-out").text = _details(g)

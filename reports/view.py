@@ -18,15 +18,16 @@ import math
 import re
 from typing import Any, Mapping
 
-STATUS_ORDER = ("fail", "error", "not_evaluable", "warn", "skipped", "pass")
+STATUS_ORDER = ("fail", "error", "not_evaluable", "warn", "skipped", "off", "pass")
 STATUS_LABEL = {"pass": "pass", "warn": "warn", "fail": "FAIL", "error": "ERROR",
-                "not_evaluable": "not evaluable", "skipped": "skipped"}
+                "not_evaluable": "not evaluable", "skipped": "skipped", "off": "turned off"}
 STATUS_ICON = {"pass": "✅", "warn": "⚠️", "fail": "❌", "error": "💥",
-               "not_evaluable": "❔", "skipped": "⏭️"}
+               "not_evaluable": "❔", "skipped": "⏭️", "off": "⏸️"}
 MAX_TABLE_ROWS = 200
 MAX_TEXT = 4000
-# readiness.scoring.OFF: the evidence flag of a gate turned off by configuration
-# (written as a string here: reports read the document and never import readiness).
+# Schema 3 gives a gate turned off its own status, "off"; schemas 1 and 2 wrote
+# `skipped` with this evidence flag (gates.result.LEGACY_OFF_FLAG, written as a
+# string here: reports read the document and never import the engine).
 TURNED_OFF = "configured_off"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -69,9 +70,14 @@ def metric_text(name: str, value: Any) -> str:
     return number(value)
 
 
+def strip_control(text: str) -> str:
+    """`text` without the control characters no report format should carry (tab, LF, CR stay)."""
+    return _CONTROL.sub("", text)
+
+
 def clip(text: str, limit: int = MAX_TEXT) -> str:
     """Untrusted text without control characters, cut at `limit`."""
-    text = _CONTROL.sub("", text)
+    text = strip_control(text)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
@@ -170,7 +176,8 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
         "remediation": clip(str(gate.get("remediation", "") or "")),
         "duration": f"{float(gate.get('duration_s') or 0):.2f} s",
         "cached": bool(gate.get("cached")),
-        "metrics": [(clip(str(k), 100), metric_text(str(k), v)) for k, v in sorted((gate.get("metrics") or {}).items())],
+        "metrics": [(clip(str(k), 100), metric_text(str(k), v))
+                    for k, v in sorted((gate.get("metrics") or {}).items())],
         "tables": tables,
         "failures": _failures(evidence.get("failures")),
         "files": files,
@@ -219,13 +226,16 @@ def _verdict_text(ship: bool, partial: dict[str, Any] | None, passed: bool) -> t
 
 
 def is_turned_off(gate: Mapping[str, Any]) -> bool:
-    """Skipped because the configuration turned it off (not because a need failed)."""
+    """Turned off by the configuration or the command line (not skipped because a need failed)."""
+    if gate.get("status") == "off":
+        return True
     evidence = gate.get("evidence")
     return gate.get("status") == "skipped" and isinstance(evidence, Mapping) and evidence.get(TURNED_OFF) is True
 
 
 def _off_reason(gate: Mapping[str, Any]) -> str:
-    reason = (gate.get("evidence") or {}).get("skipped_because")
+    evidence = gate.get("evidence") or {}
+    reason = evidence.get("off_because") or evidence.get("skipped_because")
     if not isinstance(reason, str) or not reason.strip():
         reason = str(gate.get("summary", "")).removeprefix("turned off:").strip()
     # older documents say "turned off with skip": "Turned off: mutation — turned off with skip" says it twice
@@ -264,14 +274,15 @@ def interpreter_views(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         tools = _versions(entry.get("tools"))
         out.append({"gates": gates, "python": python, "executable": clip(str(entry.get("executable", "")), 500),
                     "tools": tools, "error": clip(str(entry.get("error") or ""), 500),
-                    "line": f"Tests run by {gates} under Python {python} ({clip(str(entry.get('executable', '')), 500)})"
+                    "line": f"Tests run by {gates} under Python {python} "
+                            f"({clip(str(entry.get('executable', '')), 500)})"
                             + (": " + ", ".join(f"{n} {v}" for n, v in tools) if tools else "")})
     return out
 
 
 def own_runtime(doc: Mapping[str, Any]) -> str:
     """Readiness's own interpreter, which `tool_versions` describes."""
-    host = doc.get("host") if isinstance(doc.get("host"), Mapping) else {}
+    host: Mapping[str, Any] = doc["host"] if isinstance(doc.get("host"), Mapping) else {}
     python = clip(str(host.get("python")), 50) if host.get("python") else "unknown"
     where = f" ({clip(str(host['executable']), 500)})" if host.get("executable") else ""
     return f"Python {python}{where}"

@@ -58,7 +58,7 @@ class Clock:
     `ru_maxrss` only keeps the largest single process ever waited for.
     """
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
         self._peak, self._done = 0, threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -121,7 +121,8 @@ def mutmut_direct(args: argparse.Namespace, tests: tuple[str, ...], deselect: tu
 def run(args: argparse.Namespace, tmp: Path) -> dict:
     work = args.project / ".readiness" / "bench-selection"
     with Clock() as suite_clock:
-        health = SuiteHealthGate().check(context(args, HealthSettings(timeout_s=args.timeout_s, test_contexts="always"), work / "suite_health"))
+        settings = HealthSettings(timeout_s=args.timeout_s, test_contexts="always")
+        health = SuiteHealthGate().check(context(args, settings, work / "suite_health"))
     if "coverage_data" not in health.evidence:
         raise SystemExit(f"suite_health gave no coverage data: {health.status.value}: {health.summary}")
     with Clock() as gate_clock:

@@ -28,14 +28,14 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import CodeSpec, Tier
 from gates.code import coverage_shards
 from gates.code.coverage_data import CoverageDataError, FileCoverage, load, totals
 from gates.code.diff_lines import DiffError, changed_lines
 from gates.code.project_paths import ProjectPaths
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.spec import CodeSpec, Tier
 from gates.result import GateResult, Severity, Status
 
 
@@ -139,8 +139,13 @@ def judge(total: FileCoverage, rows: list[list[Any]], diff: DiffCoverage | None,
 
 # -- the gate -------------------------------------------------------------------
 
-class CoverageGate:
+# The class attribute `Settings` shadows the dataclass inside the class body.
+GateSettings = Settings
+
+
+class CoverageGate(Gate):
     name = "coverage"
+    requires = Requires.CODE
     version = 1
     tools = ("coverage",)
     needs: tuple[str, ...] = ()
@@ -182,7 +187,7 @@ class CoverageGate:
             result = self.judge_data(data, code, settings, report_path=ctx.work_dir / "coverage.json")
         return result if shard is None else coverage_shards.shard_result(result, shard, code, settings)
 
-    def judge_data(self, data: Path, code: CodeSpec, settings: Settings, *, report_path: Path) -> GateResult:
+    def judge_data(self, data: Path, code: CodeSpec, settings: GateSettings, *, report_path: Path) -> GateResult:
         """The result for one coverage data file (a run's, or the shards' combined data)."""
         try:
             files = load(data, root=code.root, sources=code.sources, check_mtime=settings.check_mtime,
@@ -208,7 +213,7 @@ class CoverageGate:
         return self._judged(files, code, diff, settings, data)
 
     def _judged(self, files: dict[str, FileCoverage], code: CodeSpec, diff: DiffCoverage | None,
-                settings: Settings, data: Path) -> GateResult:
+                settings: GateSettings, data: Path) -> GateResult:
         total = totals(files)
         rows = module_rows(files, code)
         status, score, reasons = judge(total, rows, diff, settings)
@@ -243,7 +248,7 @@ class CoverageGate:
                           "Add tests that reach the missing lines and branches of the modules listed.")
 
     @classmethod
-    def merge(cls, results: list[GateResult]) -> GateResult:
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
         """Combine the coverage of suite shards (in the order produced): judged on their combined data."""
         return coverage_shards.merge(cls(), results)
 

@@ -45,7 +45,7 @@ def reach_by_file(data_file: Path, root: Path, paths: Iterable[str]) -> dict[str
     Raises ReachError when the data is missing, unreadable or was recorded
     without test contexts.
     """
-    wanted = {p: set() for p in paths}
+    wanted: dict[str, set[str]] = {p: set() for p in paths}
     if not data_file.is_file():
         raise ReachError(f"coverage data {data_file} does not exist")
     data = coverage.CoverageData(basename=str(data_file))

@@ -35,19 +35,18 @@ import enum
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import CodeSpec
-from gates.code.case_results import (CaseResult, Outcome, Tally, failing, group_failures,
-                                tally, tally_by_suite)
+from gates.code import suite_shards
+from gates.code.case_results import CaseResult, Outcome, Tally, failing, group_failures, tally, tally_by_suite
+from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
 from gates.code.junit_reader import JUnitError, read_junit
 from gates.code.project_paths import ProjectPaths
-from gates.result import GateResult, Severity, Status
-from gates.code import suite_shards
-from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
-from gates.engine.sharding import parse_shard
 from gates.code.suite_run import SuiteArtifacts, SuiteRun, pytest_argv, run_suite, why_not_started
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.sharding import parse_shard
+from gates.engine.spec import CodeSpec
+from gates.result import GateResult, Severity, Status
 
 MAX_FAILURES_LISTED = 100
 CONFIG_FILES = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "conftest.py",
@@ -177,8 +176,13 @@ def code_spec(ctx: GateContext) -> CodeSpec:
     return ctx.spec.code
 
 
-class SuiteHealthGate:
+# The class attribute `Settings` shadows the dataclass inside the class body.
+GateSettings = Settings
+
+
+class SuiteHealthGate(Gate):
     name = "suite_health"
+    requires = Requires.CODE
     version = 1
     tools = ("pytest", "pytest-cov", "pytest-reportlog", "coverage")
     needs: tuple[str, ...] = ()
@@ -203,12 +207,12 @@ class SuiteHealthGate:
         if code.junit_xml is not None:
             if ctx.settings.shard:
                 raise GateError("setting shard: code.junit_xml is ingested, not run: there is nothing to shard")
-            return self._ingest(code, ctx.settings)
+            return self._ingest(code, code.junit_xml, ctx.settings)
         return self._run(ctx, code)
 
-    def _ingest(self, code: CodeSpec, settings: Settings) -> GateResult:
+    def _ingest(self, code: CodeSpec, junit_xml: Path, settings: GateSettings) -> GateResult:
         try:
-            cases = read_junit(code.junit_xml, root=code.root)
+            cases = read_junit(junit_xml, root=code.root)
         except JUnitError as exc:
             raise GateError(str(exc)) from None
         evidence = {"mode": "ingest", **case_evidence(cases), "files": [str(code.junit_xml)]}
@@ -295,7 +299,7 @@ class SuiteHealthGate:
         return self._result(status, score, summary, metrics, evidence), flaky, None
 
     @classmethod
-    def merge(cls, results: list[GateResult]) -> GateResult:
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
         """Combine shard results (in the order produced) into one result, judged as one run."""
         return suite_shards.merge(cls, results, judge=judge, evidence_of=case_evidence, metrics_of=case_metrics)
 

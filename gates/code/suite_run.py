@@ -4,8 +4,9 @@ The earlier harness ran the suite twice and parsed `-q` text with regexes.
 Here the project's pytest runs once, in its own session, with pytest-cov
 (`--cov=<source> --cov-branch --cov-report=`, data file in the work folder
 through COVERAGE_FILE; `--cov-context=test` records who tests what),
-`--junitxml` for CI and `--report-log` for results that survive a kill. Nothing reads pytest's terminal output except to explain
-why pytest never started (not installed, a plugin missing).
+`--junitxml` for CI and `--report-log` for results that survive a kill.
+Nothing reads pytest's terminal output except to explain why pytest never
+started (not installed, a plugin missing).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from gates.code.interpreter import ask_interpreter, clean_env, interpreter_path  # noqa: F401 (re-exported)
-from gates.engine.process_watch import WatchedRun, run_watched
 from gates.code.reportlog_reader import ReportLog, read_reportlog
+from gates.engine.process_watch import WatchedRun, run_watched
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

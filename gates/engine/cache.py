@@ -17,11 +17,11 @@ import json
 import os
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
 from gates.engine.protocol import Gate, GateContext
+from gates.engine.tools import installed_version
 from gates.result import GateResult, Status
 
 CACHEABLE = (Status.PASS, Status.WARN, Status.FAIL)
@@ -43,13 +43,6 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tool_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
 def _settings_json(settings: Any) -> Any:
     if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
         return dataclasses.asdict(settings)
@@ -64,26 +57,24 @@ class ResultCache:
 
     def key(self, gate: Gate, ctx: GateContext, results: Mapping[str, GateResult]) -> str | None:
         """The cache key of `gate` in `ctx`, or None if it does not cache."""
-        inputs_of = getattr(gate, "cache_inputs", None)
-        inputs = inputs_of(ctx) if inputs_of else None
-        if inputs is None:
+        declared = gate.cache_inputs(ctx)
+        if declared is None:
             return None
-        inputs = dict(inputs)
+        inputs = dict(declared)
         files = [str(f) for f in inputs.pop("files", ())]
-        deps = {d: results[d].to_dict() for d in tuple(gate.needs) + tuple(getattr(gate, "after", ()))
-                if d in results}
+        deps = {d: results[d].to_dict() for d in (*gate.needs, *gate.after) if d in results}
         for dep in deps.values():
             dep.pop("duration_s", None)
             dep.pop("cached", None)
         material = {
             "gate": gate.name,
-            "version": getattr(gate, "version", 1),
+            "version": gate.version,
             "settings": _settings_json(ctx.settings),
             "inputs": inputs,
             "files": {f: file_digest(Path(f)) for f in sorted(files)},
             "deps": deps,
             "python": sys.version,
-            "tools": {t: _tool_version(t) for t in ("readiness", *getattr(gate, "tools", ()))},
+            "tools": {t: installed_version(t) or "absent" for t in ("readiness", *gate.tools)},
         }
         blob = json.dumps(material, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -98,7 +89,7 @@ class ResultCache:
             result = GateResult.from_dict(data)
         except (OSError, ValueError):
             return None
-        return result.with_(cached=True, summary=result.summary)
+        return result.with_(cached=True)
 
     def store(self, name: str, key: str, result: GateResult) -> None:
         if result.status not in CACHEABLE:

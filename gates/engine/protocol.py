@@ -1,24 +1,37 @@
 """The gate protocol and what a gate is handed when it runs.
 
-A gate is any object with `name`, `needs`, `severity`, a `Settings` dataclass
+A gate is a class with `name`, `needs`, `severity`, a `Settings` dataclass
 and `check(ctx) -> GateResult`. It never prints and never exits; everything the
 user should see goes into the result. It may raise: the engine turns the
 exception into an `error` result, and the run goes on.
 
-What is assessed arrives as a `ProjectSpec` (`gates.engine.spec`). A gate
-that wants its results cached also defines `cache_inputs(ctx)`: the files and
-values its result depends on.
+Every optional hook is declared on `Gate` with its default, so the engine,
+the cache and `merge` read them as plain attributes:
+
+- `after`: gates whose results it reads without needing them to pass;
+- `requires`: what of the project it looks at (`Requires.MODEL`, `.CODE`),
+  so a project without that section has the gate turned off;
+- `cache_inputs(ctx)`: the files and values its result depends on (None:
+  never cached), with `version` (bump it when the judging changes) and
+  `tools` (packages whose versions the result depends on);
+- `merge(results)`: one result from several partial ones (`readiness merge`);
+  the default keeps the newest.
+
+Built-in gates subclass `Gate`; a plugin class that does not is given the
+defaults by the registry (`with_defaults`). What is assessed arrives as a
+`ProjectSpec` (`gates.engine.spec`).
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Protocol, TypeVar, runtime_checkable
+from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
 from gates.engine.spec import ProjectSpec
-from gates.result import GateResult, Severity, Status
+from gates.result import GateResult, Severity
 
 T = TypeVar("T")
 
@@ -73,23 +86,47 @@ class NoSettings:
     """For gates that take no settings."""
 
 
-@runtime_checkable
-class Gate(Protocol):
-    """What the engine runs. See `gates.testing.StaticGate` for the smallest one."""
+class Requires(enum.StrEnum):
+    """What of the project a gate looks at; without it the gate is turned off."""
 
-    name: ClassVar[str]
-    needs: ClassVar[tuple[str, ...]]
-    severity: ClassVar[Severity]
+    NOTHING = "nothing"
+    MODEL = "model"  # the [model] section
+    CODE = "code"  # the [code] section
+
+
+class Gate(Protocol):
+    """What the engine runs: the required members, then every optional hook with its default.
+
+    See `gates.testing.StaticGate` for the smallest gate.
+    """
+
+    name: str
+    needs: tuple[str, ...]
+    severity: Severity
     Settings: ClassVar[type]
+    after: tuple[str, ...] = ()
+    requires: Requires = Requires.NOTHING
+    version: int = 1
+    tools: tuple[str, ...] = ()
 
     def check(self, ctx: GateContext) -> GateResult: ...
 
+    def cache_inputs(self, ctx: GateContext) -> Mapping[str, Any] | None:
+        """JSON-able values plus an optional "files" list the result depends on; None: never cached."""
+        return None
 
-def no_model(gate: Gate) -> GateResult:
-    """The result of a model gate run without a [model] section: never a pass."""
-    return GateResult(name=gate.name, status=Status.NOT_EVALUABLE, severity=gate.severity,
-                      summary="no model is configured",
-                      remediation="Add a [model] section (adapter, checkpoint, tokenizer) to the configuration.")
+    @classmethod
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
+        """One result from partial results in the order produced; by default the newest wins."""
+        return results[-1]
+
+
+def with_defaults(cls: type) -> type[Gate]:
+    """`cls` itself when it subclasses `Gate`, else a subclass that adds the hooks' defaults."""
+    if Gate in cls.__mro__:
+        return cls
+    return type(cls.__name__, (cls, Gate), {"__module__": cls.__module__, "__doc__": cls.__doc__,
+                                            "__qualname__": cls.__qualname__})
 
 
 class GateError(Exception):

@@ -4,7 +4,9 @@ Built-ins are loaded through the same path as plugins (pluggy's habit): a
 name mapped to `module:Class`, imported only when the gate is used, so
 `readiness --help` needs neither torch nor coremltools. Plugins register in
 the entry-point group `readiness.gates`; one that fails to import or does not
-look like a gate is rejected with a message naming it.
+look like a gate is rejected with a message naming it. A plugin class that
+does not subclass `Gate` gets the optional hooks' defaults here, so nothing
+downstream has to ask whether a hook exists.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import importlib
 from importlib.metadata import entry_points
 from typing import Any
 
-from gates.engine.protocol import Gate
+from gates.engine.protocol import Gate, Requires, with_defaults
 
 ENTRY_POINT_GROUP = "readiness.gates"
 
@@ -47,13 +49,16 @@ def _load_target(name: str, target: str) -> type:
         raise PluginError(f"gate {name!r} ({target}) could not be loaded: {exc}") from exc
 
 
-def _validate(name: str, cls: Any) -> type:
-    missing = [a for a in ("name", "needs", "severity", "check", "Settings") if not hasattr(cls, a)]
+REQUIRED = ("name", "needs", "severity", "check", "Settings")
+
+
+def _validate(name: str, cls: Any) -> type[Gate]:
+    missing = [a for a in REQUIRED if not hasattr(cls, a)]
     if missing:
         raise PluginError(f"gate {name!r} is not a gate: it lacks {', '.join(missing)}")
-    if getattr(cls, "name") != name:
-        raise PluginError(f"gate {name!r} declares the name {getattr(cls, 'name')!r}")
-    return cls
+    if cls.name != name:
+        raise PluginError(f"gate {name!r} declares the name {cls.name!r}")
+    return with_defaults(cls)
 
 
 def plugin_targets() -> dict[str, str]:
@@ -66,7 +71,7 @@ def available() -> dict[str, str]:
     return {**plugin_targets(), **BUILTIN}
 
 
-def gate_class(name: str) -> type:
+def gate_class(name: str) -> type[Gate]:
     """The class of gate `name`; raises PluginError if unknown or broken."""
     targets = available()
     if name not in targets:
@@ -78,3 +83,8 @@ def gate_class(name: str) -> type:
 def create(name: str) -> Gate:
     """An instance of gate `name`."""
     return gate_class(name)()
+
+
+def requiring(section: Requires) -> tuple[str, ...]:
+    """The known gates that look at `section` of the project (turned off without it)."""
+    return tuple(name for name in available() if gate_class(name).requires is section)

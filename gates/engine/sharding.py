@@ -60,7 +60,7 @@ class Parts:
 
 def collect_parts(records: Iterable[Mapping[str, Any]]) -> Parts:
     """Fold shard records in the order produced: `{"shard_count", "shard_parts"}` each."""
-    count, parts = 0, {}
+    count, parts = 0, dict[int, Any]()
     for record in records:
         n = int(record.get("shard_count", 1))
         if n != count:

@@ -11,8 +11,16 @@ Checks, one evidence row each:
 - `tokenizer fingerprint`: the one the checkpoint recorded == the tokenizer file's;
 - `forward pass`: prefill on a sample gives logits [1, T, V], all finite.
 
-Settings: `vocab_padding_max` (default 0), `sample_length` (16). The loaded
-adapter is shared with later gates through `ctx.memo` under "adapter".
+A Hugging Face folder (`adapter = "hf:<folder>"`) has no Readiness
+metadata: its rows are `loads safely` (safetensors only), `weights match
+config` (no tensor missing, left over or of another shape), `metadata
+complete` (read from config.json), `family verified`, `matches
+transformers` (the wrapper vs transformers' own forward), then `vocab vs
+tokenizer` and `forward pass` (see `pipeline.hf.checks`).
+
+Settings: `vocab_padding_max` (default 0), `sample_length` (16). The adapter
+it builds from the checkpoint it read is the run's shared one
+(`gates.model.shared.shared_adapter`).
 Metrics: `checks`, `checks_ok`, `checks_ok_pct`, `model_vocab_size`,
 `tokenizer_vocab_size`, `params`, `step`, `arch_hash`. Evidence: the
 checks table, the architecture table, the checkpoint file.
@@ -25,15 +33,29 @@ tokenizer file is missing, or a user adapter cannot be imported; `not_evaluable`
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-from gates.engine.protocol import GateContext, GateError, no_model
-from gates.result import GateResult, Severity, Status
+from gates.engine.protocol import GateContext, GateError
+from gates.engine.spec import ModelSpec
+from gates.model.shared import BUILTIN, ModelGate, ModelLoadError, resolve, sample_ids, shared_adapter
+from gates.result import GateResult, Status
 
-OK, FAILED, NOT_CHECKED = "ok", "failed", "not checked"
-PIPELINE_FILES = ("student.py", "adapter.py", "checkpoint.py", "text_tokenizer.py")
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
+
+
+class CheckStatus(enum.StrEnum):
+    """One checkpoint check's outcome, as its evidence row shows it."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOT_CHECKED = "not checked"
+
+
+OK, FAILED, NOT_CHECKED = CheckStatus.OK, CheckStatus.FAILED, CheckStatus.NOT_CHECKED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,57 +66,11 @@ class Settings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
+    """One row of the checks table: which check, its outcome, what was seen."""
+
     name: str
-    status: str
+    status: CheckStatus
     detail: str = ""
-
-
-# -- shared with the semantics and tokenizer gates ------------------------------
-
-def resolve(path: Any, root: Path) -> Path | None:
-    if path in (None, ""):
-        return None
-    path = Path(path)
-    return path if path.is_absolute() else Path(root) / path
-
-
-def shared_adapter(ctx: GateContext, factory: Callable[[], Any] | None = None) -> Any:
-    """The run's one loaded adapter (memo key "adapter"); GateError if it cannot load."""
-    from pipeline.adapter import AdapterError, load_adapter
-
-    def load() -> Any:
-        try:
-            return factory() if factory else load_adapter(ctx.spec.model, ctx.root)
-        except AdapterError as exc:
-            raise GateError(f"model could not be loaded: {exc}") from None
-
-    return ctx.memo.get("adapter", load)
-
-
-def model_cache_inputs(ctx: GateContext, settings: Any) -> dict[str, Any] | None:
-    """Files and values a model gate's result depends on; None for user adapters."""
-    model = ctx.spec.model
-    if model is None or model.adapter != "builtin:student":
-        return None
-    import pipeline
-
-    sources = [Path(pipeline.__file__).parent / name for name in PIPELINE_FILES]
-    files = [p for p in (resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)) if p]
-    return {"adapter": model.adapter, "files": [str(p) for p in files + sources]}
-
-
-def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: int = 0) -> list[int]:
-    """Token ids of bundled text when a tokenizer is given, seeded random ids otherwise."""
-    import random
-
-    if tokenizer_path is not None:
-        from pipeline.text_tokenizer import corpus_text, encode, load_tokenizer
-
-        ids = [i for i in encode(load_tokenizer(tokenizer_path), corpus_text()) if i < vocab_size]
-        if len(ids) >= length:
-            return ids[:length]
-    rng = random.Random(seed)
-    return [rng.randrange(vocab_size) for _ in range(length)]
 
 
 # -- measuring ------------------------------------------------------------------
@@ -157,7 +133,7 @@ def fingerprint_check(recorded: str, tokenizer_fp: str | None) -> Check:
     return Check(name="tokenizer fingerprint", status=OK, detail=recorded[:12])
 
 
-def forward_check(adapter: Any, ids: list[int]) -> Check:
+def forward_check(adapter: ModelAdapter, ids: list[int]) -> Check:
     import torch
 
     x = torch.tensor([ids], dtype=torch.int32)
@@ -192,31 +168,23 @@ def judge(checks: list[Check]) -> tuple[Status, float, str]:
     return Status.PASS, 1.0, f"all {len(ok)} checkpoint checks passed"
 
 
-class CheckpointGate:
-    name = "checkpoint"
-    needs: tuple[str, ...] = ()
-    after = ("environment",)
-    severity = Severity.BLOCKER
-    Settings = Settings
+class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), settings=Settings):
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx, ctx.settings)
-
-    def check(self, ctx: GateContext) -> GateResult:
-        model = ctx.spec.model
-        if model is None:
-            return no_model(self)
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
-        builtin = model.adapter == "builtin:student"
+        if model.adapter.startswith("hf:"):
+            return self._hf_checks(ctx, tok_path)
+        builtin = model.adapter == BUILTIN
         for label, path in (("checkpoint", ckpt_path), ("tokenizer", tok_path)):
             if path is not None and not path.is_file():
                 raise GateError(f"{path}: {label} file not found")
         if builtin and ckpt_path is None:
             raise GateError("the builtin student needs a checkpoint path")
-        return self._checks(ctx, ckpt_path, tok_path, builtin)
+        return self._checks(ctx, model, ckpt_path, tok_path)
 
-    def _checks(self, ctx: GateContext, ckpt_path: Path | None, tok_path: Path | None,
-                builtin: bool) -> GateResult:
+    def _checks(self, ctx: GateContext, model: ModelSpec, ckpt_path: Path | None,
+                tok_path: Path | None) -> GateResult:
+        builtin = model.adapter == BUILTIN
         checks: list[Check] = []
         ckpt = None
         if ckpt_path is not None:
@@ -229,9 +197,9 @@ class CheckpointGate:
             return self._result(checks, {}, None, ckpt_path)
         adapter, arch_problem = self._adapter(ctx, ckpt, builtin)
         from_file = ckpt is not None and bool(ckpt.model_arch)
-        arch = dict(ckpt.model_arch) if from_file else dict(getattr(adapter, "arch", {}))
+        arch = dict(ckpt.model_arch) if ckpt is not None and from_file else dict(getattr(adapter, "arch", {}))
         checks.append(metadata_check(arch, builtin, str(ckpt_path) if from_file or builtin else
-                                     f"adapter {ctx.spec.model.adapter}"))
+                                     f"adapter {model.adapter}"))
         if ckpt is not None:
             checks.append(hash_check(ckpt, arch_problem, builtin))
         if adapter is None:
@@ -244,18 +212,38 @@ class CheckpointGate:
         checks.append(forward_check(adapter, ids))
         return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0])
 
+    def _hf_checks(self, ctx: GateContext, tok_path: Path | None) -> GateResult:
+        """A Hugging Face folder: safetensors, weights vs config.json, the wrapper vs transformers."""
+        import torch
+
+        from pipeline.hf.checks import folder_checks
+        from pipeline.hf.loading import HFAdapter
+
+        if tok_path is not None and not tok_path.is_file():
+            raise GateError(f"{tok_path}: tokenizer file not found")
+        adapter = shared_adapter(ctx)
+        if not isinstance(adapter, HFAdapter):
+            raise GateError(f"adapter {ctx.spec.model.adapter if ctx.spec.model else ''}: "
+                            "not a Hugging Face folder adapter")
+        tok = self._tokenizer(tok_path)
+        ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
+        checks = [Check(name=n, status=CheckStatus(s), detail=d)
+                  for n, s, d in folder_checks(adapter, torch.tensor([ids], dtype=torch.int32))]
+        checks += [vocab_check(adapter.vocab_size, tok[0], ctx.settings.vocab_padding_max),
+                   forward_check(adapter, ids)]
+        return self._result(checks, dict(adapter.arch), None, adapter.folder.path, adapter, tok[0],
+                            remediation="Re-save the folder with save_pretrained from the model that was "
+                            "trained (safetensors), with the tokenizer.json it was trained with.")
+
     def _adapter(self, ctx: GateContext, ckpt: Any, builtin: bool) -> tuple[Any, str]:
-        """Build (and share) the adapter; a builtin whose arch lies is a finding, not an error."""
+        """The shared adapter, built from the checkpoint just read; a builtin whose
+        arch lies is a finding (the arch hash check fails), not an error."""
         if not builtin:
             return shared_adapter(ctx), ""
-        from pipeline.adapter import StudentAdapter
-        from pipeline.checkpoint import CheckpointError, build_student
-
         try:
-            student = build_student(ckpt)
-        except CheckpointError as exc:
-            return None, str(exc)
-        return shared_adapter(ctx, lambda: StudentAdapter(student, ckpt.path)), ""
+            return shared_adapter(ctx, checkpoint=ckpt), ""
+        except ModelLoadError as exc:
+            return None, exc.reason
 
     @staticmethod
     def _tokenizer(path: Path | None) -> tuple[int | None, str | None]:
@@ -270,7 +258,8 @@ class CheckpointGate:
         return tok.get_vocab_size(), fingerprint(tok)
 
     def _result(self, checks: list[Check], arch: dict[str, Any], ckpt: Any, path: Path | None,
-                adapter: Any = None, tokenizer_vocab: int | None = None) -> GateResult:
+                adapter: ModelAdapter | None = None, tokenizer_vocab: int | None = None,
+                remediation: str = "") -> GateResult:
         status, score, summary = judge(checks)
         ok = sum(c.status == OK for c in checks)
         evaluated = sum(c.status != NOT_CHECKED for c in checks)
@@ -283,7 +272,7 @@ class CheckpointGate:
             metrics["tokenizer_vocab_size"] = tokenizer_vocab
         if ckpt is not None:
             metrics.update({"arch_hash": ckpt.arch_hash, "step": ckpt.step})
-        tables = [{"title": "Checkpoint checks", "columns": ["check", "status", "detail"],
+        tables: list[dict[str, Any]] = [{"title": "Checkpoint checks", "columns": ["check", "status", "detail"],
                    "rows": [[c.name, c.status, c.detail] for c in checks]}]
         if arch:
             tables.append({"title": "Architecture (model_arch)", "columns": ["field", "value"],
@@ -291,7 +280,7 @@ class CheckpointGate:
                                     for k, v in sorted(arch.items())]})
         return GateResult(
             name=self.name, status=status, severity=self.severity, score=score, summary=summary,
-            metrics=metrics, remediation="" if status is Status.PASS else
+            metrics=metrics, remediation="" if status is Status.PASS else remediation or
             "Re-save the checkpoint with pipeline.checkpoint.save_checkpoint from the model that was "
             "trained, with the tokenizer it was trained with.",
             evidence={"tables": tables, "files": [str(path)] if path else [],

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from gates.engine.protocol import GateContext, no_model
+from gates.engine.protocol import GateContext
+from gates.engine.spec import ModelSpec
 from gates.model.conversion import package_problems
-from gates.model.export import model_cache_inputs, model_path, shared_adapter, shared_artifacts
-from gates.result import GateResult, Severity, Status
+from gates.model.shared import ModelGate, resolve, shared_adapter, shared_artifacts
+from gates.result import GateResult, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,7 +54,7 @@ def program_problems(contract: Any, bundle: Any) -> list[str]:
     return problems
 
 
-def layout_problems(contract: Any, adapter: Any) -> list[str]:
+def layout_problems(contract: Any, adapter: ModelAdapter) -> list[str]:
     """The adapter's cache names against the contract's KV layout."""
     layout = contract.doc["kv_layout"]
     names_in = [n for layer in layout["layers"] for n in (layer["k"], layer["v"])]
@@ -66,7 +70,7 @@ def layout_problems(contract: Any, adapter: Any) -> list[str]:
     return problems
 
 
-def identity_problems(contract: Any, arch_hash: str, weights_hash: str, model_arch: dict | None,
+def identity_problems(contract: Any, arch_hash: str, weights_hash: str, model_arch: Mapping[str, Any] | None,
                       tokenizer_fp: str | None, require_fp: bool) -> list[str]:
     doc, problems = contract.doc, []
     if doc["arch_hash"] != arch_hash:
@@ -94,22 +98,13 @@ def judge(checks: dict[str, list[str]]) -> tuple[Status, float | None, str]:
     return Status.PASS, score, f"contract, exported programs and {len(checks) - 4} packages agree"
 
 
-class ContractGate:
-    name = "contract"
-    needs = ("conversion",)
-    severity = Severity.BLOCKER
-    Settings = Settings
+class ContractGate(ModelGate, name="contract", needs=("conversion",), settings=Settings):
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx)
-
-    def check(self, ctx: GateContext) -> GateResult:
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.artifacts import model_identity, weights_arch_hash
         from pipeline.contract import ContractError, load_contract, save_contract
         from pipeline.to_coreml import PackageError, read_package
 
-        if ctx.spec.model is None:
-            return no_model(self)
         arts, adapter = shared_artifacts(ctx), shared_adapter(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,
@@ -119,9 +114,8 @@ class ContractGate:
             contract = load_contract(path)
         except ContractError as exc:
             return self._result({"schema": [str(exc)]}, path)
-        model = ctx.spec.model
-        arch_hash, tokenizer_fp = model_identity(model_path(model.checkpoint, ctx.root),
-                                                 model_path(model.tokenizer, ctx.root), adapter)
+        arch_hash, tokenizer_fp = model_identity(resolve(model.checkpoint, ctx.root),
+                                                 resolve(model.tokenizer, ctx.root), adapter)
         checks = {
             "schema": [],
             "exported program": program_problems(contract, arts.export),
@@ -152,10 +146,10 @@ class ContractGate:
                           evidence={"tables": [table], "failures": failures, "files": [str(path)]})
 
 
-def _checkpoint_arch(model: Any, root: Path) -> dict | None:
+def _checkpoint_arch(model: ModelSpec, root: Path) -> Mapping[str, Any] | None:
     from pipeline.checkpoint import read_checkpoint
 
-    path = model_path(model.checkpoint, root)
+    path = resolve(model.checkpoint, root)
     if path is None or not path.is_file():
         return None
     return read_checkpoint(path).model_arch or None

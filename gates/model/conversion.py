@@ -25,9 +25,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from gates.engine.protocol import GateContext, no_model
-from gates.model.export import model_cache_inputs, shared_artifacts
-from gates.result import GateResult, Severity, Status
+from gates.engine.protocol import GateContext
+from gates.engine.spec import ModelSpec
+from gates.model.shared import ModelGate, shared_artifacts
+from gates.result import GateResult, Status
 
 GENERATED_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*_\d+$")
 MIN_OPSET = 17
@@ -167,18 +168,9 @@ def judge(checks: Sequence[Check]) -> tuple[Status, float | None, str]:
     return Status.PASS, score, f"{ok} converted models load and match the contract"
 
 
-class ConversionGate:
-    name = "conversion"
-    needs = ("export",)
-    severity = Severity.BLOCKER
-    Settings = Settings
+class ConversionGate(ModelGate, name="conversion", needs=("export",), settings=Settings):
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx)
-
-    def check(self, ctx: GateContext) -> GateResult:
-        if ctx.spec.model is None:
-            return no_model(self)
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         arts = shared_artifacts(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,

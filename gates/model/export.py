@@ -27,84 +27,22 @@ deployment target come from the model spec (`[tool.readiness.model]`).
 `error` rather than `fail`: the model cannot be loaded, or no row at all could
 be produced. `not_evaluable`: no model is configured.
 
-Other gates get the same adapter and artifacts through `shared_adapter(ctx)`
-and `shared_artifacts(ctx)` (memo keys "adapter" and "artifacts").
+Other gates get the same adapter and artifacts through
+`gates.model.shared` (`shared_adapter(ctx)`, `shared_artifacts(ctx)`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any, Sequence
 
-from gates.engine.protocol import GateContext, GateError, no_model
-from gates.result import GateResult, Severity, Status
+from gates.engine.protocol import GateContext
+from gates.engine.spec import ModelSpec
+from gates.model.shared import BuildSettings, ModelGate, shared_artifacts
+from gates.result import GateResult, Status
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Settings:
-    atol: float = 1e-4
-    decode_prefill_atol: float = 1e-3
-    decode_steps: int = 4
-    decode_prompt_length: int = 8
-    per_length: bool = False
-
-
-def model_path(path: Any, root: Path) -> Path | None:
-    """A path from the model spec, relative to the project root unless absolute."""
-    if path in (None, ""):
-        return None
-    path = Path(path)
-    return path if path.is_absolute() else Path(root) / path
-
-
-def shared_adapter(ctx: GateContext) -> Any:
-    """The run's loaded model adapter (built once, shared through ctx.memo)."""
-    from pipeline.adapter import load_adapter
-
-    if ctx.spec.model is None:
-        raise GateError("no model is configured ([tool.readiness.model])")
-    return ctx.memo.get("adapter", lambda: load_adapter(ctx.spec.model, ctx.root))
-
-
-def shared_artifacts(ctx: GateContext, settings: Settings | None = None) -> Any:
-    """The run's `pipeline.artifacts.ModelArtifacts` (built once, shared through ctx.memo).
-
-    The first caller decides the build; the export gate runs first (the
-    others need it) and passes its own settings; a later gate whose run
-    reused a cached export result gets the settings recorded in it. Packages go to
-    `ctx.options["artifacts_dir"]`, else `<shared_work_dir>/artifacts` (the
-    run's configured work folder, stable across runs, so a warm run reuses
-    them), else `ctx.work_dir / "artifacts"`.
-    """
-
-    def build() -> Any:
-        from pipeline.artifacts import BuildOptions, build_artifacts, model_identity
-
-        own = settings or export_settings(ctx)
-        model = ctx.spec.model
-        adapter = shared_adapter(ctx)
-        options = BuildOptions.from_model_spec(
-            model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
-            decode_steps=own.decode_steps,
-            decode_prompt_length=own.decode_prompt_length)
-        arch_hash, tokenizer_fp = model_identity(model_path(model.checkpoint, ctx.root),
-                                                 model_path(model.tokenizer, ctx.root), adapter)
-        shared = ctx.options.get("shared_work_dir")
-        out_dir = Path(ctx.options.get("artifacts_dir")
-                       or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
-        return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
-                               tokenizer_fingerprint=tokenizer_fp, reuse=not ctx.options.get("fresh"))
-
-    return ctx.memo.get("artifacts", build)
-
-
-def export_settings(ctx: GateContext) -> Settings:
-    """The export gate's settings as its result recorded them (it may have been cached)."""
-    export = ctx.results.get("export")
-    recorded = dict(export.evidence.get("settings") or {}) if export is not None else {}
-    known = {k: v for k, v in recorded.items() if k in Settings.__dataclass_fields__}
-    return Settings(**known)
+# The export gate's settings decide how the shared artifacts are built, so they live with that memo.
+Settings = BuildSettings
 
 
 def length_table(rows: Sequence[Any], primary: int) -> dict[str, Any]:
@@ -198,18 +136,9 @@ def remediation(bundle: Any, status: Status) -> str:
             "causal needs its causal mask; a decode that ignores its cache or position needs them wired in.")
 
 
-class ExportGate:
-    name = "export"
-    needs = ("checkpoint",)
-    severity = Severity.BLOCKER
-    Settings = Settings
+class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings):
 
-    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        return model_cache_inputs(ctx)
-
-    def check(self, ctx: GateContext) -> GateResult:
-        if ctx.spec.model is None:
-            return no_model(self)
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         bundle = shared_artifacts(ctx, ctx.settings).export
         status, score, summary = judge(bundle)
         return GateResult(name=self.name, status=status, severity=self.severity, score=score,
@@ -220,19 +149,3 @@ class ExportGate:
                                     "failures": failures(bundle),
                                     # read back by shared_artifacts() when this result is cached
                                     "settings": asdict(ctx.settings)})
-
-
-def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
-    """Cache key material for the model gates: the spec and the files it names.
-
-    A user adapter's code is not a file we can hash reliably, so only the
-    bundled student's results are cached.
-    """
-    model = ctx.spec.model
-    if model is None or model.adapter != "builtin:student":
-        return None
-    files = [str(p) for p in (model_path(model.checkpoint, ctx.root), model_path(model.tokenizer, ctx.root)) if p]
-    return {"model": {"lengths": list(model.lengths), "primary_length": model.primary_length,
-                      "precisions": list(model.precisions), "targets": list(model.targets),
-                      "deployment_target": model.deployment_target},
-            "files": files}

@@ -30,13 +30,27 @@ configured; `error` when the model or its artifacts cannot be loaded. `merge` fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import enum
+import platform
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
-from gates.engine.protocol import GateContext, GateError, no_model
+from gates.engine.protocol import GateContext, GateError
+from gates.engine.spec import ModelSpec
+from gates.model.shared import ModelGate, model_cache_inputs, resolve, shared_adapter, shared_artifacts
 from gates.result import GateResult, Severity, Status
 
-RUNTIMES = ("auto", "coreml", "mil", "onnx")
+
+class Runtime(enum.StrEnum):
+    """The `runtime` setting: which targets to check, run how."""
+
+    AUTO = "auto"  # Core ML through Core ML on macOS, the MIL interpreter elsewhere; ONNX
+    COREML = "coreml"
+    MIL = "mil"
+    ONNX = "onnx"
+
+
+RUNTIMES = tuple(r.value for r in Runtime)
 SOURCES = ("text", "random")
 TEXT_CHARS = 6000  # enough corpus text for the longest length
 
@@ -136,10 +150,10 @@ def _target_metrics(key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def _failures(key: str, entry: Mapping[str, Any]) -> list[dict[str, str]]:
     label = f"{_LABELS.get(entry['target'], key)} {entry['precision']}"
-    if entry["status"] in ("error", "not_evaluable"):
+    if entry["status"] in (Status.ERROR, Status.NOT_EVALUABLE):
         return [{"title": f"{label}: {entry['status']}", "detail": entry.get("reason", "")}]
     found = [{"title": f"{label} {r['phase']} T={r['T']} {r['output']}", "detail": "; ".join(r["misses"])}
-             for r in entry.get("rows", []) if r.get("status") == "fail"]
+             for r in entry.get("rows", []) if r.get("status") == Status.FAIL]
     found += [{"title": f"{label}: first failing MIL op ({f.get('kind')})", "detail": f.get("detail", "")}
               for f in entry.get("localisation", [])]
     return found
@@ -148,13 +162,13 @@ def _failures(key: str, entry: Mapping[str, Any]) -> list[dict[str, str]]:
 def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, Any]]) -> GateResult:
     """The verdict over every target's evidence entry (also what `merge` rebuilds)."""
     by_status = {s: sorted(k for k, e in targets.items() if e["status"] == s)
-                 for s in ("pass", "fail", "error", "not_evaluable")}
+                 for s in (Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_EVALUABLE)}
     rows = [r for e in targets.values() for r in e.get("rows", [])]
-    passed_rows = sum(r["status"] == "pass" for r in rows)
-    metrics: dict[str, Any] = {"targets_passed": len(by_status["pass"]),
-                               "targets_failed": len(by_status["fail"]),
-                               "targets_not_evaluable": len(by_status["not_evaluable"]),
-                               "targets_error": len(by_status["error"]),
+    passed_rows = sum(r["status"] == Status.PASS for r in rows)
+    metrics: dict[str, Any] = {"targets_passed": len(by_status[Status.PASS]),
+                               "targets_failed": len(by_status[Status.FAIL]),
+                               "targets_not_evaluable": len(by_status[Status.NOT_EVALUABLE]),
+                               "targets_error": len(by_status[Status.ERROR]),
                                "rows_checked": len(rows), "rows_failed": len(rows) - passed_rows,
                                "comparisons": sum(e.get("comparisons", 0) for e in targets.values())}
     for key, entry in targets.items():
@@ -166,39 +180,40 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     evidence = {"targets": dict(targets), "tables": tables, "failures": failures,
                 "files": sorted({f for e in targets.values() for f in e.get("files", [])})}
     score = round(passed_rows / len(rows), 4) if rows else None
-    if by_status["fail"]:
+    if by_status[Status.FAIL]:
         status = Status.FAIL
-        summary = (f"{', '.join(by_status['fail'])} out of parity "
+        summary = (f"{', '.join(by_status[Status.FAIL])} out of parity "
                    f"({len(rows) - passed_rows} of {len(rows)} length/output rows miss)")
         remediation = ("Read the failing rows and the named MIL op: NaN/Inf in fp16 means an activation "
                        "overflows (rescale or keep that op in fp32); a large divergence points at the op "
                        "the conversion changed.")
-    elif by_status["error"]:
-        status, summary = Status.ERROR, f"parity could not be measured for {', '.join(by_status['error'])}"
+    elif by_status[Status.ERROR]:
+        status, summary = Status.ERROR, f"parity could not be measured for {', '.join(by_status[Status.ERROR])}"
         remediation = "See the failure entries for what could not be run."
-    elif by_status["not_evaluable"] or not rows:
+    elif by_status[Status.NOT_EVALUABLE] or not rows:
         status = Status.NOT_EVALUABLE
-        done = f"; {', '.join(by_status['pass'])} passed" if by_status["pass"] else ""
-        summary = f"{', '.join(by_status['not_evaluable'])} cannot run here{done}"
+        done = f"; {', '.join(by_status[Status.PASS])} passed" if by_status[Status.PASS] else ""
+        summary = f"{', '.join(by_status[Status.NOT_EVALUABLE])} cannot run here{done}"
         remediation = ("Run `readiness gate parity --runtime coreml` on macOS and merge the result, "
                        "or use the MIL interpreter (`runtime = \"mil\"`).")
     else:
         status, remediation = Status.PASS, ""
-        summary = f"{', '.join(by_status['pass'])} match PyTorch on {len(rows)} length/output rows"
+        summary = f"{', '.join(by_status[Status.PASS])} match PyTorch on {len(rows)} length/output rows"
     return GateResult(name=name, status=status, severity=severity, score=score, summary=summary,
                       metrics=metrics, evidence=evidence, remediation=remediation)
 
 
-_RANK = {"fail": 0, "error": 1, "pass": 2, "not_evaluable": 3}
+# A target entry's status is a Status value; worse first when two evaluated runs merge.
+_RANK = {Status.FAIL: 0, Status.ERROR: 1, Status.PASS: 2, Status.NOT_EVALUABLE: 3}
 
 
 def merge_targets(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any]:
     """One target's entry from two runs: evaluated beats not evaluable; else worse status wins."""
-    if old is None or old["status"] == "not_evaluable":
+    if old is None or old["status"] == Status.NOT_EVALUABLE:
         return dict(new)
-    if new["status"] == "not_evaluable":
+    if new["status"] == Status.NOT_EVALUABLE:
         return dict(old)
-    first, second = sorted((old, new), key=lambda e: _RANK[e["status"]])
+    first, second = sorted((old, new), key=lambda e: _RANK[Status(e["status"])])
     runtimes = sorted({str(old.get("runtime")), str(new.get("runtime"))})
     return {**first, "runtime": "+".join(runtimes), "rows": list(old["rows"]) + list(new["rows"]),
             "comparisons": old.get("comparisons", 0) + new.get("comparisons", 0),
@@ -207,20 +222,11 @@ def merge_targets(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict
             "files": sorted(set(old.get("files", [])) | set(new.get("files", [])))}
 
 
-class ParityGate:
-    name = "parity"
-    needs = ("conversion",)
-    severity = Severity.BLOCKER
-    Settings = Settings
+class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Settings):
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         """The model gates' key (spec, checkpoint, tokenizer) plus this gate's settings and
         the host kind: "auto" runs Core ML on macOS and the interpreter elsewhere."""
-        import platform
-        from dataclasses import asdict
-
-        from gates.model.export import model_cache_inputs
-
         base = model_cache_inputs(ctx)
         if base is None:
             return None
@@ -229,13 +235,10 @@ class ParityGate:
                                    "runtime": str(ctx.options.get("runtime") or settings.runtime),
                                    "host": platform.system()}}
 
-    def check(self, ctx: GateContext) -> GateResult:
-        from gates.model.export import shared_adapter, shared_artifacts
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.parity.targets import references, run_target
         from pipeline.runtimes.coreml_runtime import can_predict
 
-        if ctx.spec.model is None:
-            return no_model(self)
         settings: Settings = ctx.settings or Settings()
         runtime = str(ctx.options.get("runtime") or settings.runtime)
         validate(settings, runtime)
@@ -244,9 +247,7 @@ class ParityGate:
         if not plans:
             raise GateError(f"runtime {runtime!r} selects none of the targets "
                             f"{list(arts.options.targets)}")
-        path = ctx.spec.model.tokenizer if ctx.spec.model else None
-        if path is not None and not path.is_absolute():
-            path = ctx.root / path
+        path = resolve(model.tokenizer, ctx.root)
         text_ids, why = text_token_ids(path, adapter.vocab_size) if "text" in settings.sources else ([], "")
         sources = tuple(s for s in settings.sources if s != "text" or text_ids)
         if not sources:
@@ -279,7 +280,7 @@ class ParityGate:
             if not entries and result.status in (Status.ERROR, Status.FAIL):
                 # a run that measured nothing still counts: it must not vanish into a pass
                 entries = {f"run_{i}": {"target": f"run {i}", "precision": "", "runtime": "",
-                                        "status": "error", "reason": result.summary, "rows": []}}
+                                        "status": Status.ERROR.value, "reason": result.summary, "rows": []}}
             for key, entry in entries.items():
                 targets[key] = merge_targets(targets.get(key), entry)
         if not targets:

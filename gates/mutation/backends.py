@@ -9,11 +9,19 @@ not readiness's environment, that must have mutmut 3.
 
 from __future__ import annotations
 
+import enum
 import sys
 from importlib.util import find_spec
 from typing import Any, Mapping
 
-BACKENDS = ("mutmut", "cosmic-ray", "mutatest")
+
+class Backend(enum.StrEnum):
+    MUTMUT = "mutmut"
+    COSMIC_RAY = "cosmic-ray"
+    MUTATEST = "mutatest"
+
+
+BACKENDS = tuple(b.value for b in Backend)
 
 
 def backend_problem(backend: str, *, own_interpreter: bool = True) -> str | None:
@@ -24,12 +32,13 @@ def backend_problem(backend: str, *, own_interpreter: bool = True) -> str | None
     """
     if backend not in BACKENDS:
         return f"unknown mutation backend {backend!r} (known: {', '.join(BACKENDS)})"
-    if backend == "mutatest" and sys.version_info >= (3, 11):
+    if backend == Backend.MUTATEST and sys.version_info >= (3, 11):
         return "mutatest 3.1 crashes on Python 3.11+ (random.sample on a set) and pins coverage<6"
-    module = {"mutmut": "mutmut", "cosmic-ray": "cosmic_ray", "mutatest": "mutatest"}[backend]
-    if (backend != "mutmut" or own_interpreter) and find_spec(module) is None:
+    module = {Backend.MUTMUT: "mutmut", Backend.COSMIC_RAY: "cosmic_ray",
+              Backend.MUTATEST: "mutatest"}[Backend(backend)]
+    if (backend != Backend.MUTMUT or own_interpreter) and find_spec(module) is None:
         return f"{backend} is not installed in this environment"
-    if backend != "mutmut":
+    if backend != Backend.MUTMUT:
         return f"the {backend} backend is not implemented by this gate; use backend = \"mutmut\""
     if sys.platform == "win32":
         return "mutmut 3 does not run on native Windows (use WSL)"

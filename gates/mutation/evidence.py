@@ -1,20 +1,19 @@
-"""Counting, evidence and shard merging for the mutation gate.
+"""Counting and evidence for the mutation gate.
 
 Per-module bucket counts are the one record everything else is built from:
-the gate judges them, the report shows them, and `merge_shards` adds the
-counts of shards 1/N..N/N together and judges the sum exactly as one run
-would have. Only the counts and the non-killed mutants travel in the
-evidence, so a merged result needs nothing but the shard results.
+`judging` judges them, the report shows them, and `shards` adds the counts
+of shards 1/N..N/N together. Only the counts and the non-killed mutants
+travel in the evidence, so a merged result needs nothing but the shard
+results.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
-from gates.engine.protocol import GateError
 from gates.mutation.interval import wilson_interval
-from gates.result import GateResult, Status
 
 if TYPE_CHECKING:
     from gates.mutation.session import Outcome
@@ -67,16 +66,30 @@ def counts_by_module(outcomes: Iterable[Outcome], thresholds: Mapping[str, float
             for path, t in tallies.items()]
 
 
-def verdict_of(module: ModuleCounts, *, mode: str) -> str:
-    """"pass", "fail", "no mutants" (a file with nothing to mutate cannot vouch
-    for its tests) or "not drawn" (none of its mutants is in this sample/shard)."""
+class ModuleVerdict(enum.StrEnum):
+    """One module's verdict, as the per-module table shows it."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NO_MUTANTS = "no mutants"  # a file with nothing to mutate cannot vouch for its tests
+    NOT_DRAWN = "not drawn"  # none of its mutants is in this sample or shard
+
+    @property
+    def failed(self) -> bool:
+        return self in (ModuleVerdict.FAIL, ModuleVerdict.NO_MUTANTS)
+
+
+def verdict_of(module: ModuleCounts, *, mode: str) -> ModuleVerdict:
+    """The module's verdict: its score (or, sampled under "lower_bound", the
+    interval's lower bound) against its threshold."""
     if module.population == 0:
-        return "no mutants"
+        return ModuleVerdict.NO_MUTANTS
     if module.scored == 0:
-        return "not drawn" if module.sampled or module.not_checked == 0 else "fail"
+        return ModuleVerdict.NOT_DRAWN if module.sampled or module.not_checked == 0 else ModuleVerdict.FAIL
     value = module.ci[0] if module.sampled and mode == "lower_bound" else module.score
     # Judge the number the report shows (one decimal), as coverage's fail_under does.
-    return "pass" if value is not None and round(value * 100, 1) >= module.threshold_pct else "fail"
+    passed = value is not None and round(value * 100, 1) >= module.threshold_pct
+    return ModuleVerdict.PASS if passed else ModuleVerdict.FAIL
 
 
 def _pct(value: float | None) -> float | None:
@@ -112,7 +125,7 @@ def _row(outcome: Mapping[str, Any]) -> list[Any]:
     return [outcome["file"], outcome.get("line"), outcome["mutant"], outcome.get("diff", "")]
 
 
-def evidence_of(modules: list[ModuleCounts], outcomes: list[Mapping[str, Any]],
+def evidence_of(modules: list[ModuleCounts], outcomes: Sequence[Mapping[str, Any]],
                 run: Mapping[str, Any]) -> dict[str, Any]:
     """JSON evidence: per-module counts, every non-killed mutant, two tables."""
     by_bucket: dict[str, list[Mapping[str, Any]]] = {}
@@ -140,7 +153,7 @@ def evidence_of(modules: list[ModuleCounts], outcomes: list[Mapping[str, Any]],
     failures = [{"title": f"{m.path}: {verdict_of(m, mode=mode)}",
                  "detail": f"score {_pct(m.score)} % (interval {_pct(m.ci[0])}-{_pct(m.ci[1])} %) "
                            f"against {m.threshold_pct:g} %; {m.survived} survived, {m.no_tests} without tests"}
-                for m in modules if verdict_of(m, mode=mode) in ("fail", "no mutants")]
+                for m in modules if verdict_of(m, mode=mode).failed]
     return {
         "modules": [asdict(m) for m in modules],
         "survivors": survivors,
@@ -163,78 +176,3 @@ def shard_parts(modules: list[ModuleCounts], run: Mapping[str, Any]) -> dict[str
     index = str(run.get("shard", "1/1")).partition("/")[0]
     return {index: {"modules": [asdict(m) for m in modules], "mutants_run": int(run.get("mutants_run", 0)),
                     "deselected_tests": list(run.get("deselected_tests", []))}}
-
-
-def incomplete(result: GateResult, have: Iterable[int], count: int) -> GateResult:
-    """A result holding only some shards: never a verdict (no score), but
-    carrying its counts so that merging the remaining shards completes it."""
-    have = sorted(have)
-    missing = [i for i in range(1, count + 1) if i not in have]
-    summary = (f"{'shard' if len(have) == 1 else 'shards'} {', '.join(map(str, have))} of {count} only ({result.metrics.get('mutants_selected', 0)} "
-               f"mutants, {result.metrics.get('mutation_score_pct', 0):.1f} % so far): merge shards "
-               f"{', '.join(map(str, missing))} for a verdict")
-    return result.with_(status=Status.ERROR, score=None, summary=summary,
-                        remediation="Run every shard and fold them together with `readiness merge`.")
-
-
-def _broken(gate: Any, result: GateResult) -> GateResult:
-    return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
-                      summary=f"a mutation shard did not finish: {result.status.value}: {result.summary}",
-                      evidence={"failures": [{"title": str(result.evidence.get("run", {}).get("shard", "?")),
-                                              "detail": result.summary}]})
-
-
-def merge_shards(gate: Any, results: list[GateResult]) -> GateResult:
-    """One result from shard results, in the order they were produced.
-
-    A later result for the same shard replaces the earlier one (a re-run
-    job); results of a different partition (another N) than the last one
-    are dropped. Counts of the kept shards are added and judged as one run;
-    while shards are missing the result is an `error` naming them.
-    """
-    if not results:
-        raise GateError("no mutation shard results to merge")
-    parts: dict[int, dict[str, Any]] = {}
-    outcomes: dict[int, list[Mapping[str, Any]]] = {}
-    count, runs = 0, []
-    for result in results:
-        run = result.evidence.get("run")
-        if not run or "modules" not in result.evidence:
-            return _broken(gate, result)
-        if int(run.get("shard_count", 1)) != count:
-            parts, outcomes, runs, count = {}, {}, [], int(run.get("shard_count", 1))
-        runs.append(run)
-        carried = result.evidence.get("shard_parts") or shard_parts(
-            [ModuleCounts(**m) for m in result.evidence["modules"]], run)
-        for index, part in carried.items():
-            parts[int(index)] = part
-            outcomes[int(index)] = [o for key in ("survivors", "timeouts", "no_tests", "suspicious")
-                                    for o in result.evidence.get(key, []) if int(o.get("shard", index)) == int(index)]
-    for key in ("sample", "seed", "judge", "mutants_total"):
-        values = sorted({str(run.get(key)) for run in runs})
-        if len(values) > 1:
-            return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
-                              summary=f"mutation shards disagree on {key} ({', '.join(values)}): "
-                                      "they did not run on the same code and settings")
-    modules: dict[str, ModuleCounts] = {}
-    for part in parts.values():
-        for raw in part["modules"]:
-            m = ModuleCounts(**raw)
-            old = modules.get(m.path)
-            modules[m.path] = m if old is None else _added(old, m)
-    run = {**runs[-1], "shard": f"{','.join(map(str, sorted(parts)))}/{count}", "shard_count": count,
-           "shards": sorted(parts), "shard_parts": {str(i): parts[i] for i in sorted(parts)},
-           "mutants_run": sum(int(p.get("mutants_run", 0)) for p in parts.values()),
-           "deselected_tests": sorted({t for p in parts.values() for t in p.get("deselected_tests", [])}),
-           "log": ""}
-    merged = gate.result_of(list(modules.values()), [o for i in sorted(outcomes) for o in outcomes[i]], run)
-    merged = merged.with_(duration_s=sum(r.duration_s for r in results))
-    return merged if len(parts) == count else incomplete(merged, parts, count)
-
-
-def _added(a: ModuleCounts, b: ModuleCounts) -> ModuleCounts:
-    return ModuleCounts(path=a.path, threshold_pct=a.threshold_pct, population=a.population,
-                        killed=a.killed + b.killed, timeouts=a.timeouts + b.timeouts,
-                        survived=a.survived + b.survived, no_tests=a.no_tests + b.no_tests,
-                        suspicious=a.suspicious + b.suspicious, not_checked=a.not_checked + b.not_checked,
-                        sampled=a.sampled or b.sampled)

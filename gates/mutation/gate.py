@@ -42,29 +42,45 @@ stops early; `not_evaluable` when the backend cannot run on this host.
 
 from __future__ import annotations
 
+import enum
 import os
 import sys
-from dataclasses import replace, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
 from gates.code.project_paths import ProjectPaths
-from gates.engine.protocol import GateContext, GateError
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.engine.sharding import parse_shard  # noqa: F401 (re-exported: the CLI checks --shard with it)
 from gates.engine.spec import CodeSpec
-from gates.mutation.evidence import (ModuleCounts, counts_by_module, evidence_of, incomplete, metrics_of,
-                                    verdict_of)
-from gates.mutation.runner import MutmutFailed
 from gates.mutation import suite_facts
-from gates.mutation.backends import BACKENDS, backend_problem, mutmut_problem  # noqa: F401 (re-exported)
-from gates.mutation.selection import SelectTests, Selection, select
-from gates.mutation.suite_facts import SuiteFacts
+from gates.mutation.backends import BACKENDS, Backend, backend_problem, mutmut_problem  # noqa: F401 (re-exported)
+from gates.mutation.evidence import ModuleCounts, counts_by_module
+from gates.mutation.judging import incomplete, result_of
+from gates.mutation.runner import MutmutFailed
+from gates.mutation.selection import Selection, SelectTests, select
 from gates.mutation.session import Plan, collect
+from gates.mutation.shards import merge_shards
+from gates.mutation.suite_facts import SuiteFacts
 from gates.result import GateResult, Severity, Status
 
-JUDGES = ("lower_bound", "point")
-ISOLATIONS = ("auto", "fork", "forkserver")
+
+class Judge(enum.StrEnum):
+    """What a sample is judged on: its interval's lower bound, or its point score."""
+
+    LOWER_BOUND = "lower_bound"
+    POINT = "point"
+
+
+class Isolation(enum.StrEnum):
+    AUTO = "auto"  # mutmut's fork server when the code imports torch
+    FORK = "fork"
+    FORKSERVER = "forkserver"
+
+
+JUDGES = tuple(j.value for j in Judge)
+ISOLATIONS = tuple(i.value for i in Isolation)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,19 +153,6 @@ def targets_of(code: CodeSpec, tier: str) -> dict[str, float]:
     return {f: code.tiers[tier].mutation_pct for f in files}
 
 
-def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]:
-    """PASS when every judged module reaches its threshold; the modules that did not.
-
-    A sample is judged on the lower bound of its interval (mode "lower_bound"),
-    a census on its score, both rounded to the 0.1 % the report shows. A module
-    with no mutant at all fails (nothing vouches for its tests); one none of
-    whose mutants fell in this sample or shard is not judged.
-    """
-    verdicts = {m.path: verdict_of(m, mode=mode) for m in modules}
-    failed = [path for path, verdict in verdicts.items() if verdict in ("fail", "no mutants")]
-    return (Status.FAIL if failed else Status.PASS), failed
-
-
 def facts_of(settings: Settings, code: CodeSpec, results: Mapping[str, GateResult],
              project_root: Path) -> SuiteFacts:
     """The failing tests and the coverage data: from this assessment, or from `suite_result`."""
@@ -184,10 +187,11 @@ def plan_of(settings: Settings, code: CodeSpec, targets: tuple[str, ...], desele
                 cache_dir=cache_dir if settings.cache else None, log=log, keep_copy=settings.keep_copy)
 
 
-class MutationGate:
+class MutationGate(Gate):
     """Scores the critical modules' tests by the mutants they kill."""
 
     name = "mutation"
+    requires = Requires.CODE
     needs: tuple[str, ...] = ()
     after: tuple[str, ...] = ("suite_health",)
     severity = Severity.BLOCKER
@@ -275,57 +279,22 @@ class MutationGate:
                           remediation="Make the suite pass in a clean copy of the project." + hint)
 
     @classmethod
-    def result_of(cls, modules: list[ModuleCounts], outcomes: list[dict[str, Any]],
+    def result_of(cls, modules: list[ModuleCounts], outcomes: Sequence[Mapping[str, Any]],
                   run_info: dict[str, Any]) -> GateResult:
-        """Judge per-module counts and build the result (also used by `merge`)."""
-        metrics = metrics_of(modules, run_info)
-        evidence = evidence_of(modules, outcomes, run_info)
-        population = int(run_info.get("mutants_total", sum(m.population for m in modules)))
-        tested = sum(m.killed + m.timeouts + m.survived for m in modules)
-        if population == 0:
-            return GateResult(name=cls.name, status=Status.ERROR, severity=cls.severity, metrics=metrics,
-                              evidence=evidence, summary="no mutants were generated: nothing was checked",
-                              remediation="Point the critical modules / sources at code with functions to mutate.")
-        if tested == 0:
-            return GateResult(name=cls.name, status=Status.ERROR, severity=cls.severity, metrics=metrics,
-                              evidence=evidence,
-                              summary=f"0 killed and 0 survived of {population} mutants: no mutant was tested",
-                              remediation="Check that the selected tests import and exercise the mutated code.")
-        status, failed = judge(modules, mode=str(run_info.get("judge", "point")))
-        score = metrics["mutation_score_pct"] / 100
-        summary = _summary(metrics, modules, failed, bool(run_info.get("sampled")))
-        remediation = "" if status is Status.PASS else (
-            "Add assertions that pin the behaviour the surviving mutants change "
-            f"(see the survivors table) in {', '.join(failed)}.")
-        return GateResult(name=cls.name, status=status, severity=cls.severity, score=min(1.0, max(0.0, score)),
-                          summary=summary, metrics=metrics, evidence=evidence, remediation=remediation)
+        """Judge per-module counts and build this gate's result (see `judging.result_of`)."""
+        return result_of(cls.name, cls.severity, modules, outcomes, run_info)
 
     @classmethod
-    def merge(cls, results: list[GateResult]) -> GateResult:
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
         """Combine shard results (in the order produced) into one gate result.
 
         `readiness merge` folds partial results pairwise, so a merge of some
         shards is itself mergeable: it is an `error` naming the missing shards
         until all N are in, then judged exactly as one run would be.
         """
-        from gates.mutation.evidence import merge_shards
-
-        return merge_shards(cls, results)
+        return merge_shards(cls.name, cls.severity, results)
 
 
 def _outcome_dict(outcome: Any, shard: int) -> dict[str, Any]:
     return {"mutant": outcome.name, "file": outcome.path, "bucket": outcome.bucket, "line": outcome.line,
             "diff": outcome.diff, "cached": outcome.cached, "shard": shard}
-
-
-def _summary(metrics: Mapping[str, Any], modules: list[ModuleCounts], failed: list[str], sampled: bool) -> str:
-    head = (f"mutation score {metrics['mutation_score_pct']:.1f} % "
-            f"({metrics['killed']} killed, {metrics['timeouts']} timeouts, {metrics['survived']} survived, "
-            f"{metrics['no_tests']} without tests)")
-    if sampled:
-        head += f", 95 % interval {metrics['ci_low_pct']:.1f}-{metrics['ci_high_pct']:.1f} % " \
-                f"on {metrics['mutants_selected']} of {metrics['mutants_total']} mutants"
-    if failed:
-        worst = [m for m in modules if m.path in failed][0]
-        head += f"; {len(failed)} module(s) under threshold, e.g. {worst.path} < {worst.threshold_pct:g} %"
-    return head

@@ -42,7 +42,7 @@ def from_results(code: CodeSpec, results: Mapping[str, GateResult], source: str 
     failing = tuple(sorted({str(n) for n in (health.evidence.get("failing_tests", []) if health else [])}))
     if code.coverage_data is not None:
         return SuiteFacts(failing=failing, coverage_data=code.coverage_data, source=source)
-    if health is None or health.status is Status.SKIPPED:
+    if health is None or health.status in (Status.SKIPPED, Status.OFF):
         return SuiteFacts(failing=failing, coverage_data=None, source=source,
                           why_no_data=f"{source}: suite_health did not run: no coverage contexts to select tests from")
     coverage = results.get("coverage")
@@ -69,7 +69,7 @@ def from_document(name: str, code: CodeSpec, project_root: Path) -> SuiteFacts:
         recorded_root = Path(str(document["project"]["root"]))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise GateError(f"setting suite_result: {path} is not a readable assessment document ({exc})") from None
-    if "suite_health" not in results or results["suite_health"].status is Status.SKIPPED:
+    if "suite_health" not in results or results["suite_health"].status in (Status.SKIPPED, Status.OFF):
         raise GateError(f"setting suite_result: {path} holds no suite_health result")
     return from_results(code, results, source=name, recorded_root=recorded_root, project_root=project_root)
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from gates.engine import children
 from gates.code.project_paths import ProjectPaths
+from gates.engine import children
 from gates.mutation.needed_files import files_under, imported_modules_of, paths_to_copy, skip  # noqa: F401
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunConfig:

@@ -19,11 +19,14 @@ output of every step is one `Comparison`; `worst` folds them per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.parity.metrics import DIRECTIONS, compare, judge
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 Bounds = Callable[[str], Mapping[str, float]]  # output name -> thresholds
 
@@ -170,3 +173,15 @@ def worst(rows: Sequence[Comparison], group: Callable[[Comparison], Any]) -> dic
         entry["misses"] += [f"{row.output} ({row.source}, step {row.step}): {m}" if row.step
                             else f"{row.output} ({row.source}): {m}" for m in row.misses]
     return folded
+
+
+def decode_inputs_after_prefill(adapter: ModelAdapter, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The first decode step's inputs after a reference prefill of `ids`."""
+    from pipeline.runtimes.eager import EagerRuntime
+
+    prefill = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
+    out = prefill.run({"input_ids": ids})
+    names = adapter.decode_input_names()
+    token = int(np.argmax(out["logits"][0, -1]))
+    return {"input_ids": np.array([[token]], np.int32), "position": np.array([ids.shape[1]], np.int32),
+            **{n: out[n] for n in names[2:]}}

@@ -16,15 +16,34 @@ other exception becomes `error` for this target only, so the others still run.
 
 from __future__ import annotations
 
+import enum
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
+from pipeline.parity.cases import (
+    CachedRuntime,
+    Comparison,
+    DecodeNames,
+    decode_comparisons,
+    input_ids,
+    prefill_comparisons,
+    worst,
+)
 from pipeline.parity.metrics import output_group, thresholds_for
-from pipeline.parity.cases import (CachedRuntime, Comparison, DecodeNames, decode_comparisons, input_ids,
-                                   prefill_comparisons, worst)
 from pipeline.runtimes.base import NotEvaluable
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
+
+
+class TargetStatus(enum.StrEnum):
+    """A target's (and a row's) outcome; the values are the gate statuses they become."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    NOT_EVALUABLE = "not_evaluable"
+
 
 ROW_METRICS = ("max_abs", "max_rel", "mean_abs", "psnr_db", "cosine", "top1_pct", "top5_pct", "kl",
                "nan_count", "inf_count")
@@ -53,11 +72,12 @@ def fold_rows(comparisons: Sequence[Comparison], runtime: str) -> list[dict[str,
         metrics = {k: _json_number(entry["metrics"].get(k)) for k in ROW_METRICS}
         rows.append({"runtime": runtime, "phase": phase, "T": length, "output": group,
                      "runs": entry["runs"], **metrics,
-                     "status": "fail" if entry["misses"] else "pass", "misses": entry["misses"][:20]})
+                     "status": TargetStatus.FAIL if entry["misses"] else TargetStatus.PASS,
+                     "misses": entry["misses"][:20]})
     return rows
 
 
-def references(adapter: Any) -> tuple[Any, Any]:
+def references(adapter: ModelAdapter) -> tuple[Any, Any]:
     """PyTorch eager prefill and decode, cached so several targets share their runs."""
     from pipeline.runtimes.eager import EagerRuntime
 
@@ -66,25 +86,26 @@ def references(adapter: Any) -> tuple[Any, Any]:
     return CachedRuntime(prefill), CachedRuntime(decode)
 
 
-def run_target(plan: Any, adapter: Any, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
+def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
                sources: Sequence[str], text_ids: Sequence[int], localise: bool,
                localise_tol: dict, refs: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """The evidence entry for one target (see the module docstring)."""
     entry: dict[str, Any] = {"target": plan.target, "precision": plan.precision, "runtime": plan.runtime,
-                             "status": "error", "reason": "", "comparisons": 0, "failed": 0,
+                             "status": TargetStatus.ERROR, "reason": "", "comparisons": 0, "failed": 0,
                              "rows": [], "localisation": [], "files": []}
     try:
         comparisons, opened = _compare_target(plan, adapter, arts, refs or references(adapter), thresholds,
                                               decode_steps, seed, sources, text_ids)
     except NotEvaluable as exc:
-        return {**entry, "status": "not_evaluable", "reason": str(exc)}
+        return {**entry, "status": TargetStatus.NOT_EVALUABLE, "reason": str(exc)}
     except Exception as exc:  # this target errs; the others still run
         return {**entry, "reason": f"{type(exc).__name__}: {exc}"}
     failed = [c for c in comparisons if not c.passed]
-    entry.update(status="fail" if failed else "pass", comparisons=len(comparisons), failed=len(failed),
+    entry.update(status=TargetStatus.FAIL if failed else TargetStatus.PASS, comparisons=len(comparisons),
+                 failed=len(failed),
                  rows=fold_rows(comparisons, plan.runtime), files=[str(p) for p in opened])
     if not comparisons:
-        entry.update(status="error", reason="nothing was compared")
+        entry.update(status=TargetStatus.ERROR, reason="nothing was compared")
     if failed and localise and plan.runtime == "mil":
         from pipeline.parity.localise import localise_failure
 
@@ -127,15 +148,3 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
                 rows += decode_comparisons(ref_prefill, ref_decode, cand_decode, ids, source, bounds,
                                            steps=decode_steps, names=names)
     return rows, opened
-
-
-def decode_inputs_after_prefill(adapter: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
-    """The first decode step's inputs after a reference prefill of `ids`."""
-    from pipeline.runtimes.eager import EagerRuntime
-
-    prefill = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
-    out = prefill.run({"input_ids": ids})
-    names = adapter.decode_input_names()
-    token = int(np.argmax(out["logits"][0, -1]))
-    return {"input_ids": np.array([[token]], np.int32), "position": np.array([ids.shape[1]], np.int32),
-            **{n: out[n] for n in names[2:]}}

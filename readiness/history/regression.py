@@ -52,7 +52,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -455,4 +455,4 @@ def _when(doc: Mapping[str, Any]) -> datetime:
         when = datetime.fromisoformat(str(doc.get("generated_at")))
     except ValueError:
         return datetime.max
-    return when if when.tzinfo is None else when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)

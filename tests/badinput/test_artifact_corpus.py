@@ -151,7 +151,7 @@ DOCUMENT_ROWS = [
     ("empty", ("not valid JSON",)),
     ("not_utf8", ("not UTF-8 text",)),
     ("not_an_object", ("not an assessment document",)),
-    ("newer_version", ("schema_version 3 is newer", "upgrade readiness")),
+    ("newer_version", ("schema_version 4 is newer", "upgrade readiness")),
     ("score_out_of_range", ("invalid assessment document at score",)),
     ("unknown_status", ("invalid assessment document at gates/0/status",)),
     ("missing_verdict", ("'verdict' is a required property",)),

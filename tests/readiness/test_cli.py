@@ -7,25 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from gates.engine import registry
 from readiness.cli import main
-from tests.fixtures import core_gates
+from tests.conftest import read_document, write_outcome
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(registry, "BUILTIN", dict(core_gates.GATES))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "readiness.toml").write_text("project = 'p'\n[history]\nenabled = false\n")
-    return tmp_path
+def project(core_project: Path) -> Path:
+    return core_project
 
 
-def _outcome(root: Path, **data: object) -> None:
-    (root / "outcome.json").write_text(json.dumps(data))
-
-
-def _doc(root: Path, out: str = "out") -> dict:
-    return json.loads((root / out / "assessment.json").read_text())
+_outcome, _doc = write_outcome, read_document
 
 
 def test_passing_gates_ship_with_exit_0(project: Path) -> None:
@@ -73,7 +64,7 @@ def test_skip_turns_a_gate_off_and_lists_it(project: Path) -> None:
     _outcome(project, status="pass", score=1.0)
     assert main(["assess", "-o", "out", "--skip", "dependent_gate"]) == 0
     gate = next(g for g in _doc(project)["gates"] if g["name"] == "dependent_gate")
-    assert gate["status"] == "skipped" and gate["summary"] == "turned off: with --skip"
+    assert gate["status"] == "off" and gate["summary"] == "turned off: with --skip"
 
 
 def test_bad_config_is_one_line_and_exit_2(project: Path, capsys: pytest.CaptureFixture) -> None:

@@ -152,7 +152,7 @@ def test_existing_paths_and_test_node_ids_load(tmp_path: Path) -> None:
 
 
 def test_the_project_interpreter_and_per_module_mutation_choices_reach_the_spec(tmp_path: Path) -> None:
-    from readiness.assessment import build_spec
+    from readiness.selection import build_spec
 
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "core.py").write_text("")
@@ -175,7 +175,7 @@ def test_the_default_tests_folder_is_not_required(tmp_path: Path) -> None:
 
 
 def test_missing_paths_in_pyproject_are_named_with_their_prefix(tmp_path: Path) -> None:
-    path = _write(tmp_path, "[tool.readiness.code]\nsources = ['nope']\n", "pyproject.toml")
+    _write(tmp_path, "[tool.readiness.code]\nsources = ['nope']\n", "pyproject.toml")
     with pytest.raises(config.ConfigError, match=r"tool\.readiness\.code\.sources = 'nope': no such file"):
         config.load(start=tmp_path)
 

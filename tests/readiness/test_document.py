@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from gates.result import LEGACY_OFF_FLAG, Status
 from readiness import document
 from tests.reports import sample
 
@@ -58,18 +59,21 @@ def test_round_trip_through_a_file(tmp_path: Path) -> None:
 
 
 def _as_schema_1(doc: dict) -> dict:
-    """What Readiness wrote before schema 2: a score band beside any verdict, no partial."""
+    """What Readiness wrote before schema 2: a score band beside any verdict, no partial, no `off`."""
     old = json.loads(json.dumps(doc))
     old["schema_version"] = 1
     old["band"] = old.pop("score_band")
     del old["partial"]
     del old["verdict"]["partial"]
+    for gate in old["gates"]:  # before schema 3, a gate turned off was `skipped` with a flag
+        if gate["status"] == "off":
+            gate.update(status="skipped", evidence={LEGACY_OFF_FLAG: True})
     return old
 
 
 def test_schema_2_adds_partial_and_the_score_band() -> None:
     doc = sample.build()
-    assert doc["schema_version"] == 2 == document.SCHEMA_VERSION
+    assert doc["schema_version"] == 3 == document.SCHEMA_VERSION
     assert doc["partial"] is None and doc["verdict"]["partial"] is False
     assert doc["score_band"] == "mostly ready" and doc["band"] == "blocked by suite_health, parity"
 
@@ -77,7 +81,9 @@ def test_schema_2_adds_partial_and_the_score_band() -> None:
 def test_a_schema_1_document_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     path.write_text(json.dumps(_as_schema_1(sample.build())))
-    assert document.load(path)["schema_version"] == 1
+    loaded = document.load(path)
+    assert loaded["schema_version"] == 1
+    assert {r.name: r.status for r in document.results_of(loaded)}["mutation"] is Status.OFF  # read as turned off
 
 
 def test_a_schema_2_document_without_partial_is_refused() -> None:

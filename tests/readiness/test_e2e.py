@@ -11,15 +11,12 @@ from pathlib import Path
 import pytest
 
 from readiness.demo import copy_example
+from tests.conftest import REPO, run_readiness
 from tests.fixtures.processes import HANG_GUARD_S
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _readiness(args: list[str], cwd: Path, timeout: float = HANG_GUARD_S) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "readiness.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def _readiness(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return run_readiness(args, cwd)
 
 
 @pytest.fixture
@@ -38,7 +35,7 @@ def test_assess_example_project_ships_and_writes_every_report(example: Path) -> 
     doc = json.loads((example / "out" / "assessment.json").read_text())
     statuses = {g["name"]: g["status"] for g in doc["gates"]}
     assert statuses["suite_health"] == statuses["coverage"] == statuses["hygiene"] == "pass"
-    assert statuses["checkpoint"] == "skipped"  # no [model] section: turned off, and said so
+    assert statuses["checkpoint"] == "off"  # no [model] section: turned off, and said so
     assert doc["verdict"]["ship"] is True and doc["partial"] is None and doc["band"] == "production ready"
     for name in ("report.html", "report.md", "junit.xml"):
         assert (example / "out" / name).stat().st_size > 0
@@ -77,11 +74,11 @@ def test_rerendering_a_report_never_imports_torch(tmp_path: Path) -> None:
     code = ("import sys; from readiness.cli import main; "
             "rc = main(['report', 'a.json', '-f', 'html', '-o', 'r.html']); "
             "print(rc, 'torch' in sys.modules, 'coremltools' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=HANG_GUARD_S, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
     html = (tmp_path / "r.html").read_text()
     gates = sample.build()["gates"]
-    off = [g for g in gates if g["evidence"].get("configured_off")]
+    off = [g for g in gates if g["status"] == "off"]
     assert html.count('class="gate-row"') == len(gates) - len(off)
     assert html.count('class="meta turned-off"') == len(off) == 1

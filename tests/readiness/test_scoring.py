@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from gates.result import GateResult, Status
-from readiness.scoring import OFF, band, score_components
+from readiness.scoring import band, score_components
 
 
 def _r(name: str, status: Status, score: float | None = None, off: bool = False) -> GateResult:
-    return GateResult(name=name, status=status, score=score, evidence={OFF: True} if off else {})
+    return GateResult(name=name, status=Status.OFF if off else status, score=score)
 
 
 COMPONENTS = {"a": (60.0, ("g1",)), "b": (40.0, ("g2",))}

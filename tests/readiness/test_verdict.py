@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gates.result import GateResult, Severity, Status
-from readiness.scoring import OFF, score_components
+from readiness.scoring import score_components
 from readiness.verdict import decide
 
 COMPONENTS = {"all": (100.0, ("a", "b"))}
@@ -11,8 +11,8 @@ COMPONENTS = {"all": (100.0, ("a", "b"))}
 
 def _r(name: str, status: Status, score: float | None, severity: Severity = Severity.BLOCKER,
        off: bool = False) -> GateResult:
-    return GateResult(name=name, status=status, severity=severity, score=score, summary=f"{name} {status.value}",
-                      evidence={OFF: True} if off else {})
+    return GateResult(name=name, status=Status.OFF if off else status, severity=severity, score=score,
+                      summary=f"{name} {status.value}")
 
 
 def _decide(results, threshold=80.0, **kw):

@@ -6,7 +6,7 @@ from typing import Any
 
 from gates.result import GateResult, Severity, Status
 from readiness import document
-from readiness.scoring import OFF, score_components
+from readiness.scoring import score_components
 from readiness.verdict import decide
 
 HOSTILE = "<script>alert('x')</script> | \"quoted\" & `tick`\x07\nsecond line"
@@ -30,8 +30,8 @@ def results() -> list[GateResult]:
                    duration_s=12.5),
         GateResult(name="parity", status=Status.NOT_EVALUABLE, severity=Severity.BLOCKER,
                    summary="Core ML prediction needs macOS", duration_s=0.0),
-        GateResult(name="mutation", status=Status.SKIPPED, severity=Severity.WARNING,
-                   summary="turned off: with --skip", evidence={OFF: True, "skipped_because": "with --skip"}),
+        GateResult(name="mutation", status=Status.OFF, severity=Severity.WARNING,
+                   summary="turned off: with --skip", evidence={"off_because": "with --skip"}),
     ]
 
 
@@ -65,8 +65,8 @@ def build_partial(partial: Any = _PARTIAL_DEFAULT, *, passed: bool = True) -> di
     """A partial run (`--gate checkpoint`): the selected gate passed, or failed with `passed=False`."""
     selected = GateResult(name="checkpoint", status=Status.PASS if passed else Status.FAIL,
                           severity=Severity.BLOCKER, score=1.0 if passed else 0.2, summary="checked")
-    off = [GateResult(name=n, status=Status.SKIPPED, severity=Severity.BLOCKER,
-                      summary="turned off: not selected with --gate", evidence={OFF: True})
+    off = [GateResult(name=n, status=Status.OFF, severity=Severity.BLOCKER,
+                      summary="turned off: not selected with --gate")
            for n in PARTIAL["left_out"]]
     res = [selected, *off, results()[-1]]
     score = score_components({r.name: r for r in res}, COMPONENTS)

@@ -8,20 +8,24 @@ them; JUnit keeps one skipped case per gate, since CI systems count cases.
 from __future__ import annotations
 
 import io
+import json
 import re
 import xml.etree.ElementTree as ET
 
 import pytest
 from rich.console import Console
 
-from gates.result import GateResult, Severity, Status
+from gates.engine import registry
+from gates.engine.protocol import Requires
+from gates.result import LEGACY_OFF_FLAG, GateResult, Severity, Status
 from readiness import document
-from readiness.assessment import MODEL_GATES, off_result
-from readiness.scoring import OFF, score_components
+from readiness.assessment import off_result
+from readiness.scoring import score_components
 from readiness.verdict import decide
 from reports import formats, view
 from reports.terminal import summary
 
+MODEL_GATES = registry.requiring(Requires.MODEL)
 NO_MODEL = "no [model] section in the configuration"
 LINE = f"Turned off: {', '.join(MODEL_GATES)} — {NO_MODEL}"
 
@@ -42,7 +46,7 @@ def _code_only_document() -> dict:
 
 
 def test_view_flag_matches_the_scoring_flag() -> None:
-    assert view.TURNED_OFF == OFF
+    assert view.TURNED_OFF == LEGACY_OFF_FLAG
 
 
 def test_view_groups_turned_off_gates_by_reason_in_gate_order() -> None:
@@ -90,3 +94,40 @@ def test_every_turned_off_gate_is_still_named(fmt: str) -> None:
     text = formats.render(_code_only_document(), fmt)
     for name in MODEL_GATES:
         assert name in text
+
+
+def _as_schema_2(doc: dict) -> dict:
+    """The same document as schema 2 wrote it: a turned-off gate is `skipped` with a flag."""
+    old = json.loads(json.dumps(doc))
+    old["schema_version"] = 2
+    for gate in old["gates"]:
+        if gate["status"] == "off":
+            reason = gate["evidence"].pop("off_because")
+            gate.update(status="skipped", evidence={LEGACY_OFF_FLAG: True, "skipped_because": reason})
+    return old
+
+
+def test_new_documents_give_turned_off_gates_their_own_status() -> None:
+    statuses = {g["name"]: g["status"] for g in _code_only_document()["gates"]}
+    assert {statuses[n] for n in MODEL_GATES} == {"off"} and statuses["mutation"] == "off"
+    assert statuses["hygiene"] == "skipped"  # a need that did not pass is still `skipped`
+
+
+@pytest.mark.parametrize("fmt", ["html", "md", "junit", "json"])
+def test_a_schema_2_document_renders_as_its_schema_3_form_does(fmt: str) -> None:
+    new = _code_only_document()
+    old = document.validate(_as_schema_2(new), "old.json")
+    if fmt == "json":  # the stored form differs; what it means does not
+        assert [(r.name, r.status) for r in document.results_of(old)] == \
+               [(r.name, r.status) for r in document.results_of(new)]
+        assert Status.OFF in {r.status for r in document.results_of(old)}
+    else:
+        assert formats.render(old, fmt) == formats.render(new, fmt)
+
+
+def test_a_schema_2_document_cannot_carry_the_off_status() -> None:
+    doc = _code_only_document()
+    doc["schema_version"] = 2
+    with pytest.raises(document.DocumentError,
+                       match=r"old.json: invalid assessment document at gates/\d+/status: 'off' is not one of"):
+        document.validate(doc, "old.json")

@@ -140,7 +140,7 @@ def test_gate_loads_the_adapter_and_builds_artifacts_through_the_memo(tmp_path):
 def test_later_gates_rebuild_with_the_settings_the_export_result_recorded(tmp_path):
     from dataclasses import replace
 
-    from gates.model.export import export_settings
+    from gates.model.shared import recorded_build_settings as export_settings
 
     ctx = built.context(tmp_path, Settings(per_length=True, decode_steps=2),
                         artifacts=built.good_artifacts(), adapter=built.good_adapter())

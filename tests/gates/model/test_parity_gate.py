@@ -2,7 +2,7 @@
 
 Packages come from tests/fixtures/parity/ (rebuilt by
 `python -m tests.fixtures.parity.build`); the adapter and artifacts are put
-into the run's memo the way `gates.model.export.shared_*` would.
+into the run's memo the way `gates.model.shared.shared_*` would.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from gates.engine.protocol import GateError
-from gates.model.checkpoint import shared_adapter
-from gates.result import Status
 from gates.model.semantics import SemanticsGate, Settings
+from gates.model.shared import ADAPTER
+from gates.result import Status
 from tests.gates.model.context import DEFECTS, model_context
 
 
@@ -72,7 +72,7 @@ def test_reuses_the_adapter_a_previous_gate_loaded(tmp_path: Path) -> None:
     from pipeline.adapter import load_adapter
     from tests.fixtures.models import demo
 
-    shared_adapter(ctx, lambda: load_adapter({"checkpoint": demo().checkpoint}, Path(".")))
+    ctx.memo.get(ADAPTER, lambda: load_adapter({"checkpoint": demo().checkpoint}, Path(".")))
     assert SemanticsGate().check(ctx).status is Status.PASS  # the good model from the memo
 
 

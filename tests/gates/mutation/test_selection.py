@@ -127,5 +127,9 @@ def test_a_stored_result_without_the_suite_or_outside_the_project_is_refused(pro
     _stored(project, str(project), [{"name": "hygiene", "status": "pass"}])
     with pytest.raises(GateError, match="holds no suite_health result"):
         from_document("suite-merged/assessment.json", CodeSpec(root=project), project)
+    _stored(project, str(project), [{"name": "suite_health", "status": "off",
+                                     "evidence": {"off_because": "listed in `skip`"}}])
+    with pytest.raises(GateError, match="holds no suite_health result"):
+        from_document("suite-merged/assessment.json", CodeSpec(root=project), project)
     with pytest.raises(GateError, match="leads outside the project"):
         from_document("../x.json", CodeSpec(root=project), project)

@@ -1,0 +1,223 @@
+"""What the model gates share, owned here and nowhere else.
+
+- the paths of the model spec, resolved against the project root (`resolve`);
+- the "no model configured" rule: a model gate run without a `[model]`
+  section is `not_evaluable`, never a pass (`no_model`, `ModelGate.check`);
+- the run's one loaded adapter (memo key "adapter"): one factory and one
+  wording of its failure (`ModelLoadError`), whichever gate asks first;
+- the run's exported programs, converted packages and contract (memo key
+  "artifacts"), built with the export gate's settings (`BuildSettings`);
+- the cache key of every model gate's result (`model_cache_inputs`);
+- `ModelGate`, the base class of the model gates: it declares `requires =
+  MODEL`, caches by that key, applies the no-model rule and hands
+  `check_model` the model spec.
+
+The checkpoint gate may hand `shared_adapter` the checkpoint it has already
+read, so the weights are read once; the adapter built from it is the same
+one `pipeline.adapter.load_adapter` would build.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.spec import ModelSpec
+from gates.result import GateResult, Severity, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
+    from pipeline.artifacts import ModelArtifacts
+    from pipeline.checkpoint import Checkpoint
+
+ADAPTER, ARTIFACTS = "adapter", "artifacts"  # memo keys
+BUILTIN = "builtin:student"
+# The bundled student's results depend on these pipeline sources as well as on its files.
+PIPELINE_FILES = ("student.py", "adapter.py", "checkpoint.py", "text_tokenizer.py")
+
+
+def resolve(path: Path | str | None, root: Path) -> Path | None:
+    """A path from the model spec, relative to the project root unless absolute."""
+    if path is None or path == "":
+        return None
+    found = Path(path)
+    return found if found.is_absolute() else Path(root) / found
+
+
+def no_model(gate: Gate) -> GateResult:
+    """The result of a model gate run without a [model] section: never a pass."""
+    return GateResult(name=gate.name, status=Status.NOT_EVALUABLE, severity=gate.severity,
+                      summary="no model is configured",
+                      remediation="Add a [model] section (adapter, checkpoint, tokenizer) to the configuration.")
+
+
+def configured_model(ctx: GateContext) -> ModelSpec:
+    """The model spec; GateError when there is none (callers outside `ModelGate.check`)."""
+    if ctx.spec.model is None:
+        raise GateError("no model is configured ([model])")
+    return ctx.spec.model
+
+
+class ModelLoadError(GateError):
+    """The model could not be loaded; `reason` is the loader's own message."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"model could not be loaded: {reason}")
+        self.reason = reason
+
+
+def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> ModelAdapter:
+    """The run's one loaded adapter; ModelLoadError (a GateError) when it cannot load.
+
+    `checkpoint`, when given, is the bundled student's checkpoint already read
+    by the caller; it saves reading the weights again.
+    """
+    from pipeline.adapter import AdapterError, StudentAdapter, load_adapter
+    from pipeline.checkpoint import CheckpointError, build_student
+
+    model = configured_model(ctx)
+
+    def load() -> ModelAdapter:
+        try:
+            if checkpoint is not None and model.adapter == BUILTIN:
+                return StudentAdapter(build_student(checkpoint), checkpoint.path)
+            return load_adapter(model, ctx.root)
+        except (AdapterError, CheckpointError) as exc:
+            raise ModelLoadError(str(exc)) from None
+
+    return ctx.memo.get(ADAPTER, load)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildSettings:
+    """How the artifacts are built and validated: the export gate's settings."""
+
+    atol: float = 1e-4
+    decode_prefill_atol: float = 1e-3
+    decode_steps: int = 4
+    decode_prompt_length: int = 8
+    per_length: bool = False
+
+
+def recorded_build_settings(ctx: GateContext) -> BuildSettings:
+    """The export gate's settings as its result recorded them (it may have been cached)."""
+    export = ctx.results.get("export")
+    recorded = dict(export.evidence.get("settings") or {}) if export is not None else {}
+    known = {k: v for k, v in recorded.items() if k in BuildSettings.__dataclass_fields__}
+    return BuildSettings(**known)
+
+
+def shared_artifacts(ctx: GateContext, settings: BuildSettings | None = None) -> ModelArtifacts:
+    """The run's `pipeline.artifacts.ModelArtifacts`, built once.
+
+    The export gate runs first (the others need it) and passes its own
+    settings; a later gate whose run reused a cached export result gets the
+    settings recorded in it. Packages go to `ctx.options["artifacts_dir"]`,
+    else `<shared_work_dir>/artifacts` (the run's configured work folder,
+    stable across runs, so a warm run reuses them), else
+    `ctx.work_dir / "artifacts"`.
+    """
+
+    def build() -> ModelArtifacts:
+        from pipeline.artifacts import BuildOptions, build_artifacts, model_identity
+
+        own = settings or recorded_build_settings(ctx)
+        model = configured_model(ctx)
+        adapter = shared_adapter(ctx)
+        options = BuildOptions.from_model_spec(
+            model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
+            decode_steps=own.decode_steps, decode_prompt_length=own.decode_prompt_length)
+        arch_hash, tokenizer_fp = model_identity(resolve(model.checkpoint, ctx.root),
+                                                 resolve(model.tokenizer, ctx.root), adapter)
+        shared = ctx.options.get("shared_work_dir")
+        out_dir = Path(ctx.options.get("artifacts_dir")
+                       or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
+        return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
+                               tokenizer_fingerprint=tokenizer_fp, reuse=not ctx.options.get("fresh"))
+
+    return ctx.memo.get(ARTIFACTS, build)
+
+
+def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
+    """Cache key material of every model gate: the model spec, its files and the pipeline sources.
+
+    A user adapter's code is not a file we can hash reliably, so only the
+    bundled student's results are cached.
+    """
+    model = ctx.spec.model
+    if model is None or model.adapter != BUILTIN:
+        return None
+    import pipeline
+
+    sources = [Path(pipeline.__file__).parent / name for name in PIPELINE_FILES]
+    files = [p for p in (resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)) if p]
+    return {"model": {"adapter": model.adapter, "lengths": list(model.lengths),
+                      "primary_length": model.primary_length, "precisions": list(model.precisions),
+                      "targets": list(model.targets), "deployment_target": model.deployment_target},
+            "files": [str(p) for p in files + sources]}
+
+
+class NamedCheck(Protocol):
+    """One row of a gate's checks table: a name, whether it held, what was seen."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+def judge_checks(checks: Sequence[NamedCheck], what: str) -> tuple[Status, float, str]:
+    """Every check held: pass; else fail with the share that held, naming the first that did not."""
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        return Status.FAIL, (len(checks) - len(failed)) / len(checks), f"{failed[0].name}: {failed[0].detail}"
+    return Status.PASS, 1.0, f"all {len(checks)} {what} passed"
+
+
+def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: int = 0) -> list[int]:
+    """Token ids of bundled text when a tokenizer is given, seeded random ids otherwise."""
+    if tokenizer_path is not None:
+        from pipeline.text_tokenizer import corpus_text, encode, load_tokenizer
+
+        ids = [i for i in encode(load_tokenizer(tokenizer_path), corpus_text()) if i < vocab_size]
+        if len(ids) >= length:
+            return ids[:length]
+    rng = random.Random(seed)
+    return [rng.randrange(vocab_size) for _ in range(length)]
+
+
+class ModelGate(Gate):
+    """Base of the model gates: the no-model rule, the shared cache key, `check_model`.
+
+    A model gate declares itself in its class line:
+
+        class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings): ...
+    """
+
+    needs: tuple[str, ...] = ()
+    severity = Severity.BLOCKER
+    requires = Requires.MODEL
+
+    def __init_subclass__(cls, *, name: str, settings: type, needs: tuple[str, ...] = (),
+                          after: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.Settings, cls.needs, cls.after = name, settings, needs, after
+
+    def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
+        return model_cache_inputs(ctx)
+
+    def check(self, ctx: GateContext) -> GateResult:
+        if ctx.spec.model is None:
+            return no_model(self)
+        return self.check_model(ctx, ctx.spec.model)
+
+    def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
+        """The gate's own check, given the configured model."""
+        raise NotImplementedError
