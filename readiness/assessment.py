@@ -124,7 +124,8 @@ def run_gates(loaded: LoadedConfig, selection: Selection,
         gate_dir = shared_dir / gate.name
         gate_dir.mkdir(parents=True, exist_ok=True)
         return GateContext(spec=selection.spec, settings=selection.settings[gate.name], work_dir=gate_dir,
-                           results=results, memo=memo, options={"shared_work_dir": str(shared_dir), "fresh": fresh})
+                           results=results, memo=memo, options={"shared_work_dir": str(shared_dir), "fresh": fresh,
+                                                                "gates": tuple(selection.chosen)})
 
     cfg = loaded.config
     options = scheduler.EngineOptions(timeout_s=cfg.timeout_s, timeouts=cfg.timeouts,

@@ -83,6 +83,8 @@ class ModelConfig(_Strict):
 class CriticalConfig(_Strict):
     path: str
     tier: str = "1"
+    mutate: bool = True  # false: judged by its coverage tier only, never mutated
+    tests: list[str] = Field(default_factory=list)  # mutation: these tests, not the coverage-selected ones
 
 
 class CodeConfig(_Strict):
@@ -93,6 +95,7 @@ class CodeConfig(_Strict):
     junit_xml: str | None = None
     coverage_data: str | None = None
     pytest_args: list[str] = Field(default_factory=list)
+    python: str = ""  # the interpreter that runs the project's code (its own venv)
 
 
 class TierConfig(_Strict):
@@ -294,7 +297,8 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
                  code_root, source)
     listed = [("code.sources", s) for s in config.code.sources] + \
              [("code.tests", t) for t in config.code.tests] + \
-             [("code.critical.path", c.path) for c in config.code.critical]
+             [("code.critical.path", c.path) for c in config.code.critical] + \
+             [("code.critical.tests", t.split("::")[0]) for c in config.code.critical for t in c.tests]
     for key, rel in listed:
         if not (code_root / rel).resolve().is_relative_to(code_root):
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
@@ -325,6 +329,10 @@ def _named_paths(config: Config, root: Path) -> list[tuple[str, str, Path]]:
             # a test may be named by node id (tests/test_a.py::test_x): its file must exist
             named += [("code.tests", t, _under(code_root, t.split("::")[0])) for t in code.tests]
         named += [("code.critical.path", c.path, _under(code_root, c.path)) for c in code.critical]
+        named += [("code.critical.tests", t, _under(code_root, t.split("::")[0]))
+                  for c in code.critical for t in c.tests]
+        if code.python and os.sep in code.python:  # a bare name (python3.11) is looked up on PATH
+            named.append(("code.python", code.python, _under(code_root, code.python)))
         named += [(f"code.{key}", value, _under(code_root, value)) for key in ("junit_xml", "coverage_data")
                   if (value := getattr(code, key))]
     return named

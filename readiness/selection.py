@@ -133,9 +133,11 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
                                   f"unknown tier (defined: {', '.join(sorted(tiers))})")
         code_root = (root / c.root).resolve()
         code = CodeSpec(root=code_root, sources=tuple(c.sources), tests=tuple(c.tests),
-                        critical=tuple(CriticalModule(path=m.path, tier=m.tier) for m in c.critical),
+                        critical=tuple(CriticalModule(path=m.path, tier=m.tier, mutate=m.mutate,
+                                                      tests=tuple(m.tests)) for m in c.critical),
                         tiers=tiers, junit_xml=_path(code_root, c.junit_xml),
-                        coverage_data=_path(code_root, c.coverage_data), pytest_args=tuple(c.pytest_args))
+                        coverage_data=_path(code_root, c.coverage_data), pytest_args=tuple(c.pytest_args),
+                        python=c.python)
     return ProjectSpec(name=loaded.project_name, root=root, model=model, code=code)
 
 

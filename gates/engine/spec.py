@@ -34,10 +34,17 @@ DEFAULT_TIERS: Mapping[str, Tier] = {
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CriticalModule:
-    """A source file (relative to the code root) judged against a tier."""
+    """A source file (relative to the code root) judged against a tier.
+
+    `mutate` says whether the mutation gate mutates it (its coverage tier
+    applies either way); `tests`, when given, are the tests mutmut runs for
+    it instead of those the coverage contexts select.
+    """
 
     path: str
     tier: str = "1"
+    mutate: bool = True
+    tests: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,7 +52,9 @@ class CodeSpec:
     """The code project behind the model: sources, tests, critical modules.
 
     `junit_xml` / `coverage_data` name results an earlier CI step produced;
-    when set, the suite is not run again.
+    when set, the suite is not run again. `python` is the interpreter that
+    runs the project's code ("" = readiness's own); a gate's own `python`
+    setting overrides it.
     """
 
     root: Path
@@ -56,6 +65,7 @@ class CodeSpec:
     junit_xml: Path | None = None
     coverage_data: Path | None = None
     pytest_args: tuple[str, ...] = ()
+    python: str = ""
 
 
 class ModelKind(enum.StrEnum):
