@@ -2,7 +2,8 @@
 
 Autoescaped throughout (test names and failure messages are untrusted), with a
 Content-Security-Policy that forbids any fetch. The trend chart comes from
-`reports.trend` when the document carries a trend.
+`reports.trend` when the document carries a trend; a gate's own charts
+(`evidence.charts`, e.g. latency against length) from `reports.charts`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
     return Markup(trend_svg(trend))  # trend_svg escapes every text it writes
 
 
+def _charts(gates: list[dict[str, Any]]) -> dict[str, list[Markup]]:
+    """Each gate's charts as inline SVG, by gate name (chart_svg escapes every text it writes)."""
+    from reports.charts import chart_svg
+
+    return {g["name"]: [Markup(chart_svg(c)) for c in g["charts"]] for g in gates if g["charts"]}
+
+
 def render(doc: Mapping[str, Any]) -> str:
     v = views.build(doc)
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
-                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))
+                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v),
+                           charts=_charts(v["gates"]))
