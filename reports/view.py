@@ -210,6 +210,7 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
         "charts": [c for c in (chart_view(x) for x in evidence.get("charts") or []) if c]
         if isinstance(evidence.get("charts"), list) else [],
         "failures": _failures(evidence.get("failures")),
+        "show_details": evidence.get("show_details") is True,
         "files": files,
         "delta": _delta(doc, str(gate.get("name"))),
     }

@@ -160,7 +160,8 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     evidence = {"targets": dict(targets), "model": dict(model), "settings": dict(settings),
                 "checks": [c.to_dict() for c in judged], "findings": found, "failures": failures,
                 "intervals": intervals, "tables": evidence_of.tables(targets, judged),
-                "charts": evidence_of.charts(targets), "host": host()}
+                "charts": evidence_of.charts(targets), "host": host(),
+                "show_details": True}  # the figures are the point even when every budget is met
     summary = verdict.summary + _headline(metrics, settings)
     return GateResult(name=name, status=Status(verdict.status), severity=severity, score=verdict.score,
                       summary=summary, metrics=metrics, evidence=evidence, remediation=verdict.remediation)
@@ -234,7 +235,7 @@ class PerformanceGate(ModelGate):
         for key, timing in timings.items():
             targets.setdefault(key, {"target": key.split("_")[0], "precision": key.split("_")[-1]})["timing"] = \
                 {**timing, "host": host()}
-        recorded = {**asdict(settings), "runtime": runtime, "primary_length": arts.options.primary_length}
+        recorded = {**asdict(settings), "runtime": runtime, "primary_length": model.primary_length}
         figures = {"params": parameter_count(adapter.module), "param_mb": round(parameter_bytes(adapter.module) / 1e6, 3)}
         return summarise(self.name, self.severity_for(settings), targets, recorded, figures)
 

@@ -367,3 +367,21 @@ def test_a_throughput_rule_compares_the_lower_end_of_the_baseline_with_the_upper
     assert compare(doc(800, 700, 1000), doc(1000, 900, 1100), [rule])["regressions"] == []  # 800 vs 900 - 10 %
     assert [r["metric"] for r in compare(doc(600, 500, 620), doc(1000, 900, 1100), [rule])["regressions"]] == \
         ["onnx_fp32_prefill_rate_T64"]
+
+
+def test_the_documented_performance_rules_parse_and_judge_on_intervals() -> None:
+    import re
+    import tomllib
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "gates" / "performance.md"
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+                 if b.startswith("[history]"))
+    rules = parse_rules(tomllib.loads(block)["history"]["rules"])
+    noisy, slower = _perf(0.30, 0.25, 0.45), _perf(0.60, 0.58, 0.70)
+    assert compare(noisy, _perf(0.25, 0.22, 0.40), rules)["regressions"] == []
+    assert [r["metric"] for r in compare(slower, _perf(0.25, 0.22, 0.40), rules)["regressions"]] == \
+        ["onnx_fp32_decode_ms_T512"]
+    grown = _perf(0.25, 0.22, 0.40, mb=5.4)
+    assert [r["metric"] for r in compare(grown, _perf(0.25, 0.22, 0.40), rules)["regressions"]] == \
+        ["onnx_fp32_package_mb"]
