@@ -94,27 +94,37 @@ def host() -> str:
 
 def timing_plans(arts: Any, runtime: str, macos: bool) -> list[Any]:
     """What to time here: eager always; ONNX unless `coreml`; Core ML on macOS unless `onnx`."""
+    from pipeline.artifacts import ArtifactError
     from pipeline.perf.measure import TimingPlan
 
     plans = [TimingPlan(key=REFERENCE, runtime="torch")]
-    if "onnx" in arts.options.targets:
-        if runtime == Runtime.COREML:
-            plans.append(TimingPlan(key="onnx_fp32", runtime="onnxruntime", skip_reason="runtime = coreml"))
-        else:
-            plans.append(TimingPlan(key="onnx_fp32", runtime="onnxruntime", prefill={None: arts.onnx_model("prefill")},
-                                    decode=arts.onnx_model("decode")))
+    wanted = [("onnx_fp32", "onnxruntime", None)] if "onnx" in arts.options.targets else []
     if "coreml" in arts.options.targets:
-        for precision in arts.options.precisions:
-            key = f"coreml_{precision}"
-            if runtime == Runtime.ONNX:
-                plans.append(TimingPlan(key=key, runtime="coreml", skip_reason="runtime = onnx"))
-            elif not macos:
-                plans.append(TimingPlan(key=key, runtime="coreml", skip_status="not_evaluable",
-                                        skip_reason="Core ML prediction needs macOS"))
-            else:
-                plans.append(TimingPlan(key=key, runtime="coreml", prefill=_prefills(arts, precision),
-                                        decode=arts.coreml_package("decode", precision)))
+        wanted += [(f"coreml_{p}", "coreml", p) for p in arts.options.precisions]
+    for key, how, precision in wanted:
+        skip = {Runtime.COREML: "onnxruntime", Runtime.ONNX: "coreml"}.get(Runtime(runtime))
+        if how == skip:
+            plans.append(TimingPlan(key=key, runtime=how, skip_reason=f"runtime = {runtime}"))
+        elif how == "coreml" and not macos:
+            plans.append(TimingPlan(key=key, runtime=how, skip_status="not_evaluable",
+                                    skip_reason="Core ML prediction needs macOS"))
+        else:
+            try:
+                files = _files(arts, key, precision)
+            except ArtifactError as exc:  # not built: the conversion gate says why
+                plans.append(TimingPlan(key=key, runtime=how, skip_status="error", skip_reason=str(exc)))
+                continue
+            plans.append(TimingPlan(key=key, runtime=how, prefill={t: p for kind, p, t in files if kind == "prefill"},
+                                    decode=next(p for kind, p, _ in files if kind == "decode")))
     return plans
+
+
+def _files(arts: Any, key: str, precision: str | None) -> list[tuple[str, Any, int | None]]:
+    """(kind, path, own length) of a target's files; ArtifactError when one was not built."""
+    if precision is None:
+        return [(k, arts.onnx_model(k), None) for k in ("prefill", "decode")]
+    files: list[tuple[str, Any, int | None]] = [("prefill", p, t) for t, p in _prefills(arts, precision).items()]
+    return files + [("decode", arts.coreml_package("decode", precision), None)]
 
 
 def _prefills(arts: Any, precision: str) -> dict[int | None, Any]:
@@ -124,19 +134,22 @@ def _prefills(arts: Any, precision: str) -> dict[int | None, Any]:
 
 
 def static_targets(arts: Any) -> dict[str, dict[str, Any]]:
-    """Static figures of every converted target that was built."""
+    """Static figures of every converted target; one that was not built carries the error."""
+    from pipeline.artifacts import ArtifactError
     from pipeline.perf.measure import static_figures
 
     lengths, cache_range = arts.options.lengths, arts.export.cache_range
+    wanted = [("onnx_fp32", "onnx", None)] if "onnx" in arts.options.targets else []
+    if "coreml" in arts.options.targets:
+        wanted += [(f"coreml_{p}", "coreml", p) for p in arts.options.precisions]
     out = {}
-    if "onnx" in arts.options.targets:
-        files = [(k, arts.onnx_model(k), None) for k in ("prefill", "decode")]
-        out["onnx_fp32"] = static_figures("onnx", "fp32", files, lengths=lengths, cache_range=cache_range)
-    for precision in arts.options.precisions if "coreml" in arts.options.targets else ():
-        files = [("prefill", p, t) for t, p in _prefills(arts, precision).items()]
-        files.append(("decode", arts.coreml_package("decode", precision), None))
-        out[f"coreml_{precision}"] = static_figures("coreml", precision, files, lengths=lengths,
-                                                    cache_range=cache_range)
+    for key, target, precision in wanted:
+        try:
+            files = _files(arts, key, precision)
+        except ArtifactError as exc:
+            out[key] = {"target": target, "precision": precision or "fp32", "error": f"not built: {exc}"}
+            continue
+        out[key] = static_figures(target, precision or "fp32", files, lengths=lengths, cache_range=cache_range)
     return out
 
 
@@ -154,6 +167,7 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     failures = [{"title": f"{c.target}: {c.budget.value} {c.outcome.value}", "detail":
                  f"{c.where}: {c.value} (interval {c.low}–{c.high}) against {c.limit}" if c.value is not None
                  else c.detail} for c in judged if c.outcome.value != "met"]
+    failures += [{"title": f"{k}: not measured", "detail": e["error"]} for k, e in targets.items() if e.get("error")]
     failures += list(found)
     failures += [{"title": f"{k}: not timed", "detail": (e.get("timing") or {}).get("reason", "")}
                  for k, e in targets.items() if (e.get("timing") or {}).get("status") in ("error", "not_evaluable")]

@@ -53,8 +53,8 @@ def decoder_inputs(adapter: Any, *, lengths: Sequence[int], cache_range: tuple[i
 
     rng = np.random.default_rng(seed)
     eager = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
-    cache_out = [n for n in adapter.prefill_output_names() if "_cache_" in n]
-    cache_in = adapter.decode_input_names()[2:]
+    cache_in = adapter.decode_input_names()[2:]  # input_ids, position, then the caches (docs/model-interface.md)
+    cache_out = adapter.prefill_output_names()[-len(cache_in):] if cache_in else ()
     prefill, decode = {}, {}
     for length in lengths:
         ids = rng.integers(0, adapter.vocab_size, size=(1, length), dtype=np.int32)

@@ -171,7 +171,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                 else:
                     runners.append((plan, opened))
             done = run_trials(decoder_cells([r for _, r in runners], inputs), warmup=max(0, warmup - 1),
-                              trials=trials, min_trials=min_trials, max_s=max_s, clock=clock)
+                              trials=trials, min_trials=min_trials, max_s=max_s, clock=clock, seed=seed)
         finally:
             torch.set_num_threads(before)
     rows = timing_rows(done, [r for _, r in runners], inputs, reference="torch")

@@ -25,7 +25,7 @@ FAST = dict(warmup=1, trials=5, min_trials=5, max_measure_s=5.0)
 MACOS = platform.system() == "Darwin"
 
 
-def context(tmp_path: Path, settings: Settings, runtime: str | None = None) -> GateContext:
+def context(tmp_path: Path, settings: Settings, runtime: str | None = None, artifacts=None) -> GateContext:
     from pipeline.adapter import ModuleAdapter
     from tests.fixtures.parity.artifacts import FixtureArtifacts
     from tests.fixtures.parity.models import reference_and_converted
@@ -34,7 +34,7 @@ def context(tmp_path: Path, settings: Settings, runtime: str | None = None) -> G
     spec = ProjectSpec(name="fixture", root=tmp_path, model=ModelSpec(lengths=(8, 16), primary_length=8))
     ctx = GateContext(spec=spec, settings=settings, work_dir=tmp_path, options={"runtime": runtime} if runtime else {})
     ctx.memo.get("adapter", lambda: ModuleAdapter(reference))
-    ctx.memo.get("artifacts", lambda: FixtureArtifacts(None))
+    ctx.memo.get("artifacts", lambda: artifacts or FixtureArtifacts(None))
     return ctx
 
 
@@ -205,6 +205,16 @@ def test_the_cache_key_holds_the_settings_and_the_host(tmp_path) -> None:
     other = PerformanceGate().cache_inputs(replace(ctx, settings=Settings(max_decode_ms=5.0)))
     assert key["performance"]["host"] and key["performance"]["node"] == platform.node()
     assert key != other
+
+
+def test_a_target_that_was_not_built_is_an_error_and_the_others_are_still_measured(tmp_path) -> None:
+    from tests.fixtures.parity.artifacts import FixtureArtifacts
+
+    arts = FixtureArtifacts("no_causal_mask", targets=("coreml", "onnx"), precisions=("fp16",))  # no ONNX there
+    result = PerformanceGate().check(context(tmp_path, Settings(**FAST), artifacts=arts))
+    assert result.status is Status.ERROR and result.summary.startswith("could not measure onnx_fp32")
+    assert result.evidence["targets"]["onnx_fp32"]["error"].startswith("not built: no ONNX prefill model")
+    assert result.evidence["targets"]["coreml_fp16"]["package_bytes"] > 0
 
 
 def test_without_a_model_it_is_not_evaluable_never_a_pass(tmp_path) -> None:

@@ -55,18 +55,32 @@ class FakeClock:
         return Cell(key=key, run=run)
 
 
-def test_rounds_interleave_every_cell_and_rotate_their_order() -> None:
+def test_rounds_interleave_every_cell_in_a_fresh_order_each_round() -> None:
     clock = FakeClock()
-    cells = [clock.cell("a", 1.0), clock.cell("b", 2.0), clock.cell("c", 3.0)]
-    trials = run_trials(cells, warmup=1, trials=3, min_trials=3, max_s=100.0, clock=clock)
-    assert clock.calls == ["a", "b", "c", "a", "b", "c", "b", "c", "a", "c", "a", "b"]
-    assert trials.samples == {"a": (1.0, 1.0, 1.0), "b": (2.0, 2.0, 2.0), "c": (3.0, 3.0, 3.0)}
-    assert trials.rounds == 3 and not trials.capped
+    cells = [clock.cell(key, cost) for key, cost in (("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0))]
+    trials = run_trials(cells, warmup=1, trials=6, min_trials=6, max_s=100.0, clock=clock, rewarm=False)
+    assert clock.calls[:4] == ["a", "b", "c", "d"]  # warm-up
+    rounds = [clock.calls[4 + 4 * i: 8 + 4 * i] for i in range(6)]
+    assert all(sorted(r) == ["a", "b", "c", "d"] for r in rounds)  # one trial of each cell per round
+    assert len({tuple(r) for r in rounds}) > 1  # the order changes, so neighbours change
+    assert trials.samples == {"a": (1.0,) * 6, "b": (2.0,) * 6, "c": (3.0,) * 6, "d": (4.0,) * 6}
+    assert trials.rounds == 6 and not trials.capped
+    again = FakeClock()
+    run_trials([again.cell(c.key, 1.0) for c in cells], warmup=1, trials=6, min_trials=6, clock=again, rewarm=False)
+    assert again.calls == clock.calls  # seeded: the same order every run
+
+
+def test_each_timed_call_follows_an_untimed_call_of_the_same_cell() -> None:
+    clock = FakeClock()
+    trials = run_trials([clock.cell("a", 1.0), clock.cell("b", 2.0)], warmup=0, trials=3, min_trials=3, clock=clock)
+    assert all(clock.calls[i] == clock.calls[i + 1] for i in range(0, len(clock.calls), 2))
+    assert trials.samples == {"a": (1.0,) * 3, "b": (2.0,) * 3}  # the re-warming call is not timed
 
 
 def test_the_time_cap_stops_extra_rounds_but_never_the_minimum() -> None:
     clock = FakeClock()
-    trials = run_trials([clock.cell("slow", 10.0)], warmup=0, trials=9, min_trials=4, max_s=5.0, clock=clock)
+    trials = run_trials([clock.cell("slow", 10.0)], warmup=0, trials=9, min_trials=4, max_s=5.0, clock=clock,
+                        rewarm=False)
     assert trials.rounds == 4 and trials.capped and len(trials.samples["slow"]) == 4
     assert trials.elapsed_s == 40.0
 
