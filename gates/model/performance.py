@@ -59,8 +59,8 @@ class Settings:
     runtime: str = "auto"
     compute_units: str = "ALL"
     warmup: int = 2
-    trials: int = 9
-    min_trials: int = 5
+    trials: int = 15  # the 4th and 12th fastest bound the median: two load spikes move nothing
+    min_trials: int = 7
     max_measure_s: float = 30.0
     threads: int = 1
     seed: int = 0

@@ -139,7 +139,7 @@ def _probe(runners: Runners, inputs: DecoderInputs) -> str:
 
 
 def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequence[int],
-                   cache_range: tuple[int, int], warmup: int = 2, trials: int = 9, min_trials: int = 5,
+                   cache_range: tuple[int, int], warmup: int = 2, trials: int = 15, min_trials: int = 7,
                    max_s: float = 30.0, threads: int = 1, compute_units: str = "ALL", seed: int = 0,
                    clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, Any]]:
     """The timing entry of every plan, keyed like the plans (see the module docstring)."""
