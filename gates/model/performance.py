@@ -250,7 +250,8 @@ class PerformanceGate(ModelGate):
             targets.setdefault(key, {"target": key.split("_")[0], "precision": key.split("_")[-1]})["timing"] = \
                 {**timing, "host": host()}
         recorded = {**asdict(settings), "runtime": runtime, "primary_length": model.primary_length}
-        figures = {"params": parameter_count(adapter.module), "param_mb": round(parameter_bytes(adapter.module) / 1e6, 3)}
+        figures = {"params": parameter_count(adapter.module),
+                   "param_mb": round(parameter_bytes(adapter.module) / 1e6, 3)}
         return summarise(self.name, self.severity_for(settings), targets, recorded, figures)
 
     @classmethod
@@ -264,8 +265,8 @@ class PerformanceGate(ModelGate):
                 targets[key] = merge_targets(targets.get(key), entry)
         if not targets:
             return results[-1]
-        base = results[0]
-        settings = {**dict(results[-1].evidence.get("settings") or {}), "runtime": "merged"}
+        base = results[0]  # the assessment's own budgets judge the merged figures
+        settings = {**dict(base.evidence.get("settings") or {}), "runtime": "merged"}
         severity = Severity.BLOCKER if any(r.severity is Severity.BLOCKER for r in results) else base.severity
         merged = summarise(cls.name, severity, targets, settings, dict(base.evidence.get("model") or {}))
         return merged.with_(duration_s=sum(r.duration_s for r in results),

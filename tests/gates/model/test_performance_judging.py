@@ -18,7 +18,8 @@ def entry(decode=(1.0, 0.9, 1.2), prefill_rate=(5000.0, 4000.0, 6000.0), growth=
     rows = [{"phase": "decode", "T": 64, "ms": est(0.5, 0.4, 0.6)},
             {"phase": "decode", "T": 512, "ms": est(*decode)},
             {"phase": "prefill", "T": 64, "tokens_per_s": est(*prefill_rate)}]
-    timing = {"status": status, "rows": rows if status == "measured" else [], "reason": "Core ML prediction needs macOS",
+    timing = {"status": status, "rows": rows if status == "measured" else [],
+              "reason": "Core ML prediction needs macOS",
               "decode_growth": est(*growth) if growth else None}
     return {"target": "onnx", "precision": "fp32", "package_bytes": size, "timing": timing, "cost": []}
 
