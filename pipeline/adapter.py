@@ -10,9 +10,12 @@ An adapter exposes a model's two entry points as separate `nn.Module`s whose
     ('input_ids', 'position', 'k_cache_0', 'v_cache_0', 'k_cache_1', 'v_cache_1')
 
 A model spec's `adapter` is `builtin:student` (the bundled student, loaded
-from a safetensors checkpoint with its hash checked) or `pkg.module:callable`.
+from a safetensors checkpoint with its hash checked), `hf:<folder>` (a local
+Hugging Face checkpoint folder, see `pipeline.hf`) or `pkg.module:callable`.
 The callable is called with the keyword arguments it accepts among
-`checkpoint`, `tokenizer` and `root`, and returns either an object that
+`checkpoint`, `tokenizer` and `root`, plus the spec's `args` (`[model.args]`
+in the configuration: every one of them, a name it does not accept is an
+error), and returns either an object that
 already satisfies `ModelAdapter`, or an `nn.Module` with an `arch` dict and
 methods `prefill(input_ids)` and `decode(input_ids, position, *caches)` that
 follow the student's conventions (see docs/model-interface.md). The
@@ -178,14 +181,22 @@ def _import_callable(target: str, root: Path) -> Any:
     return fn
 
 
-def _call_user(fn: Any, target: str, offered: Mapping[str, Any]) -> Any:
+def _call_user(fn: Any, target: str, offered: Mapping[str, Any], args: Mapping[str, Any] | None = None) -> Any:
+    """Call with the offered keywords it accepts, and every configured arg (which it must accept)."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in offered.items() if takes_any or k in params}
-    return fn(**kwargs)
+    args = dict(args or {})
+    refused = sorted(k for k in args if not takes_any and k not in params)
+    if refused:
+        accepted = [n for n, p in params.items()
+                    if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        raise AdapterError(f"model adapter {target!r}: model.args {', '.join(refused)} not accepted by "
+                           f"{getattr(fn, '__name__', target)}({', '.join(accepted)})")
+    kwargs = {k: v for k, v in offered.items() if (takes_any or k in params) and k not in args}
+    return fn(**kwargs, **args)
 
 
 def as_adapter(obj: Any, target: str = "model") -> ModelAdapter:
@@ -209,9 +220,14 @@ def load_adapter(spec: Any, root: Path) -> ModelAdapter:
         return StudentAdapter.from_checkpoint(checkpoint)
     if target.startswith("builtin:"):
         raise AdapterError(f"unknown builtin model {target!r} (known: builtin:student)")
+    args = _field(spec, "args") or {}
+    if target.startswith("hf:"):
+        from pipeline.hf.loading import load_hf_adapter
+
+        return load_hf_adapter(target, root, args)
     fn = _import_callable(target, root)
     try:
-        obj = _call_user(fn, target, {"checkpoint": checkpoint, "tokenizer": tokenizer, "root": Path(root)})
+        obj = _call_user(fn, target, {"checkpoint": checkpoint, "tokenizer": tokenizer, "root": Path(root)}, args)
     except AdapterError:
         raise
     except Exception as exc:

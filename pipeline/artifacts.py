@@ -38,6 +38,7 @@ Gates share one instance per run through `ctx.memo.get("adapter", ...)` and
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import inspect
 import json
@@ -52,7 +53,15 @@ from pipeline import to_coreml, to_onnx
 from pipeline.contract import Contract, build_contract, kv_layout, save_contract
 from pipeline.export import ExportBundle, ExportOptions, export_model, for_conversion
 
-KINDS = ("prefill", "decode")
+
+class Phase(enum.StrEnum):
+    """Which program: prefill (the prompt) or decode (one token, the KV cache threaded through)."""
+
+    PREFILL = "prefill"
+    DECODE = "decode"
+
+
+KINDS = tuple(Phase)
 
 
 class ArtifactError(Exception):
@@ -104,9 +113,13 @@ class BuildOptions:
 class PackageKey:
     """Which Core ML package: prefill or decode, a precision, and a length in per-length mode."""
 
-    kind: str
+    kind: Phase
     precision: str
     length: int | None = None
+
+    def __post_init__(self) -> None:
+        # A plain "prefill" names the same package: keep one type, so keys hash alike.
+        object.__setattr__(self, "kind", Phase(self.kind))
 
     @property
     def step(self) -> str:
@@ -141,14 +154,14 @@ class ModelArtifacts:
         keys = []
         for precision in self.options.precisions:
             if self.options.per_length:
-                keys += [PackageKey(kind="prefill", precision=precision, length=t) for t in self.options.lengths]
+                keys += [PackageKey(kind=Phase.PREFILL, precision=precision, length=t) for t in self.options.lengths]
             else:
-                keys.append(PackageKey(kind="prefill", precision=precision))
-            keys.append(PackageKey(kind="decode", precision=precision))
+                keys.append(PackageKey(kind=Phase.PREFILL, precision=precision))
+            keys.append(PackageKey(kind=Phase.DECODE, precision=precision))
         return tuple(keys)
 
     def coreml_package(self, kind: str, precision: str, length: int | None = None) -> Path:
-        key = PackageKey(kind=kind, precision=precision, length=length if self.options.per_length else None)
+        key = PackageKey(kind=Phase(kind), precision=precision, length=length if self.options.per_length else None)
         if key in self.coreml:
             return self.coreml[key]
         raise ArtifactError(self.errors.get(key.step, f"no Core ML package {key.step} was built "
@@ -252,7 +265,7 @@ def _complete(path: Path) -> bool:
 
 
 def _program_for(bundle: ExportBundle, key: PackageKey) -> Any:
-    if key.kind == "decode":
+    if key.kind is Phase.DECODE:
         if bundle.decode is None:
             raise ArtifactError(f"no decode program to convert: {bundle.errors.get('decode', 'export failed')}")
         return bundle.decode
@@ -269,7 +282,7 @@ def _program_for(bundle: ExportBundle, key: PackageKey) -> Any:
 
 def _convert(adapter: Any, arts: ModelArtifacts, key: PackageKey, program: Any, path: Path) -> Path:
     opts = arts.options
-    if key.kind == "prefill":
+    if key.kind is Phase.PREFILL:
         lengths = (key.length,) if key.length else opts.lengths
         return to_coreml.convert_prefill(
             program, input_name="input_ids", output_names=adapter.prefill_output_names(), lengths=lengths,

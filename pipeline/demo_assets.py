@@ -20,11 +20,9 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Mapping
-
 from importlib import metadata, util
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pipeline import text_tokenizer
 from pipeline.model_configs import DistillConfig, StudentConfig
@@ -81,11 +79,19 @@ def cache_key(seed: int, student_cfg: StudentConfig = DEMO_STUDENT,
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def special_id(tok: tokenizers.Tokenizer, token: str) -> int:
+    """The id of a special token the bundled tokenizer always has."""
+    found = tok.token_to_id(token)
+    if found is None:
+        raise ValueError(f"the tokenizer has no {token} token")
+    return int(found)
+
+
 def token_stream(tok: tokenizers.Tokenizer) -> torch.Tensor:
     """The corpus as one stream: <bos> paragraph <eos> <bos> paragraph <eos> ..."""
     import torch
 
-    bos, eos = tok.token_to_id(text_tokenizer.BOS), tok.token_to_id(text_tokenizer.EOS)
+    bos, eos = special_id(tok, text_tokenizer.BOS), special_id(tok, text_tokenizer.EOS)
     ids: list[int] = []
     for paragraph in text_tokenizer.corpus_lines():
         ids += [bos, *text_tokenizer.encode(tok, paragraph), eos]
@@ -114,7 +120,7 @@ def _build(directory: Path, key: str, seed: int) -> DemoAssets:
     started = time.perf_counter()
     tok = text_tokenizer.train_tokenizer(vocab_size=DEMO_STUDENT.vocab_size)
     cfg = dataclasses.replace(DEMO_STUDENT, vocab_size=tok.get_vocab_size())
-    result = distill.distill(token_stream(tok), cfg, eos_id=tok.token_to_id(text_tokenizer.EOS),
+    result = distill.distill(token_stream(tok), cfg, eos_id=special_id(tok, text_tokenizer.EOS),
                              seed=seed, cfg=DEMO_DISTILL)
     fp = text_tokenizer.fingerprint(tok)
     tok_path = text_tokenizer.save_tokenizer(tok, directory / TOKENIZER_NAME)

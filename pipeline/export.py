@@ -41,10 +41,22 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from pipeline.contract import Dim as DimT, TensorSpec
-from pipeline.export_checks import (FAILED, OK, DecodeReference, DecodeRow, Finding, LengthRow, as_tuple,
-                                    causal_shift, failed_length, failed_step, validate_decode,
-                                    validate_length)
+from pipeline.contract import Dim as DimT
+from pipeline.contract import TensorSpec
+from pipeline.export_checks import (
+    FAILED,
+    OK,
+    DecodeReference,
+    DecodeRow,
+    Finding,
+    LengthRow,
+    as_tuple,
+    causal_shift,
+    failed_length,
+    failed_step,
+    validate_decode,
+    validate_length,
+)
 from pipeline.export_failure import describe
 
 
@@ -124,8 +136,10 @@ def export_model(adapter: Any, options: ExportOptions = ExportOptions()) -> Expo
 
 
 def for_conversion(program: torch.export.ExportedProgram) -> torch.export.ExportedProgram:
-    """The program in the ATen opset coremltools expects."""
-    return program.run_decompositions({})
+    """The program in the ATen opset coremltools expects, cleaned up (`pipeline.conversion_passes`)."""
+    from pipeline.conversion_passes import decompositions, prepare
+
+    return prepare(program.run_decompositions(decompositions()))
 
 
 # --- prefill -----------------------------------------------------------------
@@ -176,8 +190,9 @@ def _prefill_io(ios: Mapping[int, tuple]) -> tuple[tuple[TensorSpec, ...], tuple
     if len({id(io) for io in ios.values()}) == 1:  # one length, or one dynamic program
         return next(iter(ios.values()))
     lengths = sorted(ios)
-    return tuple(tuple(_symbolic(side, [ios[t][k] for t in lengths], lengths))
-                 for k, side in enumerate(ios[lengths[0]]))
+    inputs, outputs = (tuple(_symbolic(side, [ios[t][k] for t in lengths], lengths))
+                       for k, side in enumerate(ios[lengths[0]]))
+    return inputs, outputs
 
 
 def _symbolic(first: Sequence[TensorSpec], per_length: Sequence[Sequence[TensorSpec]],
@@ -190,11 +205,12 @@ def _symbolic(first: Sequence[TensorSpec], per_length: Sequence[Sequence[TensorS
 
 def _dim(values: Sequence[DimT], lengths: Sequence[int]) -> DimT:
     """A dimension seen at several lengths: constant, or a*T+b when it follows T exactly."""
-    if len(set(values)) == 1 or not all(isinstance(v, int) for v in values):
+    ints = [v for v in values if isinstance(v, int)]
+    if len(set(values)) == 1 or len(ints) < len(values):
         return values[0]
-    slope, rem = divmod(values[1] - values[0], lengths[1] - lengths[0])
-    offset = values[0] - slope * lengths[0]
-    if rem or any(v != slope * t + offset for v, t in zip(values, lengths)):
+    slope, rem = divmod(ints[1] - ints[0], lengths[1] - lengths[0])
+    offset = ints[0] - slope * lengths[0]
+    if rem or any(v != slope * t + offset for v, t in zip(ints, lengths)):
         return values[0]  # not affine in T: keep the first length's value, validation shows the rest
     text = "T" if slope == 1 else f"{slope}*T"
     return text + (f"+{offset}" if offset > 0 else f"-{-offset}" if offset < 0 else "")
@@ -217,8 +233,9 @@ def _export_decode(adapter: Any, options: ExportOptions, errors: dict[str, str],
             reference = DecodeReference(
                 logits=logits,
                 causal_shift=causal_shift(lambda x: as_tuple(prefill(x))[0], ids, logits, adapter.vocab_size))
-            # contiguous copies: a transposed example would export a dim order Core ML refuses
-            caches = [c.contiguous() for c in as_tuple(prefill(ids[:, :prompt]))[
+            # standard-layout copies: a transposed example would export a dim order Core ML refuses
+            # (`.contiguous()` keeps it when a head axis has size 1, e.g. one KV head)
+            caches = [c.clone(memory_format=torch.contiguous_format) for c in as_tuple(prefill(ids[:, :prompt]))[
                 len(adapter.prefill_output_names()) - 2 * adapter.n_layers:]]
     except Exception as exc:
         row = failed_step(0, prompt, Finding.EAGER_FAILED, "eager prefill for the decode reference failed", exc)

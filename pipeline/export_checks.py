@@ -165,21 +165,32 @@ def validate_decode(module, program, ids: torch.Tensor, reference: DecodeReferen
         token = ids[:, position:position + 1]
         pos = torch.tensor([position], dtype=torch.int32)
         try:
-            with torch.no_grad():
-                got = as_tuple(runner(token, pos, *got_cache))
-        except Exception as exc:
-            rows.append(failed_step(step, position, Finding.DID_NOT_RUN, "program did not run", exc))
-            break
-        try:
-            with torch.no_grad():
-                want = as_tuple(module(token, pos, *want_cache))
-        except Exception as exc:
-            rows.append(failed_step(step, position, Finding.EAGER_FAILED, "eager decode failed", exc))
+            got = _step(runner, token, pos, got_cache, Finding.DID_NOT_RUN, "program did not run")
+            want = _step(module, token, pos, want_cache, Finding.EAGER_FAILED, "eager decode failed")
+        except _StepFailed as failed:
+            rows.append(failed_step(step, position, failed.finding, failed.what, failed.cause))
             break
         rows.append(_decode_row(step, position, got, want, reference, names, out_specs, options,
-                                lambda p, c: as_tuple(runner(token, p, *c))[0], got_cache))
+                                lambda p, c, token=token: as_tuple(runner(token, p, *c))[0], got_cache))
         got_cache, want_cache = list(got[1:]), list(want[1:])
     return rows
+
+
+class _StepFailed(Exception):
+    """One decode step of the program or of eager PyTorch raised: which, and the exception."""
+
+    def __init__(self, finding: Finding, what: str, cause: BaseException) -> None:
+        super().__init__(what)
+        self.finding, self.what, self.cause = finding, what, cause
+
+
+def _step(run: Any, token: torch.Tensor, pos: torch.Tensor, cache: Sequence[torch.Tensor], finding: Finding,
+          what: str) -> tuple[torch.Tensor, ...]:
+    try:
+        with torch.no_grad():
+            return as_tuple(run(token, pos, *cache))
+    except Exception as exc:  # the model's own code failed: that is this step's finding
+        raise _StepFailed(finding, what, exc) from exc
 
 
 def _decode_row(step, position, got, want, reference, names, out_specs, options, run, cache) -> DecodeRow:

@@ -1,13 +1,16 @@
 """The `readiness` command: the composition root.
 
-The only module that wires configuration, engine, scoring, history and
-reports together, and the one place exceptions become exit codes:
-0 the model may ship, 1 it may not, 2 the harness could not run (one line
-naming the file and the problem; a traceback only for a bug in the harness).
+Each command parses its options, calls one function of the library
+(`assessment.assess`, `merging.merge`, `document.load`, `scaffold`, `demo`)
+and renders what it returns (`outputs`). `main` is the one place
+exceptions become exit codes: 0 the model may ship, 1 it may not, 2 the
+harness could not run (one line naming the file and the problem; a
+traceback only for a bug in the harness).
 """
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import traceback
@@ -18,11 +21,13 @@ from typing import Any, Optional
 import typer
 from rich.console import Console
 
-from gates.engine import registry
-from gates.engine.children import Interrupted
-from readiness import assessment, config as configuration, document, merging, runs
+from gates.engine import children, registry
+from readiness import assessment, cli_history, document, merging, outputs
+from readiness import config as configuration
 from readiness.exit_codes import ExitCode, HarnessError
+from readiness.selection import Request, check_names, parse_overrides
 from reports import formats as report_formats
+from reports.terminal import GateProgress, summary
 from reports.writer import write_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
@@ -50,6 +55,19 @@ def _formats(values: list[str] | None) -> tuple[str, ...]:
     if "json" not in chosen:
         chosen.insert(0, "json")  # the document is always kept: every report re-renders from it
     return tuple(dict.fromkeys(chosen))
+
+
+def _fail_under(text: str | None) -> float | None:
+    """`--fail-under` checked as the configuration's `fail_under` is: a finite number in 0..100."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise HarnessError(f"--fail-under {text!r}: not a number; give a threshold in 0..100") from None
+    if not math.isfinite(value) or not 0 <= value <= 100:
+        raise HarnessError(f"--fail-under {text}: the threshold must be a number in 0..100")
+    return value
 
 
 def _version(value: bool) -> None:
@@ -90,12 +108,18 @@ def assess(
     With --gate or --skip the run is partial: exit 0 then means the selected
     gates passed, never that the model may ship.
     """
-    threshold = runs.fail_under(fail_under)  # checked like the configuration's, before anything runs
-    request = assessment.Request(only=tuple(gate or ()), skip=tuple(skip or ()), no_cache=no_cache,
-                                 overrides=assessment.parse_overrides(set_ or ()), jobs=jobs)
-    code = runs.assess(configuration.load(config, required=True), request, out=out, formats=_formats(fmt),
-                       fail_under=threshold, use_history=not no_history, console=err, mlflow=mlflow)
-    raise typer.Exit(int(code))
+    threshold = _fail_under(fail_under)  # checked like the configuration's, before anything runs
+    formats = _formats(fmt)
+    request = Request(only=tuple(gate or ()), skip=tuple(skip or ()), no_cache=no_cache,
+                      overrides=parse_overrides(set_ or ()), jobs=jobs)
+    loaded = configuration.load(config, required=True)
+    with GateProgress(err) as progress:
+        done = assessment.assess(loaded, request, fail_under=threshold, use_history=not no_history,
+                                 progress=progress)
+    files = outputs.write_reports(done.document, out, formats, err)
+    if mlflow:
+        outputs.log_to_mlflow(loaded, done.document, files, err)
+    raise typer.Exit(int(outputs.exit_code(done)))
 
 
 def _gate_options(name: str, given: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -144,14 +168,18 @@ def gate_command(
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="mutation only: run shard I of N."),
 ) -> None:
     """Run one gate and write a partial result that `readiness merge` can fold in."""
-    assessment.check_names([name], "readiness gate")
-    overrides = assessment.parse_overrides(set_ or ())
+    check_names([name], "readiness gate")
+    overrides = parse_overrides(set_ or ())
     for gate, values in _gate_options(name, {"--runtime": runtime, "--mutants": mutants, "--shard": shard}).items():
         overrides.setdefault(gate, {}).update(values)
-    request = assessment.Request(only=(name,), no_cache=no_cache, overrides=overrides)
-    code = runs.single_gate(configuration.load(config, required=True), request, name,
-                            out=out or Path(f"readiness-gate-{name}.json"), console=err)
-    raise typer.Exit(int(code))
+    request = Request(only=(name,), no_cache=no_cache, overrides=overrides)
+    loaded = configuration.load(config, required=True)
+    with GateProgress(err) as progress:
+        done = assessment.assess(loaded, request, use_history=False, progress=progress)
+    path = write_text(report_formats.render(done.document, "json"), out or Path(f"readiness-gate-{name}.json"))
+    err.print(f"Wrote partial result to {path}")
+    summary(err, done.document)
+    raise typer.Exit(int(outputs.gate_exit_code(done, name)))
 
 
 @app.command()
@@ -180,8 +208,8 @@ def merge(
     """Fold partial gate results (another host, mutation shards) into an assessment."""
     docs = [document.load(p) for p in partials]
     merged = merging.merge(document.load(base), docs)
-    runs.write_reports(merged, out, report_formats.FILE_NAMES.keys(), err)
-    raise typer.Exit(int(runs.exit_code(merged)))
+    outputs.write_reports(merged.document, out, report_formats.FILE_NAMES.keys(), err)
+    raise typer.Exit(int(outputs.exit_code(merged)))
 
 
 @app.command()
@@ -218,17 +246,11 @@ def demo(
 
 
 def _register_plugins() -> None:
-    try:
-        from readiness import cli_history
-    except ImportError:
-        return
     cli_history.register(app)
 
 
 def _on_stop_signal(signum: int, frame: object) -> None:
     """First SIGINT/SIGTERM: stop at the next safe point; a second one acts at once."""
-    from gates.engine import children
-
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     children.request_stop(signum)
@@ -251,8 +273,6 @@ def _quiet_third_party() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every outcome to an exit code."""
-    from gates.engine import children
-
     _quiet_third_party()
     _register_plugins()
     children.reset()
@@ -270,13 +290,10 @@ def _dispatch(argv: list[str] | None) -> int:
         return int(result or 0)
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except typer.TyperException as exc:  # usage errors
-        exc.show()
+    except typer.TyperException as exc:  # usage errors: Typer's own click exceptions, which show themselves
+        exc.show()  # type: ignore[attr-defined]
         return int(ExitCode.HARNESS)
-    except (KeyboardInterrupt, typer.Abort, Interrupted):
-
-        from gates.engine import children
-
+    except (KeyboardInterrupt, typer.Abort, children.Interrupted):
         children.terminate_all()
         children.remove_folders()  # after the gates stored what they had decided
         sys.stderr.write("readiness: interrupted: child processes stopped; no report or history entry "

@@ -18,8 +18,9 @@ refuses a partial or a no-ship assessment unless `--force` says it is meant.
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
@@ -30,8 +31,9 @@ from rich.table import Table
 from rich.text import Text
 
 from readiness.history import store as history
+from readiness.history.regression import FirstRunPolicy, is_partial, left_out_gates
+from readiness.history.regression import diff as diff_documents
 from readiness.history.store import HistoryError, HistorySettings
-from readiness.history.regression import FirstRunPolicy, diff as diff_documents, is_partial, left_out_gates
 
 # (project root, settings); the lead's CLI passes one reading [tool.readiness.history].
 SettingsLoader = Callable[[], "tuple[Path, HistorySettings]"]
@@ -129,7 +131,7 @@ def register(app: typer.Typer, *, settings_loader: SettingsLoader | None = None)
         if not names:
             typer.echo(f"No assessments recorded in {path} yet.")
         for name in names:
-            entry = _guard(lambda: history.last_shipped(path, name))
+            entry = _guard(functools.partial(history.last_shipped, path, name))
             if entry is None:
                 typer.echo(f"Project {name}: no baseline (nothing marked shipped yet);"
                            " run `readiness baseline set` to mark one.")
@@ -151,9 +153,7 @@ def _configured_settings() -> tuple[Path, HistorySettings]:
         loaded = config.load()
     except config.ConfigError as exc:
         _fail(str(exc))
-    table = loaded.config.history.model_dump()
-    known = {name: table[name] for name in HistorySettings.__dataclass_fields__ if name in table}
-    return loaded.root, HistorySettings.from_mapping(known, key=f"{loaded.source()}: history")
+    return loaded.root, loaded.config.history
 
 
 # --- references -------------------------------------------------------------------------------
@@ -205,10 +205,10 @@ def _not_a_baseline(document: Mapping[str, Any]) -> str:
         left_out = left_out_gates(document)
         gates = f" ({', '.join(left_out)} left out)" if left_out else ""
         return f"is a partial assessment{gates}: its score covers only the gates it ran"
-    verdict = document.get("verdict") if isinstance(document.get("verdict"), Mapping) else {}
+    verdict: Mapping[str, Any] = document["verdict"] if isinstance(document.get("verdict"), Mapping) else {}
     if verdict.get("ship") is True:
         return ""
-    baseline = document.get("baseline") if isinstance(document.get("baseline"), Mapping) else {}
+    baseline: Mapping[str, Any] = document["baseline"] if isinstance(document.get("baseline"), Mapping) else {}
     reasons = [str(r) for r in verdict.get("reasons") or []]
     # Under first_run_policy = "fail" a first run is held back only for want of a baseline:
     # accepting it is what `baseline set` is for.
@@ -366,7 +366,7 @@ def _when(generated_at: str) -> str:
     except ValueError:
         return generated_at
     if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc)
+        when = when.astimezone(UTC)
     return when.strftime("%Y-%m-%d %H:%M")
 
 

@@ -26,6 +26,9 @@ from typing import Any, Iterable, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from readiness.history.store import HistorySettings
+from readiness.to_mlflow import MlflowSettings
+
 CONFIG_NAMES = ("readiness.toml", "pyproject.toml")
 
 
@@ -37,14 +40,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+Precision = Literal["fp32", "fp16"]
+Target = Literal["coreml", "onnx"]
+
+
 class ModelConfig(_Strict):
     adapter: str = "builtin:student"
     checkpoint: str | None = None
     tokenizer: str | None = None
+    # keyword arguments for a `pkg.module:callable` adapter (`max_seq_len` for `hf:`)
+    args: dict[str, Any] = Field(default_factory=dict)
     lengths: list[pydantic.PositiveInt] = Field(default_factory=lambda: [64, 128, 256, 512], min_length=1)
     primary_length: pydantic.PositiveInt = 128
-    precisions: list[Literal["fp32", "fp16"]] = Field(default_factory=lambda: ["fp32", "fp16"], min_length=1)
-    targets: list[Literal["coreml", "onnx"]] = Field(default_factory=lambda: ["coreml", "onnx"])
+    precisions: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32", "fp16"]), min_length=1)
+    targets: list[Target] = Field(default_factory=lambda: list[Target](["coreml", "onnx"]))
     deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
 
 
@@ -74,25 +83,6 @@ class ComponentConfig(_Strict):
     gates: list[str] = Field(min_length=1)
 
 
-class HistoryConfig(_Strict):
-    enabled: bool = True
-    path: str = ".readiness/history.sqlite"
-    keep: int = Field(default=0, ge=0)  # assessments kept per project; 0 keeps all
-    trend_n: int = Field(default=20, ge=2, le=1000)
-    first_run_policy: Literal["pass", "fail"] = "pass"
-    status_regressions: bool = True
-    rules: list[dict[str, Any]] = Field(default_factory=list)
-
-
-class MlflowConfig(_Strict):
-    tracking_uri: str = ""
-    registry_uri: str = ""
-    experiment: str = "readiness/{project}"
-    registered_model: str = ""
-    alias: str = "ready"
-    model_version: str = ""
-
-
 class Config(_Strict):
     """The whole validated configuration."""
 
@@ -110,8 +100,8 @@ class Config(_Strict):
     code: CodeConfig | None = None
     tiers: dict[str, TierConfig] | None = None
     components: dict[str, ComponentConfig] | None = None
-    history: HistoryConfig = Field(default_factory=HistoryConfig)
-    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    history: HistorySettings = Field(default_factory=HistorySettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     # per-gate settings tables, checked against each gate's Settings by `gate_settings`
     gates: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -132,6 +122,11 @@ class LoadedConfig:
     def source(self) -> str:
         return str(self.path) if self.path else "<defaults>"
 
+    @property
+    def project_name(self) -> str:
+        """The project's name in reports and history: `project`, else the folder's name."""
+        return self.config.project or self.root.name
+
 
 def suggest(word: str, known: list[str]) -> str:
     close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
@@ -141,6 +136,8 @@ def suggest(word: str, known: list[str]) -> str:
 def _describe(error: dict[str, Any], prefix: str, model: type[BaseModel]) -> str:
     loc = ".".join(str(p) for p in error["loc"])
     key = f"{prefix}{loc}" if loc else prefix.rstrip(".")
+    if error["type"] == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])  # raised by our own validator, which names the key
     if error["type"] == "extra_forbidden":
         parent: Any = model
         for part in error["loc"][:-1]:
@@ -167,10 +164,10 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def parse(raw: dict[str, Any], source: str, prefix: str = "") -> Config:
     """Validate a configuration table; raises ConfigError on the first problem."""
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"key": f"{prefix}history"})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
-        raise ConfigError(f"{source}: {_describe(first, prefix, Config)}") from None
+        raise ConfigError(f"{source}: {_describe(dict(first), prefix, Config)}") from None
 
 
 def _claims_readiness(pyproject: Path) -> bool:
@@ -230,7 +227,25 @@ def load(path: Path | None = None, start: Path | None = None, *, required: bool 
     root = path.parent.resolve()
     _check_paths(config, root, str(path))
     _check_exist(config, root, str(path), prefix)
+    config = _hf_defaults(config, root, str(path), prefix)
     return LoadedConfig(config=config, path=path, root=root, raw=raw)
+
+
+def _hf_defaults(config: Config, root: Path, source: str, prefix: str) -> Config:
+    """An `hf:<folder>` model: the folder must hold a checkpoint; its tokenizer.json is the default tokenizer."""
+    from pipeline.hf.folder import TOKENIZER_FILE, folder_name, folder_problem, is_hf
+
+    model = config.model
+    if model is None or not is_hf(model.adapter):
+        return config
+    name = folder_name(model.adapter)
+    problem = folder_problem(_under(root, name)) if name else "name a folder: adapter = \"hf:<folder>\""
+    if problem:
+        raise ConfigError(f"{source}: {prefix}model.adapter = {model.adapter!r}: {problem}")
+    if model.tokenizer is None and (_under(root, name) / TOKENIZER_FILE).is_file():
+        model = model.model_copy(update={"tokenizer": str(Path(name) / TOKENIZER_FILE)})
+        config = config.model_copy(update={"model": model})
+    return config
 
 
 def _inside(root: Path, value: str) -> bool:
@@ -245,6 +260,7 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
     if config.model is not None:
         _check_links(((f"model.{key}", getattr(config.model, key)) for key in ("checkpoint", "tokenizer")),
                      root, source)
+        _check_links([("model.adapter", _hf_folder(config.model.adapter))], root, source)
     if config.code is None:
         return
     code_root = (root / config.code.root).resolve()
@@ -260,6 +276,11 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
 
 
+def _hf_folder(adapter: str) -> str | None:
+    """The folder an `hf:<folder>` adapter names, else None."""
+    return adapter[3:] or None if adapter.startswith("hf:") else None
+
+
 def _under(base: Path, value: str) -> Path:
     return base / Path(value).expanduser()  # an absolute value stays as it is
 
@@ -270,6 +291,8 @@ def _named_paths(config: Config, root: Path) -> list[tuple[str, str, Path]]:
     if config.model is not None:
         named += [(f"model.{key}", value, _under(root, value)) for key in ("checkpoint", "tokenizer")
                   if (value := getattr(config.model, key))]
+        if folder := _hf_folder(config.model.adapter):
+            named.append(("model.adapter", config.model.adapter, _under(root, folder)))
     if config.code is not None:
         code, code_root = config.code, _under(root, config.code.root)
         named.append(("code.root", code.root, code_root))
@@ -317,7 +340,7 @@ def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source:
             hint = suggest(key, known) if known else "; this gate takes no settings"
             raise ConfigError(f"{source}: unknown key 'gates.{gate}.{key}'{hint}")
     try:
-        settings = pydantic.TypeAdapter(settings_type).validate_python(table)
+        settings: Any = pydantic.TypeAdapter(settings_type).validate_python(table)
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])

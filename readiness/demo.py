@@ -16,9 +16,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from readiness import assessment, config as configuration, runs
+from readiness import assessment, outputs
+from readiness import config as configuration
 from readiness.exit_codes import ExitCode
+from readiness.scaffold import toml_value
+from readiness.selection import Request
 from reports import formats as report_formats
+from reports.terminal import GateProgress
 from reports.writer import write_text
 
 DEFAULT_WORK = Path(".readiness/demo")
@@ -39,20 +43,6 @@ def copy_example(target: Path) -> Path:
     return target
 
 
-def _toml_list(values: list) -> str:
-    return "[" + ", ".join(_toml_value(v) for v in values) + "]"
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return _toml_list(value)
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def demo_config(checkpoint: Path, tokenizer: Path) -> str:
     code = _example_code_table()
     lines = [
@@ -61,8 +51,8 @@ def demo_config(checkpoint: Path, tokenizer: Path) -> str:
         "",
         "[model]",
         'adapter = "builtin:student"',
-        f"checkpoint = {_toml_value(str(checkpoint))}",
-        f"tokenizer = {_toml_value(str(tokenizer))}",
+        f"checkpoint = {toml_value(str(checkpoint))}",
+        f"tokenizer = {toml_value(str(tokenizer))}",
         "lengths = [64, 128, 256, 512]",
         "primary_length = 128",
         "",
@@ -74,7 +64,7 @@ def demo_config(checkpoint: Path, tokenizer: Path) -> str:
         "",
         "[code]",
         'root = "project"',
-        *(f"{key} = {_toml_value(value)}" for key, value in code.items() if key != "root"),
+        *(f"{key} = {toml_value(value)}" for key, value in code.items() if key != "root"),
         "",
         "[history]",
         'path = "history.sqlite"',
@@ -93,6 +83,7 @@ def run_demo(*, out: Path, work: Path | None, no_cache: bool, console: Console) 
     copy_example(work / "project")
     config_path = write_text(demo_config(assets.checkpoint, assets.tokenizer), work / "readiness.toml")
     loaded = configuration.load(config_path)
-    request = assessment.Request(no_cache=no_cache)
-    return runs.assess(loaded, request, out=out, formats=tuple(report_formats.RENDERERS), fail_under=None,
-                       use_history=True, console=console)
+    with GateProgress(console) as progress:
+        done = assessment.assess(loaded, Request(no_cache=no_cache), progress=progress)
+    outputs.write_reports(done.document, out, report_formats.RENDERERS, console)
+    return outputs.exit_code(done)

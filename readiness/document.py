@@ -46,18 +46,16 @@ class DocumentError(Exception):
     """An assessment document that cannot be read; the message names the file."""
 
 
-def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, Any] | None,
-          git: Mapping[str, Any], host: Mapping[str, Any], tool_versions: Mapping[str, Any],
-          config_digest: str, profile: str, results: Sequence[GateResult], score: Score,
-          verdict: Verdict, baseline: Mapping[str, Any] | None = None,
-          trend: Sequence[Mapping[str, Any]] = (), partial: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Assemble the document from its parts (the clock is passed in).
+def measured(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, Any] | None,
+             git: Mapping[str, Any], host: Mapping[str, Any], tool_versions: Mapping[str, Any],
+             config_digest: str, profile: str, results: Sequence[GateResult], score: Score,
+             partial: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The document as far as it is known before the verdict: what was measured.
 
-    `partial` is None for a full assessment, else {"ran", "left_out",
-    "request"}; it must agree with `verdict.partial`.
+    The baseline comparison reads this (`regression.compare`); `decided` adds
+    the verdict, the comparison and the trend. `partial` is None for a full
+    assessment, else {"ran", "left_out", "request"}.
     """
-    if (partial is not None) != verdict.partial:
-        raise ValueError("the verdict and the document disagree on whether the assessment is partial")
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": generated_at,
@@ -71,13 +69,30 @@ def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, 
         "gates": [r.to_dict() for r in results],
         "components": [c.to_dict() for c in score.components],
         "score": round(score.value, 4),
-        "band": verdict.band or score.band,
         "score_band": score.band,
-        "verdict": verdict.to_dict(),
-        "baseline": dict(baseline) if baseline is not None else None,
-        "trend": [dict(t) for t in trend],
         "partial": _partial(partial),
     }
+
+
+def decided(measured: Mapping[str, Any], verdict: Verdict, baseline: Mapping[str, Any] | None = None,
+            trend: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The whole document: what was measured, the verdict, the baseline comparison, the trend."""
+    if (measured["partial"] is not None) != verdict.partial:
+        raise ValueError("the verdict and the document disagree on whether the assessment is partial")
+    return {**measured, "band": verdict.band or measured["score_band"], "verdict": verdict.to_dict(),
+            "baseline": dict(baseline) if baseline is not None else None, "trend": [dict(t) for t in trend]}
+
+
+def build(*, generated_at: str, project: Mapping[str, Any], model: Mapping[str, Any] | None,
+          git: Mapping[str, Any], host: Mapping[str, Any], tool_versions: Mapping[str, Any],
+          config_digest: str, profile: str, results: Sequence[GateResult], score: Score,
+          verdict: Verdict, baseline: Mapping[str, Any] | None = None,
+          trend: Sequence[Mapping[str, Any]] = (), partial: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble the document from its parts (the clock is passed in): `measured`, then `decided`."""
+    return decided(measured(generated_at=generated_at, project=project, model=model, git=git, host=host,
+                            tool_versions=tool_versions, config_digest=config_digest, profile=profile,
+                            results=results, score=score, partial=partial),
+                   verdict, baseline, trend)
 
 
 def _partial(partial: Mapping[str, Any] | None) -> dict[str, Any] | None:

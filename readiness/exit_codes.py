@@ -20,11 +20,10 @@ class HarnessError(Exception):
     @staticmethod
     def expected() -> tuple[type[BaseException], ...]:
         """Exception types that are the user's input, not a bug: shown as one line."""
-        from gates.engine.scheduler import DependencyCycle
         from gates.engine.registry import PluginError
+        from gates.engine.scheduler import DependencyCycle
         from readiness.config import ConfigError
         from readiness.document import DocumentError
-
         from readiness.history.store import HistoryError
 
         return (HarnessError, ConfigError, DocumentError, PluginError, DependencyCycle, HistoryError, OSError)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import platform
 import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from gates.engine.tools import installed_version
 from gates.result import GateResult
 
 TOOLS = ("readiness", "torch", "coremltools", "numpy", "onnx", "onnxruntime", "tokenizers",
@@ -51,13 +51,7 @@ def host_info() -> dict[str, Any]:
 
 
 def tool_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in TOOLS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: installed_version(name) for name in TOOLS}
 
 
 def _interpreter_of(result: GateResult) -> Mapping[str, Any] | None:

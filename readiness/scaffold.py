@@ -11,8 +11,8 @@ module turns that into commented TOML and writes it:
   rewrites a table of the user's file.
 
 `[model]` is written only when a model was found or named with `--model`;
-a Hugging Face folder needs an adapter, so without `--model` its table is
-written commented out. The text is parsed and validated before anything is
+a Hugging Face folder becomes `adapter = "hf:<folder>"` unless `--model`
+names a callable. The text is parsed and validated before anything is
 written, and written atomically with the permissions of any new file (the
 umask applies) or, when appending, those the file already had.
 """
@@ -40,13 +40,19 @@ class Written:
     notes: tuple[str, ...]  # what was found and what was left for the user, one line each
 
 
-def _q(value: str) -> str:
-    """A TOML basic string (JSON's escapes are valid TOML)."""
-    return json.dumps(value, ensure_ascii=False)
+def toml_value(value: object) -> str:
+    """A TOML literal: a basic string (JSON's escapes are valid TOML), a bool, a number, an
+    array or an inline table of those. What `readiness init` and `readiness demo` write."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return str(value)
 
-
-def _list(values: tuple[str, ...] | list[str]) -> str:
-    return "[" + ", ".join(_q(v) for v in values) + "]"
 
 
 def _lengths(max_seq_len: int | None) -> tuple[list[int], int]:
@@ -59,13 +65,10 @@ def _model_lines(found: Survey, adapter: str | None, table: str) -> list[str]:
     if adapter is None and model is not None and model.kind == "readiness":
         adapter = BUILTIN
     if adapter is not None:
-        return [f"[{table}model]", f"adapter = {_q(adapter)}", *_model_body(model)]
-    if model is not None:  # a Hugging Face folder: Readiness drives it through the user's adapter
-        return [f"# Found a Hugging Face model in {model.checkpoint}. Readiness drives it through an",
-                "# adapter of yours (docs/user-models.md): name it and uncomment, or run",
-                "# `readiness init --model pkg.module:callable`.",
-                f"# [{table}model]", '# adapter = "my_package.models:build"',
-                *(line if line.startswith("#") else "# " + line for line in _model_body(model))]
+        return [f"[{table}model]", f"adapter = {toml_value(adapter)}", *_model_body(model)]
+    if model is not None:  # a Hugging Face folder: Readiness loads and wraps it itself
+        return [f"[{table}model]", f"adapter = {toml_value('hf:' + model.checkpoint)}   # a Hugging Face folder "
+                "(docs/user-models.md)", *_hf_body(model)]
     return ["# No model found (no Readiness checkpoint, no Hugging Face folder): the model",
             "# gates stay off. To gate a model (docs/user-models.md):",
             f"# [{table}model]", f'# adapter = "{BUILTIN}"        # or "my_package.models:build"',
@@ -76,9 +79,19 @@ def _model_body(model: FoundModel | None) -> list[str]:
     if model is None:
         return ["# checkpoint = \"weights/model.safetensors\"   # handed to your adapter, if it takes one"]
     lengths, primary = _lengths(model.max_seq_len)
-    lines = [f"checkpoint = {_q(model.checkpoint)}"]
+    lines = [f"checkpoint = {toml_value(model.checkpoint)}"]
     if model.tokenizer:
-        lines.append(f"tokenizer = {_q(model.tokenizer)}")
+        lines.append(f"tokenizer = {toml_value(model.tokenizer)}")
+    return lines + [f"lengths = {lengths}                # enumerated sequence lengths",
+                    f"primary_length = {primary}", '# precisions = ["fp32", "fp16"]',
+                    '# targets = ["coreml", "onnx"]', '# deployment_target = "iOS18"']
+
+
+def _hf_body(model: FoundModel) -> list[str]:
+    # the tables hold max_seq_len rows and must be longer than the longest prompt
+    lengths, primary = _lengths(model.max_seq_len - 1 if model.max_seq_len else None)
+    own = model.tokenizer == f"{model.checkpoint}/tokenizer.json"
+    lines = [] if own or not model.tokenizer else [f"tokenizer = {toml_value(model.tokenizer)}"]
     return lines + [f"lengths = {lengths}                # enumerated sequence lengths",
                     f"primary_length = {primary}", '# precisions = ["fp32", "fp16"]',
                     '# targets = ["coreml", "onnx"]', '# deployment_target = "iOS18"']
@@ -91,14 +104,14 @@ def _code_lines(found: Survey, table: str) -> list[str]:
                 f"# [{table}code]", '# sources = ["my_package"]', '# tests = ["tests"]']
     lines = [f"[{table}code]"]
     if found.packages:
-        lines.append(f"sources = {_list(found.packages)}   # measured by coverage and mutation")
+        lines.append(f"sources = {toml_value(found.packages)}   # measured by coverage and mutation")
     else:
         lines.append("sources = []   # no package found: list the folders coverage and mutation measure")
     if found.tests:
-        lines.append(f"tests = {_list(found.tests)}")
+        lines.append(f"tests = {toml_value(found.tests)}")
     else:
         lines.append("tests = []     # no tests/ folder found: pytest collects from the project root")
-    critical = ", ".join(f'{{ path = {_q(m)}, tier = "{i + 1}" }}' for i, m in enumerate(found.modules))
+    critical = ", ".join(f'{{ path = {toml_value(m)}, tier = "{i + 1}" }}' for i, m in enumerate(found.modules))
     if critical:
         lines.append(f"# critical = [{critical}]   # judged against a tier")
     return lines + ['# junit_xml = "build/junit.xml"      # ingest results CI already produced',
@@ -132,8 +145,7 @@ def _notes(found: Survey, adapter: str | None) -> tuple[str, ...]:
     if model is None:
         notes.append(f"No model found; [model] names {adapter} as asked" if adapter else "No model found")
     elif model.kind == "huggingface" and adapter is None:
-        notes.append(f"Found a Hugging Face model in {model.checkpoint}; its [model] table is commented out "
-                     "until you name an adapter (readiness init --model pkg.module:callable)")
+        notes.append(f"Found a Hugging Face model in {model.checkpoint}: adapter = \"hf:{model.checkpoint}\"")
     else:
         notes.append(f"Found model: {model.checkpoint}" + (f", tokenizer {model.tokenizer}" if model.tokenizer else ""))
     if found.other_models:

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict
 
 _KEY_FORBIDDEN = re.compile(r"[^A-Za-z0-9_\-. /]")
 _MAX_KEY, _MAX_PARAM = 250, 6000
@@ -41,9 +42,13 @@ class TrackingError(Exception):
     """Logging to MLflow failed; the message says where and why."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MlflowSettings:
-    """Where to log. Empty strings mean MLflow's own defaults / no registry."""
+class MlflowSettings(BaseModel):
+    """`[mlflow]`: where to log. Empty strings mean MLflow's own defaults / no registry.
+
+    The one definition: the configuration validates its table with it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tracking_uri: str = ""
     registry_uri: str = ""
@@ -187,7 +192,7 @@ def _millis(generated_at: Any) -> int:
     except ValueError:
         return 0
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return int(when.timestamp() * 1000)
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from reports import html, json_report, junit, markdown
+from reports import view as views
 
-Renderer = Callable[[Mapping[str, Any]], str]
+Renderer = Callable[[Mapping[str, Any], Mapping[str, Any] | None], str]
 
 RENDERERS: dict[str, Renderer] = {
     "json": json_report.render,
@@ -26,7 +27,14 @@ LABELS: dict[str, str] = {"json": "assessment", "html": "HTML report", "md": "Ma
                           "junit": "JUnit XML"}
 
 
-def render(doc: Mapping[str, Any], fmt: str) -> str:
+def render(doc: Mapping[str, Any], fmt: str, v: Mapping[str, Any] | None = None) -> str:
+    """One format; `v` is the document's view when the caller built it already."""
     if fmt not in RENDERERS:
         raise ValueError(f"unknown report format {fmt!r} (choose from {', '.join(RENDERERS)})")
-    return RENDERERS[fmt](doc)
+    return RENDERERS[fmt](doc, v)
+
+
+def render_all(doc: Mapping[str, Any], fmts: Iterable[str]) -> tuple[dict[str, str], Mapping[str, Any]]:
+    """Every format asked for from one view of the document; returns (text by format, the view)."""
+    v = views.build(doc)
+    return {fmt: render(doc, fmt, v) for fmt in fmts}, v

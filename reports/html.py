@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from reports import view as views
 from reports.templating import render as render_template
+from reports.trend import trend_svg
 
 RADIUS = 54.0
 BAND_COLOUR = {"production ready": "#2e9b4f", "mostly ready": "#3b7dd8", "partial": "#d89b1f",
@@ -33,10 +34,6 @@ def gauge(score: float, band: str, tone: str = "ship") -> dict[str, str]:
 def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
     if len(trend) < 2:
         return None
-    try:
-        from reports.trend import trend_svg
-    except ImportError:
-        return None
     return Markup(trend_svg(trend))  # trend_svg escapes every text it writes
 
 
@@ -47,8 +44,9 @@ def _charts(gates: list[dict[str, Any]]) -> dict[str, list[Markup]]:
     return {g["name"]: [Markup(chart_svg(c)) for c in g["charts"]] for g in gates if g["charts"]}
 
 
-def render(doc: Mapping[str, Any]) -> str:
-    v = views.build(doc)
+def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
+    """The report; `v` is the document's view when the caller built it already."""
+    v = v if v is not None else views.build(doc)
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
                            trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v),
                            charts=_charts(v["gates"]))

@@ -32,8 +32,9 @@ def _details(g: Mapping[str, Any]) -> str:
     return clean("\n".join(lines))
 
 
-def render(doc: Mapping[str, Any]) -> str:
-    v = views.build(doc)
+def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
+    """The report; `v` is the document's view when the caller built it already."""
+    v = v if v is not None else views.build(doc)
     counts = v["counts"]
     suite = ET.Element("testsuite", {
         "name": clean(f"readiness:{v['project']}"),

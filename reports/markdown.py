@@ -17,8 +17,9 @@ from reports.templating import render as render_template
 LIMIT_BYTES = 65_000
 
 
-def render(doc: Mapping[str, Any]) -> str:
-    v = views.build(doc)
+def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
+    """The report; `v` is the document's view when the caller built it already."""
+    v = v if v is not None else views.build(doc)
     details = [g for g in v["gates"] if (g["status"] != "pass" or g["show_details"])
                and (g["tables"] or g["failures"] or g["remediation"])]
     while True:

@@ -8,17 +8,16 @@ a pull-request comment needs.
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import jinja2
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+from reports.view import strip_control
 
 
 def md_cell(value: object) -> str:
     """Text safe inside a Markdown table cell: no pipes, newlines or raw HTML."""
-    text = _CONTROL.sub("", str(value))
+    text = strip_control(str(value))
     text = text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return " ".join(text.split())
@@ -26,7 +25,7 @@ def md_cell(value: object) -> str:
 
 def md_block(value: object) -> str:
     """Text safe inside a fenced code block: control characters and fences removed."""
-    return _CONTROL.sub("", str(value)).replace("```", "ʼʼʼ")
+    return strip_control(str(value)).replace("```", "ʼʼʼ")
 
 
 @lru_cache(maxsize=1)

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.markup import escape
 
 from reports import view as views
 
@@ -20,20 +20,30 @@ STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "error": "bold r
 
 
 class GateProgress:
-    """A progress bar over the gates of one run, fed by engine events."""
+    """A progress bar over the gates of one run, fed by engine events.
 
-    def __init__(self, console: Console, total: int) -> None:
+    It appears once the gates are selected (`planned`): a run refused before
+    that (a bad setting, an unknown gate) leaves only its one error line.
+    """
+
+    def __init__(self, console: Console) -> None:
         self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                   TextColumn("{task.completed}/{task.total} gates"), TimeElapsedColumn(),
                                   console=console, transient=True)
-        self._task = self._progress.add_task("gates", total=total)
+        self._task = self._progress.add_task("gates", total=None)
+        self._shown = False
+
+    def planned(self, total: int) -> None:
+        self._progress.update(self._task, total=total)
+        self._progress.start()
+        self._shown = True
 
     def __enter__(self) -> GateProgress:
-        self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(*exc)
+    def __exit__(self, *exc: Any) -> None:
+        if self._shown:
+            self._progress.stop()
 
     def event(self, kind: str, name: str, result: Any) -> None:
         if kind == "start":
@@ -45,9 +55,9 @@ class GateProgress:
             self._progress.console.print(f"  [{STYLE.get(status, '')}]{status:>13}[/] {escape(name)}{note}")
 
 
-def summary(console: Console, doc: Mapping[str, Any]) -> None:
-    """Print the gate table, the score and the verdict."""
-    v = views.build(doc)
+def summary(console: Console, doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> None:
+    """Print the gate table, the score and the verdict (`v`: the view, when already built)."""
+    v = v if v is not None else views.build(doc)
     table = Table(title=f"Readiness: {escape(v['project'])}", show_lines=False)
     for column in ("gate", "status", "severity", "score", "summary"):
         table.add_column(column, overflow="fold", justify="right" if column == "score" else "left")

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Iterable, Mapping, Sequence
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies.
@@ -244,7 +244,7 @@ def _instant(value: Any) -> datetime | None:
         when = datetime.fromisoformat(str(value))
     except ValueError:
         return None
-    return when.astimezone(timezone.utc) if when.tzinfo is not None else when
+    return when.astimezone(UTC) if when.tzinfo is not None else when
 
 
 def _when(value: Any) -> str:

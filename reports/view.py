@@ -70,9 +70,14 @@ def metric_text(name: str, value: Any) -> str:
     return number(value)
 
 
+def strip_control(text: str) -> str:
+    """`text` without the control characters no report format should carry (tab, LF, CR stay)."""
+    return _CONTROL.sub("", text)
+
+
 def clip(text: str, limit: int = MAX_TEXT) -> str:
     """Untrusted text without control characters, cut at `limit`."""
-    text = _CONTROL.sub("", text)
+    text = strip_control(text)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text) - limit} more characters)"
 
 
@@ -140,10 +145,11 @@ def chart_view(raw: Any) -> dict[str, Any] | None:
             continue
         points = []
         for p in item["points"][:MAX_TABLE_ROWS]:
-            if not isinstance(p, Mapping) or _finite(p.get("y")) is None:
+            y = _finite(p.get("y")) if isinstance(p, Mapping) else None
+            if y is None:
                 continue
             x = _finite(p.get("x"))
-            points.append({"x": x if x is not None else clip(str(p.get("x")), 40), "y": max(0.0, _finite(p["y"])),
+            points.append({"x": x if x is not None else clip(str(p.get("x")), 40), "y": max(0.0, y),
                            "low": _finite(p.get("low")), "high": _finite(p.get("high"))})
         if points:
             series.append({"name": clip(str(item.get("name", "")), 60), "points": points})
@@ -205,7 +211,8 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
         "remediation": clip(str(gate.get("remediation", "") or "")),
         "duration": f"{float(gate.get('duration_s') or 0):.2f} s",
         "cached": bool(gate.get("cached")),
-        "metrics": [(clip(str(k), 100), metric_text(str(k), v)) for k, v in sorted((gate.get("metrics") or {}).items())],
+        "metrics": [(clip(str(k), 100), metric_text(str(k), v))
+                    for k, v in sorted((gate.get("metrics") or {}).items())],
         "tables": tables,
         "charts": [c for c in (chart_view(x) for x in evidence.get("charts") or []) if c]
         if isinstance(evidence.get("charts"), list) else [],
@@ -305,14 +312,15 @@ def interpreter_views(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
         tools = _versions(entry.get("tools"))
         out.append({"gates": gates, "python": python, "executable": clip(str(entry.get("executable", "")), 500),
                     "tools": tools, "error": clip(str(entry.get("error") or ""), 500),
-                    "line": f"Tests run by {gates} under Python {python} ({clip(str(entry.get('executable', '')), 500)})"
+                    "line": f"Tests run by {gates} under Python {python} "
+                            f"({clip(str(entry.get('executable', '')), 500)})"
                             + (": " + ", ".join(f"{n} {v}" for n, v in tools) if tools else "")})
     return out
 
 
 def own_runtime(doc: Mapping[str, Any]) -> str:
     """Readiness's own interpreter, which `tool_versions` describes."""
-    host = doc.get("host") if isinstance(doc.get("host"), Mapping) else {}
+    host: Mapping[str, Any] = doc["host"] if isinstance(doc.get("host"), Mapping) else {}
     python = clip(str(host.get("python")), 50) if host.get("python") else "unknown"
     where = f" ({clip(str(host['executable']), 500)})" if host.get("executable") else ""
     return f"Python {python}{where}"

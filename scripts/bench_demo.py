@@ -46,7 +46,8 @@ def main() -> int:
     print(f"cold run : {cold_s:7.1f} s  exit {cold_rc}  peak RSS {cold_mib:7.0f} MiB  (target <= 180 s, <= 2048 MiB)")
     print(f"warm run : {warm_s:7.1f} s  exit {warm_rc}")
     print(f"warm/cold: {warm_s / cold_s:7.3f}   (target <= 0.05)")
-    print(f"cpu cores: {os.cpu_count()}  load average {os.getloadavg()[0]:.1f} (numbers are only comparable on an idle machine)")
+    print(f"cpu cores: {os.cpu_count()}  load average {os.getloadavg()[0]:.1f} "
+          "(numbers are only comparable on an idle machine)")
     return 0 if cold_rc == 0 and warm_rc == 0 else 1
 
 

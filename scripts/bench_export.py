@@ -112,7 +112,8 @@ def direct(adapter, length: int, out: Path, torch, ct) -> float:
     ct.convert(prefill, inputs=[ct.TensorType(name="input_ids", shape=(1, length), dtype=np.int32)],
                outputs=[ct.TensorType(name=x) for x in adapter.prefill_output_names()],
                convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
-               compute_precision=ct.precision.FLOAT32, skip_model_load=True).save(str(out / f"d_prefill_{length}.mlpackage"))
+               compute_precision=ct.precision.FLOAT32,
+               skip_model_load=True).save(str(out / f"d_prefill_{length}.mlpackage"))
     rng = ct.RangeDim(lower_bound=1, upper_bound=int(adapter.arch["max_seq_len"]) - 1, default=8)
     inputs = [ct.TensorType(name="input_ids", shape=(1, 1), dtype=np.int32),
               ct.TensorType(name="position", shape=(1,), dtype=np.int32)]
@@ -120,7 +121,8 @@ def direct(adapter, length: int, out: Path, torch, ct) -> float:
                for x in adapter.decode_input_names()[2:]]
     ct.convert(decode, inputs=inputs, outputs=[ct.TensorType(name=x) for x in adapter.decode_output_names()],
                convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
-               compute_precision=ct.precision.FLOAT32, skip_model_load=True).save(str(out / f"d_decode_{length}.mlpackage"))
+               compute_precision=ct.precision.FLOAT32,
+               skip_model_load=True).save(str(out / f"d_decode_{length}.mlpackage"))
     return t1
 
 

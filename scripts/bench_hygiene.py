@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gates.code.hygiene import Settings, counts, scan_tree  # noqa: E402
+from gates.code.hygiene import Settings, counts, scan_tree
 
 
 def default_tree() -> Path:

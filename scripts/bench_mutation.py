@@ -40,14 +40,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gates.mutation import runner  # noqa: E402
-from gates.mutation import workspace  # noqa: E402
-from gates.engine.protocol import GateContext  # noqa: E402
-from gates.engine.spec import CodeSpec, CriticalModule, ProjectSpec  # noqa: E402
-from gates.mutation.interval import wilson_interval  # noqa: E402
-from gates.mutation.gate import MutationGate, Settings  # noqa: E402
-from gates.mutation.cache import MutationCache  # noqa: E402
-from gates.mutation.session import Plan, fingerprint, select, test_files  # noqa: E402
+from gates.engine.protocol import GateContext
+from gates.engine.spec import CodeSpec, CriticalModule, ProjectSpec
+from gates.mutation import runner, workspace
+from gates.mutation.cache import MutationCache
+from gates.mutation.gate import MutationGate, Settings
+from gates.mutation.interval import wilson_interval
+from gates.mutation.session import Plan, fingerprint, select, test_files
 
 FIXTURES = ROOT / "tests" / "fixtures" / "mutation"
 PROJECTS = {"pure": ("bench_pure", "textkit/stats.py", "fork"),
@@ -63,7 +62,7 @@ class Clock:
     time much less, so both are reported.
     """
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self._wall, self._cpu = time.perf_counter(), self._cpu_now()
         return self
 

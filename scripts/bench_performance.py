@@ -73,11 +73,14 @@ def main() -> int:
             feed = inputs.decode[length]
             tensors = [torch.from_numpy(np.ascontiguousarray(feed[n])) for n in names]
 
-            def eager() -> None:
+            def eager(tensors: list[torch.Tensor] = tensors) -> None:
                 with torch.inference_mode():
                     module(*tensors)
 
-            direct = {"onnx_fp32": direct_ms(lambda: session.run(None, feed), args.repeat),
+            def onnx(feed: dict = feed) -> None:
+                session.run(None, feed)
+
+            direct = {"onnx_fp32": direct_ms(onnx, args.repeat),
                       "torch": direct_ms(eager, args.repeat)}
             for key in ("torch", "onnx_fp32"):
                 row = next(r for r in gate[key]["rows"] if r["phase"] == "decode" and r["T"] == length)

@@ -76,12 +76,12 @@ def bench(work_dir: Path, lengths: tuple[int, ...], repeat: int) -> list[dict]:
         feed = {"input_ids": np.random.default_rng(length).integers(0, adapter.vocab_size, (1, length),
                                                                     dtype=np.int32)}
         ref = eager.run(feed)
-        t_eager = fastest(lambda: eager.run(feed), repeat)
+        t_eager = fastest(lambda feed=feed: eager.run(feed), repeat)
         row = {"T": length, "eager_s": round(t_eager, 5)}
         for precision, interp in mil.items():
-            row[f"mil_{precision}_ratio"] = round(fastest(lambda: interp.run(feed), repeat) / t_eager, 2)
+            row[f"mil_{precision}_ratio"] = round(fastest(lambda f=feed, i=interp: i.run(f), repeat) / t_eager, 2)
             row[f"mil_{precision}_max_abs"] = float(f"{max_err(ref, interp.run(feed)):.3g}")
-        row["onnx_ratio"] = round(fastest(lambda: ort.run(feed), repeat) / t_eager, 2)
+        row["onnx_ratio"] = round(fastest(lambda feed=feed: ort.run(feed), repeat) / t_eager, 2)
         row["onnx_max_abs"] = float(f"{max_err(ref, ort.run(feed)):.3g}")
         rows.append(row)
     return rows

@@ -25,12 +25,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gates.engine.protocol import GateContext  # noqa: E402
-from gates.engine.spec import CodeSpec, ProjectSpec  # noqa: E402
-from gates.code.coverage import CoverageGate  # noqa: E402
-from gates.code.coverage import Settings as CoverageSettings  # noqa: E402
-from gates.code.suite_health import Settings as HealthSettings  # noqa: E402
-from gates.code.suite_health import SuiteHealthGate  # noqa: E402
+from gates.code.coverage import CoverageGate
+from gates.code.coverage import Settings as CoverageSettings
+from gates.code.suite_health import Settings as HealthSettings
+from gates.code.suite_health import SuiteHealthGate
+from gates.engine.protocol import GateContext
+from gates.engine.spec import CodeSpec, ProjectSpec
 
 EXAMPLE = REPO / "readiness" / "data" / "example_project"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO
+
 PAGES = sorted([REPO / "README.md", *(REPO / "docs").rglob("*.md")])
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 

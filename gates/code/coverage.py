@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.engine.protocol import Gate, GateContext, GateError, Requires
-from gates.engine.spec import CodeSpec, Tier
 from gates.code.coverage_data import CoverageDataError, FileCoverage, load, totals
 from gates.code.diff_lines import DiffError, changed_lines
 from gates.code.project_paths import ProjectPaths
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.spec import CodeSpec, Tier
 from gates.result import GateResult, Severity, Status
 
 
@@ -135,6 +135,10 @@ def judge(total: FileCoverage, rows: list[list[Any]], diff: DiffCoverage | None,
 
 # -- the gate -------------------------------------------------------------------
 
+# The class attribute `Settings` shadows the dataclass inside the class body.
+GateSettings = Settings
+
+
 class CoverageGate(Gate):
     name = "coverage"
     requires = Requires.CODE
@@ -198,7 +202,7 @@ class CoverageGate(Gate):
         return self._judged(files, code, diff, settings, data)
 
     def _judged(self, files: dict[str, FileCoverage], code: CodeSpec, diff: DiffCoverage | None,
-                settings: Settings, data: Path) -> GateResult:
+                settings: GateSettings, data: Path) -> GateResult:
         total = totals(files)
         rows = module_rows(files, code)
         status, score, reasons = judge(total, rows, diff, settings)

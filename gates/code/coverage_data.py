@@ -87,7 +87,7 @@ def _never_executable(lines: list[str], line_no: int) -> bool:
 def refused_links(root: Path, sources: tuple[str, ...]) -> frozenset[str]:
     """Where coverage.py files the links of the sources a walk refuses (their realpath)."""
     paths = ProjectPaths(root)
-    found = set()
+    found: set[str] = set()
     for source in sources:
         walked = paths.files(root / source, suffix=".py")
         found.update(os.path.realpath(walked.base / refused.path) for refused in walked.refused)

@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gates.engine.protocol import Gate, GateContext, GateError, Requires
-from gates.code.todo_markers import Finding, Suppression, scan_comments
 from gates.code.project_paths import WHY, Refused
-from gates.result import GateResult, Severity, Status
 from gates.code.source_index import SourceIndex
 from gates.code.stubs import find_stubs
+from gates.code.todo_markers import Finding, Suppression, scan_comments
 from gates.code.tracked_files import list_files
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.result import GateResult, Severity, Status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +56,8 @@ class Settings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scan:
+    """What one scan of the tracked files found, and how much it read."""
+
     findings: tuple[Finding, ...]
     files: int
     lines: int
@@ -208,7 +210,7 @@ class HygieneGate(Gate):
                      sum(f.kind == "stub" and critical_path_of(f.path, (p,)) is not None for f in live)]
                     for p in critical]
         cap = settings.max_items_listed
-        evidence = {
+        evidence: dict[str, Any] = {
             "file_source": scan.file_source, "unparsable": list(scan.unparsable),
             "suppressions_without_reason": list(scan.unjustified),
             "tables": [
@@ -220,7 +222,8 @@ class HygieneGate(Gate):
                  "rows": [_row(f) for f in live if f.kind == "stub"][:cap]},
                 {"title": "TODO markers", "columns": ["where", "marker", "text", "confidence"],
                  "rows": [_row(f) for f in live if f.kind == "todo"][:cap]}],
-            "failures": [{"title": f"{f.path}:{f.line}", "detail": f.text if f.kind == "todo" else f"{f.label}: {f.text}"}
+            "failures": [{"title": f"{f.path}:{f.line}",
+                          "detail": f.text if f.kind == "todo" else f"{f.label}: {f.text}"}
                          for f in blocking if critical_path_of(f.path, critical)][:cap]}
         if scan.refused:
             evidence["tables"].append({"title": "Links not followed", "columns": ["link", "points to", "why"],

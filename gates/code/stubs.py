@@ -22,8 +22,8 @@ import ast
 import re
 from typing import Callable
 
-from gates.code.todo_markers import PLACEHOLDER_HINT, Finding, affirmed
 from gates.code.source_index import SourceIndex
+from gates.code.todo_markers import PLACEHOLDER_HINT, Finding, affirmed
 
 _LEGIT_DECORATORS = frozenset({"abstractmethod", "abstractproperty", "abstractclassmethod",
                                "abstractstaticmethod", "overload"})
@@ -140,10 +140,11 @@ def candidate_lines(index_: SourceIndex) -> list[int]:
 
 def _merged(windows: set[tuple[int, int] | None]) -> list[tuple[int, int]] | None:
     """Overlapping windows joined, so no line is parsed twice; None if one is missing."""
-    if None in windows:
+    known = [w for w in windows if w is not None]
+    if len(known) < len(windows):
         return None
     merged: list[list[int]] = []
-    for start, end in sorted(windows):  # type: ignore[misc]
+    for start, end in sorted(known):
         if merged and start < merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:

@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from gates.engine.protocol import Gate, GateContext, GateError, Requires
-from gates.engine.spec import CodeSpec
-from gates.code.case_results import (CaseResult, Outcome, Tally, failing, group_failures,
-                                tally, tally_by_suite)
+from gates.code.case_results import CaseResult, Outcome, Tally, failing, group_failures, tally, tally_by_suite
 from gates.code.junit_reader import JUnitError, read_junit
 from gates.code.project_paths import ProjectPaths
+from gates.code.suite_run import (
+    SuiteArtifacts,
+    SuiteRun,
+    ask_interpreter,
+    interpreter_path,
+    pytest_argv,
+    run_suite,
+    why_not_started,
+)
+from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.spec import CodeSpec
 from gates.result import GateResult, Severity, Status
-from gates.code.suite_run import (SuiteArtifacts, SuiteRun, ask_interpreter, interpreter_path, pytest_argv,
-                             run_suite, why_not_started)
 
 MAX_FAILURES_LISTED = 100
 CONFIG_FILES = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini", "conftest.py",
@@ -140,6 +147,10 @@ def code_spec(ctx: GateContext) -> CodeSpec:
     return ctx.spec.code
 
 
+# The class attribute `Settings` shadows the dataclass inside the class body.
+GateSettings = Settings
+
+
 class SuiteHealthGate(Gate):
     name = "suite_health"
     requires = Requires.CODE
@@ -163,12 +174,12 @@ class SuiteHealthGate(Gate):
     def check(self, ctx: GateContext) -> GateResult:
         code = code_spec(ctx)
         if code.junit_xml is not None:
-            return self._ingest(code, ctx.settings)
+            return self._ingest(code, code.junit_xml, ctx.settings)
         return self._run(ctx, code)
 
-    def _ingest(self, code: CodeSpec, settings: Settings) -> GateResult:
+    def _ingest(self, code: CodeSpec, junit_xml: Path, settings: GateSettings) -> GateResult:
         try:
-            cases = read_junit(code.junit_xml, root=code.root)
+            cases = read_junit(junit_xml, root=code.root)
         except JUnitError as exc:
             raise GateError(str(exc)) from None
         evidence = {"mode": "ingest", **case_evidence(cases), "files": [str(code.junit_xml)]}

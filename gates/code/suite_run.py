@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from gates.engine.process_watch import WatchedRun, run_watched
 from gates.code.reportlog_reader import ReportLog, read_reportlog
+from gates.engine.process_watch import WatchedRun, run_watched
 
 # Run by the project's interpreter: its own Python and tool versions as JSON.
 # The working folder is dropped from sys.path first, so a project module named

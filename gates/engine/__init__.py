@@ -7,7 +7,8 @@
 - `registry`: built-in gates and third-party plugins by name;
 - `cache`: results stored by a hash of their inputs;
 - `children`, `process_watch`: child processes a gate starts, stopped on
-  interruption and watched for output and time.
+  interruption and watched for output and time;
+- `tools`: the installed version of a tool, read from package metadata.
 
 Imports the standard library and `gates.result` only (psutil for child
 processes); never a gate room, `readiness` or `reports`.

@@ -17,11 +17,11 @@ import json
 import os
 import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
 from gates.engine.protocol import Gate, GateContext
+from gates.engine.tools import installed_version
 from gates.result import GateResult, Status
 
 CACHEABLE = (Status.PASS, Status.WARN, Status.FAIL)
@@ -41,13 +41,6 @@ def file_digest(path: Path) -> str:
     else:
         digest.update(b"<missing>")
     return digest.hexdigest()
-
-
-def _tool_version(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 def _settings_json(settings: Any) -> Any:
@@ -81,7 +74,7 @@ class ResultCache:
             "files": {f: file_digest(Path(f)) for f in sorted(files)},
             "deps": deps,
             "python": sys.version,
-            "tools": {t: _tool_version(t) for t in ("readiness", *gate.tools)},
+            "tools": {t: installed_version(t) or "absent" for t in ("readiness", *gate.tools)},
         }
         blob = json.dumps(material, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()

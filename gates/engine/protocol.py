@@ -28,14 +28,14 @@ defaults by the registry (`with_defaults`). What is assessed arrives as a
 
 from __future__ import annotations
 
+import enum
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-import enum
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
 from gates.engine.spec import ProjectSpec
-from gates.result import GateResult, Severity, Status
+from gates.result import GateResult, Severity
 
 T = TypeVar("T")
 

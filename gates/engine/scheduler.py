@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from gates.engine import children
-from gates.engine.protocol import Gate, GateContext
 from gates.engine.cache import ResultCache
+from gates.engine.protocol import Gate, GateContext
 from gates.result import GateResult, Severity, Status
 
 ContextFactory = Callable[[Gate, Mapping[str, GateResult]], GateContext]
@@ -172,13 +172,14 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
                 settle(gate.name, skipped(gate, reason))
                 continue
             ctx = make_context(gate, dict(results))
+            cache = options.cache
             try:
-                cache_key = options.cache.key(gate, ctx, results) if options.cache else None
+                cache_key = cache.key(gate, ctx, results) if cache else None
             except Exception as exc:  # noqa: BLE001 - cache_inputs is gate code: its failure is the gate's error
                 settle(gate.name, _error(gate, str(exc).strip().splitlines()[0] if str(exc).strip()
                                          else type(exc).__name__, 0.0))
                 continue
-            hit = options.cache.load(gate.name, cache_key) if cache_key else None
+            hit = cache.load(gate.name, cache_key) if cache and cache_key else None
             if hit is not None:
                 settle(gate.name, hit, "cached")
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,10 +59,12 @@ class ModelSpec:
     """The model under assessment and how to export it.
 
     `adapter` is `module:callable` returning an `nn.Module` or an adapter
-    object (see `pipeline.adapter`); `builtin:student` is the bundled one.
+    object (see `pipeline.adapter`), `hf:<folder>` a Hugging Face checkpoint
+    folder; `builtin:student` is the bundled one. `args` are `[model.args]`.
     """
 
     adapter: str = "builtin:student"
+    args: Mapping[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
     tokenizer: Path | None = None
     lengths: tuple[int, ...] = (64, 128, 256, 512)

@@ -11,6 +11,13 @@ Checks, one evidence row each:
 - `tokenizer fingerprint`: the one the checkpoint recorded == the tokenizer file's;
 - `forward pass`: prefill on a sample gives logits [1, T, V], all finite.
 
+A Hugging Face folder (`adapter = "hf:<folder>"`) has no Readiness
+metadata: its rows are `loads safely` (safetensors only), `weights match
+config` (no tensor missing, left over or of another shape), `metadata
+complete` (read from config.json), `family verified`, `matches
+transformers` (the wrapper vs transformers' own forward), then `vocab vs
+tokenizer` and `forward pass` (see `pipeline.hf.checks`).
+
 Settings: `vocab_padding_max` (default 0), `sample_length` (16). The adapter
 it builds from the checkpoint it read is the run's shared one
 (`gates.model.shared.shared_adapter`).
@@ -29,12 +36,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec
 from gates.model.shared import BUILTIN, ModelGate, ModelLoadError, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 
 class CheckStatus(enum.StrEnum):
@@ -56,6 +66,8 @@ class Settings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Check:
+    """One row of the checks table: which check, its outcome, what was seen."""
+
     name: str
     status: CheckStatus
     detail: str = ""
@@ -121,7 +133,7 @@ def fingerprint_check(recorded: str, tokenizer_fp: str | None) -> Check:
     return Check(name="tokenizer fingerprint", status=OK, detail=recorded[:12])
 
 
-def forward_check(adapter: Any, ids: list[int]) -> Check:
+def forward_check(adapter: ModelAdapter, ids: list[int]) -> Check:
     import torch
 
     x = torch.tensor([ids], dtype=torch.int32)
@@ -156,13 +168,12 @@ def judge(checks: list[Check]) -> tuple[Status, float, str]:
     return Status.PASS, 1.0, f"all {len(ok)} checkpoint checks passed"
 
 
-class CheckpointGate(ModelGate):
-    name = "checkpoint"
-    after = ("environment",)
-    Settings = Settings
+class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
+        if model.adapter.startswith("hf:"):
+            return self._hf_checks(ctx, tok_path)
         builtin = model.adapter == BUILTIN
         for label, path in (("checkpoint", ckpt_path), ("tokenizer", tok_path)):
             if path is not None and not path.is_file():
@@ -186,7 +197,7 @@ class CheckpointGate(ModelGate):
             return self._result(checks, {}, None, ckpt_path)
         adapter, arch_problem = self._adapter(ctx, ckpt, builtin)
         from_file = ckpt is not None and bool(ckpt.model_arch)
-        arch = dict(ckpt.model_arch) if from_file else dict(getattr(adapter, "arch", {}))
+        arch = dict(ckpt.model_arch) if ckpt is not None and from_file else dict(getattr(adapter, "arch", {}))
         checks.append(metadata_check(arch, builtin, str(ckpt_path) if from_file or builtin else
                                      f"adapter {model.adapter}"))
         if ckpt is not None:
@@ -200,6 +211,29 @@ class CheckpointGate(ModelGate):
         ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
         checks.append(forward_check(adapter, ids))
         return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0])
+
+    def _hf_checks(self, ctx: GateContext, tok_path: Path | None) -> GateResult:
+        """A Hugging Face folder: safetensors, weights vs config.json, the wrapper vs transformers."""
+        import torch
+
+        from pipeline.hf.checks import folder_checks
+        from pipeline.hf.loading import HFAdapter
+
+        if tok_path is not None and not tok_path.is_file():
+            raise GateError(f"{tok_path}: tokenizer file not found")
+        adapter = shared_adapter(ctx)
+        if not isinstance(adapter, HFAdapter):
+            raise GateError(f"adapter {ctx.spec.model.adapter if ctx.spec.model else ''}: "
+                            "not a Hugging Face folder adapter")
+        tok = self._tokenizer(tok_path)
+        ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
+        checks = [Check(name=n, status=CheckStatus(s), detail=d)
+                  for n, s, d in folder_checks(adapter, torch.tensor([ids], dtype=torch.int32))]
+        checks += [vocab_check(adapter.vocab_size, tok[0], ctx.settings.vocab_padding_max),
+                   forward_check(adapter, ids)]
+        return self._result(checks, dict(adapter.arch), None, adapter.folder.path, adapter, tok[0],
+                            remediation="Re-save the folder with save_pretrained from the model that was "
+                            "trained (safetensors), with the tokenizer.json it was trained with.")
 
     def _adapter(self, ctx: GateContext, ckpt: Any, builtin: bool) -> tuple[Any, str]:
         """The shared adapter, built from the checkpoint just read; a builtin whose
@@ -224,7 +258,8 @@ class CheckpointGate(ModelGate):
         return tok.get_vocab_size(), fingerprint(tok)
 
     def _result(self, checks: list[Check], arch: dict[str, Any], ckpt: Any, path: Path | None,
-                adapter: Any = None, tokenizer_vocab: int | None = None) -> GateResult:
+                adapter: ModelAdapter | None = None, tokenizer_vocab: int | None = None,
+                remediation: str = "") -> GateResult:
         status, score, summary = judge(checks)
         ok = sum(c.status == OK for c in checks)
         evaluated = sum(c.status != NOT_CHECKED for c in checks)
@@ -237,7 +272,7 @@ class CheckpointGate(ModelGate):
             metrics["tokenizer_vocab_size"] = tokenizer_vocab
         if ckpt is not None:
             metrics.update({"arch_hash": ckpt.arch_hash, "step": ckpt.step})
-        tables = [{"title": "Checkpoint checks", "columns": ["check", "status", "detail"],
+        tables: list[dict[str, Any]] = [{"title": "Checkpoint checks", "columns": ["check", "status", "detail"],
                    "rows": [[c.name, c.status, c.detail] for c in checks]}]
         if arch:
             tables.append({"title": "Architecture (model_arch)", "columns": ["field", "value"],
@@ -245,7 +280,7 @@ class CheckpointGate(ModelGate):
                                     for k, v in sorted(arch.items())]})
         return GateResult(
             name=self.name, status=status, severity=self.severity, score=score, summary=summary,
-            metrics=metrics, remediation="" if status is Status.PASS else
+            metrics=metrics, remediation="" if status is Status.PASS else remediation or
             "Re-save the checkpoint with pipeline.checkpoint.save_checkpoint from the model that was "
             "trained, with the tokenizer it was trained with.",
             evidence={"tables": tables, "files": [str(path)] if path else [],

@@ -25,13 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from gates.engine.protocol import GateContext
 from gates.engine.spec import ModelSpec
 from gates.model.conversion import package_problems
 from gates.model.shared import ModelGate, resolve, shared_adapter, shared_artifacts
 from gates.result import GateResult, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,7 +54,7 @@ def program_problems(contract: Any, bundle: Any) -> list[str]:
     return problems
 
 
-def layout_problems(contract: Any, adapter: Any) -> list[str]:
+def layout_problems(contract: Any, adapter: ModelAdapter) -> list[str]:
     """The adapter's cache names against the contract's KV layout."""
     layout = contract.doc["kv_layout"]
     names_in = [n for layer in layout["layers"] for n in (layer["k"], layer["v"])]
@@ -67,7 +70,7 @@ def layout_problems(contract: Any, adapter: Any) -> list[str]:
     return problems
 
 
-def identity_problems(contract: Any, arch_hash: str, weights_hash: str, model_arch: dict | None,
+def identity_problems(contract: Any, arch_hash: str, weights_hash: str, model_arch: Mapping[str, Any] | None,
                       tokenizer_fp: str | None, require_fp: bool) -> list[str]:
     doc, problems = contract.doc, []
     if doc["arch_hash"] != arch_hash:
@@ -95,10 +98,7 @@ def judge(checks: dict[str, list[str]]) -> tuple[Status, float | None, str]:
     return Status.PASS, score, f"contract, exported programs and {len(checks) - 4} packages agree"
 
 
-class ContractGate(ModelGate):
-    name = "contract"
-    needs = ("conversion",)
-    Settings = Settings
+class ContractGate(ModelGate, name="contract", needs=("conversion",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.artifacts import model_identity, weights_arch_hash
@@ -146,7 +146,7 @@ class ContractGate(ModelGate):
                           evidence={"tables": [table], "failures": failures, "files": [str(path)]})
 
 
-def _checkpoint_arch(model: ModelSpec, root: Path) -> dict | None:
+def _checkpoint_arch(model: ModelSpec, root: Path) -> Mapping[str, Any] | None:
     from pipeline.checkpoint import read_checkpoint
 
     path = resolve(model.checkpoint, root)

@@ -168,10 +168,7 @@ def judge(checks: Sequence[Check]) -> tuple[Status, float | None, str]:
     return Status.PASS, score, f"{ok} converted models load and match the contract"
 
 
-class ConversionGate(ModelGate):
-    name = "conversion"
-    needs = ("export",)
-    Settings = Settings
+class ConversionGate(ModelGate, name="conversion", needs=("export",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         arts = shared_artifacts(ctx)

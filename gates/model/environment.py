@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import platform
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any, Mapping
 
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.tools import installed_version
 from gates.result import GateResult, Severity, Status
 
 # (package, window, other package, window, why): both inside their windows is a break.
@@ -57,13 +57,7 @@ class Row:
 
 def installed_versions(names: tuple[str, ...]) -> dict[str, str | None]:
     """Installed distribution versions, None where not installed."""
-    found: dict[str, str | None] = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return {name: installed_version(name) for name in names}
 
 
 def within(version: str, window: str) -> bool:

@@ -41,7 +41,6 @@ from gates.engine.spec import ModelSpec
 from gates.model.shared import BuildSettings, ModelGate, shared_artifacts
 from gates.result import GateResult, Status
 
-
 # The export gate's settings decide how the shared artifacts are built, so they live with that memo.
 Settings = BuildSettings
 
@@ -137,10 +136,7 @@ def remediation(bundle: Any, status: Status) -> str:
             "causal needs its causal mask; a decode that ignores its cache or position needs them wired in.")
 
 
-class ExportGate(ModelGate):
-    name = "export"
-    needs = ("checkpoint",)
-    Settings = Settings
+class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         bundle = shared_artifacts(ctx, ctx.settings).export

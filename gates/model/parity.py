@@ -222,10 +222,7 @@ def merge_targets(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict
             "files": sorted(set(old.get("files", [])) | set(new.get("files", [])))}
 
 
-class ParityGate(ModelGate):
-    name = "parity"
-    needs = ("conversion",)
-    Settings = Settings
+class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Settings):
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         """The model gates' key (spec, checkpoint, tokenizer) plus this gate's settings and

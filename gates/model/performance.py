@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec
 from gates.model import performance_evidence as evidence_of
-from gates.model.performance_judging import (REFERENCE, TARGET_KEYS, Budget, budgets_set, checks, findings, judge)
+from gates.model.performance_judging import REFERENCE, TARGET_KEYS, Budget, budgets_set, checks, findings, judge
 from gates.model.shared import ModelGate, model_cache_inputs, shared_adapter, shared_artifacts
 from gates.result import GateResult, Severity, Status
 
@@ -204,11 +204,8 @@ def merge_targets(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict
     return dict(new) if rank(new) < rank(old) else dict(old)  # a tie keeps the base's
 
 
-class PerformanceGate(ModelGate):
-    name = "performance"
-    needs = ("conversion",)
-    severity = Severity.WARNING
-    Settings = Settings
+class PerformanceGate(ModelGate, name="performance", needs=("conversion",), settings=Settings):
+    severity = Severity.WARNING  # a blocker once a budget is set (severity_for)
 
     def severity_for(self, settings: Any) -> Severity:
         """A blocker once any budget is set: the user made performance a requirement."""

@@ -24,6 +24,7 @@ cache should grow with it).
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -104,34 +105,34 @@ def _not_timed(entry: Mapping[str, Any]) -> str:
 
 
 def _check(budget: Budget, key: str, limit: float, entry: Mapping[str, Any]) -> Check:
-    base = dict(budget=budget, target=key, limit=limit)
+    made = functools.partial(Check, budget=budget, target=key, limit=limit)
     if budget is Budget.MAX_PACKAGE_MB:
         size = entry.get("package_bytes")
         if size is None:
-            return Check(**base, outcome=Outcome.UNJUDGED, detail="size not measured")
+            return made(outcome=Outcome.UNJUDGED, detail="size not measured")
         value = round(size / MB, 2)
-        return Check(**base, outcome=Outcome.MISSED if value > limit else Outcome.MET, value=value,
+        return made(outcome=Outcome.MISSED if value > limit else Outcome.MET, value=value,
                      where="all files")
     if budget is Budget.MAX_DECODE_GROWTH:
         growth = (entry.get("timing") or {}).get("decode_growth")
         if not growth:
-            return Check(**base, outcome=Outcome.UNJUDGED, detail=_not_timed(entry))
-        return Check(**base, outcome=_interval(limit, growth, upper=True), value=growth["median"],
+            return made(outcome=Outcome.UNJUDGED, detail=_not_timed(entry))
+        return made(outcome=_interval(limit, growth, upper=True), value=growth["median"],
                      low=growth["low"], high=growth["high"], where=growth.get("where", ""))
     phase = "decode" if budget is Budget.MAX_DECODE_MS else "prefill"
     rows = _rows(entry, phase)
     if not rows:
-        return Check(**base, outcome=Outcome.UNJUDGED, detail=_not_timed(entry))
+        return made(outcome=Outcome.UNJUDGED, detail=_not_timed(entry))
     if budget is Budget.MAX_DECODE_MS:
         row = rows[-1]  # the longest cache: decode only gets slower with it
         est = row["ms"]
-        return Check(**base, outcome=_interval(limit, est, upper=True), value=est["median"], low=est["low"],
+        return made(outcome=_interval(limit, est, upper=True), value=est["median"], low=est["low"],
                      high=est["high"], where=f"decode at T={row['T']}")
     judged = [(row, _interval(limit, row["tokens_per_s"], upper=False)) for row in rows]
     rank = (Outcome.MISSED, Outcome.UNDECIDED, Outcome.MET)
     row, outcome = min(judged, key=lambda item: (rank.index(item[1]), item[0]["tokens_per_s"]["median"]))
     est = row["tokens_per_s"]
-    return Check(**base, outcome=outcome, value=est["median"], low=est["low"], high=est["high"],
+    return made(outcome=outcome, value=est["median"], low=est["low"], high=est["high"],
                  where=f"prefill at T={row['T']}")
 
 
@@ -210,9 +211,9 @@ def judge(checks_: Sequence[Check], found: Sequence[Mapping[str, str]], targets:
         return Judgement(status="error", score=None, summary=f"could not measure {', '.join(errors)}",
                          remediation="See the failure entries for what could not be measured.")
     if unjudged or requested_missing:
-        names = sorted({c.target for c in unjudged} | set(requested_missing))
+        untimed = sorted({c.target for c in unjudged} | set(requested_missing))
         return Judgement(status="not_evaluable", score=None if not met else score,
-                         summary=f"{', '.join(names)} cannot be timed here",
+                         summary=f"{', '.join(untimed)} cannot be timed here",
                          remediation="Run `readiness gate performance --runtime coreml` on macOS and merge the "
                                      "result, or scope the timing budgets to targets timed here "
                                      "(`max_decode_ms = {onnx_fp32 = 20}`).")

@@ -24,12 +24,15 @@ range; `not_evaluable` when no model is configured.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec
-from gates.model.shared import ModelGate, resolve, sample_ids, shared_adapter
+from gates.model.shared import ModelGate, judge_checks, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,14 +63,14 @@ def _nonfinite(tensors: Any) -> int:
     return sum(int((~torch.isfinite(t)).sum()) for t in tensors if t.is_floating_point())
 
 
-def _prefill(adapter: Any, ids: Any) -> tuple[Any, ...]:
+def _prefill(adapter: ModelAdapter, ids: Any) -> tuple[Any, ...]:
     import torch
 
     with torch.no_grad():
         return tuple(adapter.prefill_module()(ids))
 
 
-def causality(adapter: Any, ids: Any, atol: float, seed: int) -> Outcome:
+def causality(adapter: ModelAdapter, ids: Any, atol: float, seed: int) -> Outcome:
     """Change tokens after each cut point; earlier logits must not move."""
     import torch
 
@@ -93,7 +96,7 @@ def causality(adapter: Any, ids: Any, atol: float, seed: int) -> Outcome:
                    extra={"cut_points": len(cuts)})
 
 
-def decode_consistency(adapter: Any, ids: Any, prefix: int, atol: float) -> Outcome:
+def decode_consistency(adapter: ModelAdapter, ids: Any, prefix: int, atol: float) -> Outcome:
     """Prefill a prefix, decode the rest through the cache, compare with full prefill."""
     import torch
 
@@ -122,7 +125,7 @@ def decode_consistency(adapter: Any, ids: Any, prefix: int, atol: float) -> Outc
                    extra={"decode_steps": steps})
 
 
-def determinism(adapter: Any, ids: Any) -> Outcome:
+def determinism(adapter: ModelAdapter, ids: Any) -> Outcome:
     first, second = _prefill(adapter, ids), _prefill(adapter, ids)
     worst = max(float((a - b).abs().max()) for a, b in zip(first, second))
     ok = worst == 0.0
@@ -144,17 +147,10 @@ def guarded(name: str, run: Any) -> Outcome:
 # -- judging ----------------------------------------------------------------------
 
 def judge(outcomes: list[Outcome]) -> tuple[Status, float, str]:
-    ok = sum(o.ok for o in outcomes)
-    failed = [o for o in outcomes if not o.ok]
-    if failed:
-        return Status.FAIL, ok / len(outcomes), f"{failed[0].name}: {failed[0].detail}"
-    return Status.PASS, 1.0, f"all {len(outcomes)} semantic checks passed"
+    return judge_checks(outcomes, "semantic checks")
 
 
-class SemanticsGate(ModelGate):
-    name = "semantics"
-    needs = ("checkpoint",)
-    Settings = Settings
+class SemanticsGate(ModelGate, name="semantics", needs=("checkpoint",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         import torch

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.engine.spec import ModelSpec
@@ -41,10 +41,10 @@ PIPELINE_FILES = ("student.py", "adapter.py", "checkpoint.py", "text_tokenizer.p
 
 def resolve(path: Path | str | None, root: Path) -> Path | None:
     """A path from the model spec, relative to the project root unless absolute."""
-    if path in (None, ""):
+    if path is None or path == "":
         return None
-    path = Path(path)  # type: ignore[arg-type]
-    return path if path.is_absolute() else Path(root) / path
+    found = Path(path)
+    return found if found.is_absolute() else Path(root) / found
 
 
 def no_model(gate: Gate) -> GateResult:
@@ -160,6 +160,27 @@ def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
             "files": [str(p) for p in files + sources]}
 
 
+class NamedCheck(Protocol):
+    """One row of a gate's checks table: a name, whether it held, what was seen."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+def judge_checks(checks: Sequence[NamedCheck], what: str) -> tuple[Status, float, str]:
+    """Every check held: pass; else fail with the share that held, naming the first that did not."""
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        return Status.FAIL, (len(checks) - len(failed)) / len(checks), f"{failed[0].name}: {failed[0].detail}"
+    return Status.PASS, 1.0, f"all {len(checks)} {what} passed"
+
+
 def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: int = 0) -> list[int]:
     """Token ids of bundled text when a tokenizer is given, seeded random ids otherwise."""
     if tokenizer_path is not None:
@@ -173,11 +194,21 @@ def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: 
 
 
 class ModelGate(Gate):
-    """Base of the model gates: the no-model rule, the shared cache key, `check_model`."""
+    """Base of the model gates: the no-model rule, the shared cache key, `check_model`.
+
+    A model gate declares itself in its class line:
+
+        class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings): ...
+    """
 
     needs: tuple[str, ...] = ()
     severity = Severity.BLOCKER
     requires = Requires.MODEL
+
+    def __init_subclass__(cls, *, name: str, settings: type, needs: tuple[str, ...] = (),
+                          after: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name, cls.Settings, cls.needs, cls.after = name, settings, needs, after
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         return model_cache_inputs(ctx)

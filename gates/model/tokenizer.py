@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec
-from gates.model.shared import ModelGate, resolve, shared_adapter
+from gates.model.shared import ModelGate, judge_checks, resolve, shared_adapter
 from gates.result import GateResult, Status
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 MAX_EXAMPLES = 5
 # Pieces the generator draws from: each tends to break some tokenizer.
@@ -91,7 +94,7 @@ def roundtrip(tok: Any, texts: list[str]) -> tuple[int, list[str]]:
     """How many texts round-trip, and the first failing ones (repr, with what came back)."""
     from pipeline.text_tokenizer import decode, encode
 
-    ok, bad = 0, []
+    ok, bad = 0, list[str]()
     for text in texts:
         back = decode(tok, encode(tok, text))
         if back == text:
@@ -126,7 +129,7 @@ def special_rows(tok: Any, ids: dict[str, int | None], model_vocab: int, setting
     pad, eos = ids.get(settings.special_tokens.get("pad", "")), ids.get(settings.special_tokens.get("eos", ""))
     same = pad is not None and pad == eos and not settings.pad_may_equal_eos
     pad_row = Row(name="pad vs eos", ok=not same and pad is not None and eos is not None,
-                  detail="pad and eos share id {pad} (set pad_may_equal_eos if intended)".format(pad=pad) if same
+                  detail=f"pad and eos share id {pad} (set pad_may_equal_eos if intended)" if same
                   else f"pad={pad}, eos={eos}")
     return [in_range, single, pad_row]
 
@@ -142,7 +145,7 @@ def vocab_row(tokenizer_vocab: int, embedding_rows: int, padding_max: int) -> Ro
     return Row(name="vocab vs embedding", ok=ok, detail=detail)
 
 
-def embedding_rows(adapter: Any) -> int:
+def embedding_rows(adapter: ModelAdapter) -> int:
     getter = getattr(adapter.module, "get_input_embeddings", None)
     embedding = getter() if callable(getter) else None
     weight = getattr(embedding, "weight", None)
@@ -152,17 +155,10 @@ def embedding_rows(adapter: Any) -> int:
 # -- judging ----------------------------------------------------------------------
 
 def judge(rows: list[Row]) -> tuple[Status, float, str]:
-    ok = sum(r.ok for r in rows)
-    failed = [r for r in rows if not r.ok]
-    if failed:
-        return Status.FAIL, ok / len(rows), f"{failed[0].name}: {failed[0].detail}"
-    return Status.PASS, 1.0, f"all {len(rows)} tokenizer contract checks passed"
+    return judge_checks(rows, "tokenizer contract checks")
 
 
-class TokenizerGate(ModelGate):
-    name = "tokenizer"
-    after = ("checkpoint",)
-    Settings = Settings
+class TokenizerGate(ModelGate, name="tokenizer", after=("checkpoint",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.text_tokenizer import TokenizerError, corpus_lines, fingerprint, load_tokenizer

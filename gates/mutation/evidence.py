@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from gates.mutation.interval import wilson_interval
 
@@ -125,7 +125,7 @@ def _row(outcome: Mapping[str, Any]) -> list[Any]:
     return [outcome["file"], outcome.get("line"), outcome["mutant"], outcome.get("diff", "")]
 
 
-def evidence_of(modules: list[ModuleCounts], outcomes: list[Mapping[str, Any]],
+def evidence_of(modules: list[ModuleCounts], outcomes: Sequence[Mapping[str, Any]],
                 run: Mapping[str, Any]) -> dict[str, Any]:
     """JSON evidence: per-module counts, every non-killed mutant, two tables."""
     by_bucket: dict[str, list[Mapping[str, Any]]] = {}

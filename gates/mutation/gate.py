@@ -37,8 +37,10 @@ import sys
 from dataclasses import dataclass, replace
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
+from gates.code.project_paths import ProjectPaths
+from gates.code.suite_run import ask_interpreter
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
 from gates.engine.spec import CodeSpec
 from gates.mutation.evidence import ModuleCounts, counts_by_module
@@ -46,9 +48,8 @@ from gates.mutation.judging import incomplete, result_of
 from gates.mutation.runner import MutmutFailed
 from gates.mutation.session import Plan, collect
 from gates.mutation.shards import merge_shards
-from gates.code.project_paths import ProjectPaths
 from gates.result import GateResult, Severity, Status
-from gates.code.suite_run import ask_interpreter
+
 
 class Backend(enum.StrEnum):
     MUTMUT = "mutmut"
@@ -120,7 +121,8 @@ def backend_problem(backend: str) -> str | None:
         return f"unknown mutation backend {backend!r} (known: {', '.join(BACKENDS)})"
     if backend == Backend.MUTATEST and sys.version_info >= (3, 11):
         return "mutatest 3.1 crashes on Python 3.11+ (random.sample on a set) and pins coverage<6"
-    module = {Backend.MUTMUT: "mutmut", Backend.COSMIC_RAY: "cosmic_ray", Backend.MUTATEST: "mutatest"}[Backend(backend)]
+    module = {Backend.MUTMUT: "mutmut", Backend.COSMIC_RAY: "cosmic_ray",
+              Backend.MUTATEST: "mutatest"}[Backend(backend)]
     if find_spec(module) is None:
         return f"{backend} is not installed in this environment"
     if backend != Backend.MUTMUT:
@@ -238,13 +240,13 @@ class MutationGate(Gate):
                           remediation="Make the suite pass in a clean copy of the project." + hint)
 
     @classmethod
-    def result_of(cls, modules: list[ModuleCounts], outcomes: list[dict[str, Any]],
+    def result_of(cls, modules: list[ModuleCounts], outcomes: Sequence[Mapping[str, Any]],
                   run_info: dict[str, Any]) -> GateResult:
         """Judge per-module counts and build this gate's result (see `judging.result_of`)."""
         return result_of(cls.name, cls.severity, modules, outcomes, run_info)
 
     @classmethod
-    def merge(cls, results: list[GateResult]) -> GateResult:
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
         """Combine shard results (in the order produced) into one gate result.
 
         `readiness merge` folds partial results pairwise, so a merge of some

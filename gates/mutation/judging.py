@@ -8,7 +8,7 @@ result that holds only some shards: never a verdict of its own.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from gates.mutation.evidence import ModuleCounts, evidence_of, metrics_of, verdict_of
 from gates.result import GateResult, Severity, Status
@@ -27,7 +27,7 @@ def judge(modules: list[ModuleCounts], *, mode: str) -> tuple[Status, list[str]]
     return (Status.FAIL if failed else Status.PASS), failed
 
 
-def result_of(name: str, severity: Severity, modules: list[ModuleCounts], outcomes: list[Mapping[str, Any]],
+def result_of(name: str, severity: Severity, modules: list[ModuleCounts], outcomes: Sequence[Mapping[str, Any]],
               run_info: Mapping[str, Any]) -> GateResult:
     """Judge per-module counts and build the gate's result (one run, or merged shards)."""
     metrics = metrics_of(modules, run_info)
@@ -72,7 +72,8 @@ def incomplete(result: GateResult, have: Iterable[int], count: int) -> GateResul
     held = sorted(have)
     missing = [i for i in range(1, count + 1) if i not in held]
     summary = (f"{'shard' if len(held) == 1 else 'shards'} {', '.join(map(str, held))} of {count} only "
-               f"({result.metrics.get('mutants_selected', 0)} mutants, {result.metrics.get('mutation_score_pct', 0):.1f} % so far): merge shards "
+               f"({result.metrics.get('mutants_selected', 0)} mutants, "
+               f"{result.metrics.get('mutation_score_pct', 0):.1f} % so far): merge shards "
                f"{', '.join(map(str, missing))} for a verdict")
     return result.with_(status=Status.ERROR, score=None, summary=summary,
                         remediation="Run every shard and fold them together with `readiness merge`.")

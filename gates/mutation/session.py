@@ -27,13 +27,12 @@ import signal
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from gates.engine import children
-from gates.mutation import runner
-from gates.mutation import workspace
-from gates.mutation.cache import CachedResult, MutationCache, digest, function_lines
 from gates.code.project_paths import ProjectPaths
+from gates.engine import children
+from gates.mutation import runner, workspace
+from gates.mutation.cache import CachedResult, MutationCache, digest, function_lines
 
 PYTEST_CONFIG_FILES = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 # exit codes that say a mutant was not decided: never run, skipped, or ended by the stop itself
@@ -161,6 +160,24 @@ def _decide(plan: Plan, copy_root: Path, sources: Mapping[str, str], lookups: Ma
     return mutants, selected, sampled, to_run
 
 
+def _cached_session(plan: Plan, lookups: Mapping[str, Any], isolation: str) -> Session | None:
+    """The session straight from the cache when it knows every mutant and holds every selected one."""
+    names: dict[str, tuple[str, ...]] = {}
+    for path, lookup in lookups.items():
+        if lookup.names is None:
+            return None
+        names[path] = lookup.names
+    universe = [n for listed in names.values() for n in listed]
+    selected, sampled = select(universe, plan.sample, plan.seed, plan.shard)
+    cached = {n: r for lookup in lookups.values() for n, r in lookup.results.items()}
+    if not all(n in cached for n in selected):
+        return None
+    paths = {n: p for p, listed in names.items() for n in listed}
+    outcomes = [_from_cache(n, paths[n], cached[n]) for n in selected]
+    return Session(outcomes=tuple(outcomes), population={p: len(listed) for p, listed in names.items()},
+                   sampled=sampled, mutants_run=0, process_isolation=isolation)
+
+
 def collect(plan: Plan) -> Session:
     """Decide the selected mutants of `plan.targets`, reusing the cache where valid."""
     sources = {path: (plan.root / path).read_text(encoding="utf-8") for path in plan.targets}
@@ -169,16 +186,9 @@ def collect(plan: Plan) -> Session:
         test_files=test_files(plan.root, plan.tests))
     lookups = {p: cache.lookup(p, s) if cache else _EMPTY for p, s in sources.items()}
     isolation = _isolation(plan)
-    if all(lookup.names is not None for lookup in lookups.values()):
-        universe = [n for lookup in lookups.values() for n in lookup.names]
-        selected, sampled = select(universe, plan.sample, plan.seed, plan.shard)
-        cached = {n: r for lookup in lookups.values() for n, r in lookup.results.items()}
-        if all(n in cached for n in selected):
-            paths = {n: p for p, lookup in lookups.items() for n in lookup.names}
-            outcomes = [_from_cache(n, paths[n], cached[n]) for n in selected]
-            population = {p: len(lookup.names) for p, lookup in lookups.items()}
-            return Session(outcomes=tuple(outcomes), population=population, sampled=sampled,
-                           mutants_run=0, process_isolation=isolation)
+    warm = _cached_session(plan, lookups, isolation)
+    if warm is not None:
+        return warm
     fresh = not any(lookup.results for lookup in lookups.values())
     config = workspace.RunConfig(targets=plan.targets, tests=plan.tests, deselect=plan.deselect,
                                  process_isolation=isolation, timeout_multiplier=plan.timeout_multiplier,

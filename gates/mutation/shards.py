@@ -34,7 +34,7 @@ def merge_shards(name: str, severity: Severity, results: Sequence[GateResult]) -
         raise GateError("no mutation shard results to merge")
     parts: dict[int, dict[str, Any]] = {}
     outcomes: dict[int, list[Mapping[str, Any]]] = {}
-    count, runs = 0, []
+    count, runs = 0, list[Mapping[str, Any]]()
     for result in results:
         run = result.evidence.get("run")
         if not run or "modules" not in result.evidence:

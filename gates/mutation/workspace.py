@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from gates.engine import children
 from gates.code.project_paths import ProjectPaths
+from gates.engine import children
 
 SKIPPED_NAMES = frozenset({
     "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules",

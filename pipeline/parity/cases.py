@@ -19,11 +19,14 @@ output of every step is one `Comparison`; `worst` folds them per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from pipeline.parity.metrics import DIRECTIONS, compare, judge
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 Bounds = Callable[[str], Mapping[str, float]]  # output name -> thresholds
 
@@ -172,7 +175,7 @@ def worst(rows: Sequence[Comparison], group: Callable[[Comparison], Any]) -> dic
     return folded
 
 
-def decode_inputs_after_prefill(adapter: Any, ids: np.ndarray) -> dict[str, np.ndarray]:
+def decode_inputs_after_prefill(adapter: ModelAdapter, ids: np.ndarray) -> dict[str, np.ndarray]:
     """The first decode step's inputs after a reference prefill of `ids`."""
     from pipeline.runtimes.eager import EagerRuntime
 

@@ -9,13 +9,15 @@ the first op introducing NaN/Inf and the first matched op diverging beyond
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from pipeline.parity.cases import Comparison, decode_inputs_after_prefill, input_ids
 from pipeline.runtimes.mil_localise import first_divergence, first_nonfinite, torch_activations
 
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
 
 # Decomposing a program takes seconds; one gate run may localise several
 # targets converted from the same program.
@@ -35,7 +37,7 @@ def _program(arts: Any, phase: str, length: int) -> Any:
     return cached[1]
 
 
-def localise_failure(failure: Comparison, adapter: Any, arts: Any, opened: dict, precision: str,
+def localise_failure(failure: Comparison, adapter: ModelAdapter, arts: Any, opened: dict, precision: str,
                      rel_tol: float, *, seed: int, text_ids: Sequence[int]) -> list[dict[str, str]]:
     """Findings for `failure` (kind, op, op_type, var, detail), most telling first."""
     import torch

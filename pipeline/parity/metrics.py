@@ -63,8 +63,8 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 def logit_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, float]:
     """top-1 / top-5 agreement (%) and mean KL(p_ref || p_cand) over the last axis."""
-    r = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
-    c = cand.reshape(-1, cand.shape[-1]).astype(np.float64)
+    r: np.ndarray = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
+    c: np.ndarray = cand.reshape(-1, cand.shape[-1]).astype(np.float64)
     top1 = float(np.mean(r.argmax(-1) == c.argmax(-1)) * 100.0)
     k = min(5, r.shape[-1])
     r5, c5 = np.argsort(-r, axis=-1)[:, :k], np.argsort(-c, axis=-1)[:, :k]

@@ -18,14 +18,23 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
+from pipeline.parity.cases import (
+    CachedRuntime,
+    Comparison,
+    DecodeNames,
+    decode_comparisons,
+    input_ids,
+    prefill_comparisons,
+    worst,
+)
 from pipeline.parity.metrics import output_group, thresholds_for
-from pipeline.parity.cases import (CachedRuntime, Comparison, DecodeNames, decode_comparisons, input_ids,
-                                   prefill_comparisons, worst)
 from pipeline.runtimes.base import NotEvaluable
+
+if TYPE_CHECKING:
+    from pipeline.adapter import ModelAdapter
+
 
 class TargetStatus(enum.StrEnum):
     """A target's (and a row's) outcome; the values are the gate statuses they become."""
@@ -63,11 +72,12 @@ def fold_rows(comparisons: Sequence[Comparison], runtime: str) -> list[dict[str,
         metrics = {k: _json_number(entry["metrics"].get(k)) for k in ROW_METRICS}
         rows.append({"runtime": runtime, "phase": phase, "T": length, "output": group,
                      "runs": entry["runs"], **metrics,
-                     "status": TargetStatus.FAIL if entry["misses"] else TargetStatus.PASS, "misses": entry["misses"][:20]})
+                     "status": TargetStatus.FAIL if entry["misses"] else TargetStatus.PASS,
+                     "misses": entry["misses"][:20]})
     return rows
 
 
-def references(adapter: Any) -> tuple[Any, Any]:
+def references(adapter: ModelAdapter) -> tuple[Any, Any]:
     """PyTorch eager prefill and decode, cached so several targets share their runs."""
     from pipeline.runtimes.eager import EagerRuntime
 
@@ -76,7 +86,7 @@ def references(adapter: Any) -> tuple[Any, Any]:
     return CachedRuntime(prefill), CachedRuntime(decode)
 
 
-def run_target(plan: Any, adapter: Any, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
+def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
                sources: Sequence[str], text_ids: Sequence[int], localise: bool,
                localise_tol: dict, refs: tuple[Any, Any] | None = None) -> dict[str, Any]:
     """The evidence entry for one target (see the module docstring)."""
@@ -91,7 +101,8 @@ def run_target(plan: Any, adapter: Any, arts: Any, *, thresholds: dict, decode_s
     except Exception as exc:  # this target errs; the others still run
         return {**entry, "reason": f"{type(exc).__name__}: {exc}"}
     failed = [c for c in comparisons if not c.passed]
-    entry.update(status=TargetStatus.FAIL if failed else TargetStatus.PASS, comparisons=len(comparisons), failed=len(failed),
+    entry.update(status=TargetStatus.FAIL if failed else TargetStatus.PASS, comparisons=len(comparisons),
+                 failed=len(failed),
                  rows=fold_rows(comparisons, plan.runtime), files=[str(p) for p in opened])
     if not comparisons:
         entry.update(status=TargetStatus.ERROR, reason="nothing was compared")

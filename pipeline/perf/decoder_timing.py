@@ -21,6 +21,7 @@ the reference, the round-by-round ratio reference time / runtime time
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -79,8 +80,7 @@ def decoder_cells(runners: Sequence[Runners], inputs: DecoderInputs) -> list[Cel
             for r in runners:
                 runtime = r.prefill if phase == PREFILL else r.decode
                 if runtime is not None:
-                    cells.append(Cell(key=cell_key(r.key, phase, length),
-                                      run=(lambda rt=runtime, f=feed: rt.run(f))))
+                    cells.append(Cell(key=cell_key(r.key, phase, length), run=functools.partial(runtime.run, feed)))
     return cells
 
 

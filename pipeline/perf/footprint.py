@@ -25,7 +25,7 @@ def disk_bytes(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     total = 0
-    for folder, dirs, files in os.walk(path, followlinks=False):
+    for folder, _dirs, files in os.walk(path, followlinks=False):
         for name in files:
             file = Path(folder) / name
             if not file.is_symlink() and file.is_file():

@@ -24,8 +24,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from pipeline.perf.decoder_timing import (DECODE, PREFILL, DecoderInputs, Runners, cell_key, decode_growth,
-                                          decoder_cells, decoder_inputs, timing_rows)
+from pipeline.perf.decoder_timing import (
+    DECODE,
+    PREFILL,
+    DecoderInputs,
+    Runners,
+    cell_key,
+    decode_growth,
+    decoder_cells,
+    decoder_inputs,
+    timing_rows,
+)
 from pipeline.perf.footprint import disk_bytes, onnx_disk_bytes
 from pipeline.perf.mil_cost import CostError, MilProgram
 from pipeline.perf.onnx_cost import OnnxGraph
@@ -176,7 +185,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
             torch.set_num_threads(before)
     rows = timing_rows(done, [r for _, r in runners], inputs, reference="torch")
     decode_lengths = sorted(inputs.decode)
-    for plan, opened in runners:
+    for plan, _opened in runners:
         growth = decode_growth(done, plan.key, inputs)
         out[plan.key] = {"status": "measured", "runtime": plan.runtime, "reason": "",
                          "threads": threads, "rounds": done.rounds, "capped": done.capped,

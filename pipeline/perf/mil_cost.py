@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from numbers import Integral
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pipeline.perf.graph_cost import CostTally, ProgramCost, Step, numel, peak_live_bytes, tensor_bytes
 from pipeline.runtimes.mil_package import InputContract, LoadedPackage, load_package
@@ -100,9 +100,8 @@ class MilProgram:
 
     def __init__(self, package: LoadedPackage) -> None:
         self.package = package
-        function = package.function
-        self._function = function
-        self._ops = list(function.operations)
+        self._function: Any = cast(Any, package.function)  # a coremltools Function (typed as object)
+        self._ops = list(self._function.operations)
         self._const = self._constants(self._ops)
         self._lock = threading.Lock()
 
@@ -132,7 +131,7 @@ class MilProgram:
                 continue
             value = op.outputs[0].val
             nbytes = getattr(value, "nbytes", None)
-            if isinstance(nbytes, int) and getattr(value, "size", 0):
+            if isinstance(nbytes, int) and getattr(value, "size", None):
                 dtype = _dtype(op.outputs[0]) or str(value.dtype)
                 out[dtype] = out.get(dtype, 0) + nbytes
         return out

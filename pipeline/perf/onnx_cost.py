@@ -34,15 +34,14 @@ def _type_shape(value_type: Any, env: Mapping[str, int]) -> tuple[tuple[int, ...
     dtype = _DTYPES.get(tensor.elem_type)
     if not tensor.HasField("shape"):
         return None, dtype
-    dims = []
+    dims: list[int] = []
     for dim in tensor.shape.dim:
-        if dim.HasField("dim_value"):
-            dims.append(int(dim.dim_value))
-        elif dim.HasField("dim_param"):
-            dims.append(evaluate_dim(dim.dim_param, env))
-        else:
-            dims.append(None)
-    return (None if None in dims else tuple(dims)), dtype  # type: ignore[return-value]
+        size = int(dim.dim_value) if dim.HasField("dim_value") else \
+            evaluate_dim(dim.dim_param, env) if dim.HasField("dim_param") else None
+        if size is None:
+            return None, dtype
+        dims.append(size)
+    return tuple(dims), dtype
 
 
 class OnnxGraph:

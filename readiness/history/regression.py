@@ -57,7 +57,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -273,10 +273,13 @@ def _gate_delta(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
 def _intervals(gate: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
     """A gate's measured intervals by metric (`evidence.intervals`: {metric: [low, high]})."""
     raw = _table(_table(gate, "evidence"), "intervals")
-    out = {}
+    out: dict[str, tuple[float, float]] = {}
     for metric, pair in raw.items():
-        if isinstance(pair, list) and len(pair) == 2 and None not in (lo := _num(pair[0]), hi := _num(pair[1])):
-            out[str(metric)] = (min(lo, hi), max(lo, hi))  # type: ignore[type-var]
+        if not isinstance(pair, list) or len(pair) != 2:
+            continue
+        lo, hi = _num(pair[0]), _num(pair[1])
+        if lo is not None and hi is not None:
+            out[str(metric)] = (min(lo, hi), max(lo, hi))
     return out
 
 
@@ -303,11 +306,11 @@ def _check(gate: str | None, metric: str, before: Any, after: Any, rules: tuple[
             return []
         message = f"{label} was {_fmt(b)} in the baseline and is not measured now"
     elif intervals[0] is not None and intervals[1] is not None:
+        (b_lo, b_hi), (a_lo, a_hi) = intervals[0], intervals[1]
         edge_b, edge_a = _interval_edges(rule, intervals[0], intervals[1])
         if not rule.violated(before=edge_b, after=edge_a):
             return []
         verb = "dropped" if rule.higher_is_better else "rose"
-        (b_lo, b_hi), (a_lo, a_hi) = intervals
         message = (f"{label} {verb} beyond its interval: now {_fmt(a)} [{_fmt(a_lo)}–{_fmt(a_hi)}], baseline "
                    f"{_fmt(b)} [{_fmt(b_lo)}–{_fmt(b_hi)}]; rule {rule.describe()}, judged on the interval ends")
     elif rule.violated(before=b, after=a):
@@ -490,4 +493,4 @@ def _when(doc: Mapping[str, Any]) -> datetime:
         when = datetime.fromisoformat(str(doc.get("generated_at")))
     except ValueError:
         return datetime.max
-    return when if when.tzinfo is None else when.astimezone(timezone.utc).replace(tzinfo=None)
+    return when if when.tzinfo is None else when.astimezone(UTC).replace(tzinfo=None)

@@ -37,9 +37,20 @@ import json
 import sqlite3
 import time
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from readiness.history.regression import DEFAULT_RULES, FirstRunPolicy, Rule, is_partial, parse_rules
 
@@ -81,11 +92,6 @@ class HistoryError(Exception):
     """The history database cannot be used; the message names the file."""
 
 
-def default_path(project_root: str | Path) -> Path:
-    """Where history lives when the configuration does not say."""
-    return Path(project_root) / DEFAULT_RELATIVE_PATH
-
-
 def record(db_path: str | Path, document: Mapping[str, Any], *, keep: int = 0,
            dedupe: bool = False) -> int:
     """Store one assessment document and return its id.
@@ -114,7 +120,7 @@ def record(db_path: str | Path, document: Mapping[str, Any], *, keep: int = 0,
             (*indexed, digest, text))
         if keep > 0:
             _prune(conn, indexed[0], keep, spare=cur.lastrowid)
-        return int(cur.lastrowid)
+        return int(cur.lastrowid or 0)  # an INSERT always sets it
 
     return _transaction(path, write, create=True)
 
@@ -193,14 +199,6 @@ def projects(db_path: str | Path) -> list[str]:
     if not path.exists():
         return []
     return [row[0] for row in _read(path, "SELECT DISTINCT project FROM assessments ORDER BY 1", ())]
-
-
-def prune(db_path: str | Path, project: str, keep: int) -> int:
-    """Delete all but the newest `keep` entries of `project`, sparing shipped ones."""
-    if keep <= 0:
-        raise ValueError(f"keep must be a positive number of assessments, got {keep}")
-    return _transaction(_existing(Path(db_path)), lambda conn: _prune(conn, project, keep),
-                        create=False)
 
 
 def _prune(conn: sqlite3.Connection, project: str, keep: int, spare: int | None = None) -> int:
@@ -374,57 +372,55 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
 
 # --- settings --------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HistorySettings:
-    """`[tool.readiness.history]`: where history lives and how runs are compared.
+class HistorySettings(BaseModel):
+    """`[history]` (`[tool.readiness.history]`): where history lives and how runs are compared.
 
-    `path` is relative to the project root; `keep` = 0 keeps every assessment;
-    `trend_n` is how many assessments the trend chart spans; `rules` are the
-    effective regression rules (user rules, then the defaults they leave).
+    The one definition: the configuration validates its table with it, and
+    the history commands read it. `path` is relative to the project root;
+    `keep` = 0 keeps every assessment; `trend_n` is how many assessments the
+    trend chart spans (two at least: one point is no trend); `rules` are the
+    effective regression rules (the user's, then the defaults they leave).
     """
 
-    enabled: bool = True
-    path: str = str(DEFAULT_RELATIVE_PATH)
-    keep: int = 0
-    trend_n: int = 20
-    first_run_policy: str = FirstRunPolicy.PASS.value
-    status_regressions: bool = True
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: StrictBool = True
+    path: StrictStr = str(DEFAULT_RELATIVE_PATH)
+    keep: StrictInt = Field(default=0, ge=0)
+    trend_n: StrictInt = Field(default=20, ge=2, le=1000)
+    first_run_policy: FirstRunPolicy = FirstRunPolicy.PASS
+    status_regressions: StrictBool = True
     rules: tuple[Rule, ...] = DEFAULT_RULES
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _parse_rules(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, tuple) and all(isinstance(rule, Rule) for rule in value):
+            return value
+        key = (info.context or {}).get("key", "history")
+        return parse_rules(value, key=f"{key}.rules")
 
     def db_path(self, project_root: str | Path) -> Path:
         """The database file: `path` as given when absolute, else under the project root."""
         return Path(project_root) / Path(self.path).expanduser()
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *,
-                     key: str = "tool.readiness.history") -> HistorySettings:
-        """Build from the configuration table; ValueError names the bad key."""
+    def from_mapping(cls, data: Mapping[str, Any], *, key: str = "tool.readiness.history") -> HistorySettings:
+        """Validate a configuration table; ValueError names the bad key."""
         if not isinstance(data, Mapping):
             raise ValueError(f"{key}: expected a table, got {data!r}")
-        allowed = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ValueError(f"{key}.{unknown[0]}: unknown setting (allowed: {', '.join(sorted(allowed))})")
-        values: dict[str, Any] = {}
-        for name, kind in (("enabled", bool), ("status_regressions", bool), ("path", str),
-                           ("keep", int), ("trend_n", int)):
-            if name in data:
-                values[name] = _typed(data[name], kind, f"{key}.{name}")
-        if values.get("keep", 0) < 0 or values.get("trend_n", 1) < 1:
-            bad = "keep" if values.get("keep", 0) < 0 else "trend_n"
-            raise ValueError(f"{key}.{bad}: {values[bad]} is out of range (keep >= 0, trend_n >= 1)")
-        if "first_run_policy" in data:
-            policy = data["first_run_policy"]
-            if policy not in {p.value for p in FirstRunPolicy}:
-                raise ValueError(f"{key}.first_run_policy: {policy!r} is not one of 'pass', 'fail'")
-            values["first_run_policy"] = policy
-        if "rules" in data:
-            values["rules"] = parse_rules(data["rules"], key=f"{key}.rules")
-        return cls(**values)
+        try:
+            return cls.model_validate(dict(data), context={"key": key})
+        except ValidationError as exc:
+            raise ValueError(describe_error(exc.errors()[0], key)) from None
 
 
-def _typed(value: Any, kind: type, key: str) -> Any:
-    # bool is an int in Python; a setting that wants a number must not take `true`.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{key}: expected {kind.__name__}, got {value!r}")
-    return value
+def describe_error(error: Mapping[str, Any], key: str) -> str:
+    """One pydantic error of the history table as one line naming `key.field`."""
+    loc = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = ", ".join(sorted(HistorySettings.model_fields))
+        return f"{key}.{loc}: unknown setting (allowed: {allowed})"
+    if error["type"] == "value_error":  # a rule: its own message names the key
+        return str(error["ctx"]["error"])
+    return f"{key}.{loc} = {error.get('input')!r}: {error['msg']}"

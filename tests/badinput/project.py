@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import REPO
 from tests.fixtures.processes import HANG_GUARD_S
 
-REPO = Path(__file__).resolve().parents[2]
 CORPUS = Path(__file__).resolve().parent / "corpus"
 HISTORY_OFF = "\n[history]\nenabled = false\n"
 

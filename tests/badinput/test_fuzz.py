@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.badinput.project import CORPUS
@@ -154,8 +154,8 @@ def test_gate_settings_give_settings_or_a_config_error(gate: str, table: dict[st
 @given(text=st.text(max_size=40) | st.builds(lambda g, k, v: f"{g}.{k}={v}", st.sampled_from(GATE_SETTINGS),
                                                 toml_keys, st.text(max_size=12)))
 def test_set_override_gives_a_setting_or_a_config_error(text: str) -> None:
-    from readiness.assessment import parse_override
     from readiness.config import ConfigError
+    from readiness.selection import parse_override
 
     try:
         gate, key, _ = parse_override(text)

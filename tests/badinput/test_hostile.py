@@ -137,7 +137,8 @@ LEAKS = {}
 
 def _doc_param(field: str, fmt: str):
     leak = LEAKS.get((field, fmt))
-    marks = [pytest.mark.xfail(strict=True, reason=f"bug: {field} reaches the {fmt} report with {leak}")] if leak else []
+    reason = f"bug: {field} reaches the {fmt} report with {leak}"
+    marks = [pytest.mark.xfail(strict=True, reason=reason)] if leak else []
     return pytest.param(field, fmt, id=f"{field}-{fmt}", marks=marks)
 
 

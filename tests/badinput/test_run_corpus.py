@@ -9,12 +9,12 @@ reports and the history say it was partial.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from tests.badinput.project import assert_no_traceback, assert_refused, run_cli
+from tests.conftest import read_document
 
 GOOD_JUNIT = """<?xml version="1.0"?>
 <testsuites><testsuite name="pytest" tests="1"><testcase classname="tests.test_mod" name="test_ok" time="0.01"/>
@@ -38,8 +38,7 @@ def _project(tmp_path: Path, junit: str = GOOD_JUNIT) -> Path:
     return root
 
 
-def _doc(root: Path) -> dict:
-    return json.loads((root / "out" / "assessment.json").read_text(encoding="utf-8"))
+_doc = read_document
 
 
 @pytest.mark.parametrize(("value", "fragment"), [

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gates.engine import scheduler as engine, registry
+from gates.engine import registry
+from gates.engine import scheduler as engine
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec, ProjectSpec
 from gates.result import GateResult, Status
@@ -109,10 +110,9 @@ def test_an_adapter_that_cannot_load_is_one_error_each(tmp_path):
     ("semantics", {"prefix_length": 0}),
 ])
 def test_bad_setting_errors_do_not_repeat_the_gate_name(name, settings):
-    from gates.mutation import gate as mutation
-    from gates.model import parity
-    from gates.model import semantics
+    from gates.model import parity, semantics
     from gates.model.environment import within
+    from gates.mutation import gate as mutation
 
     raise_for = {
         "environment": lambda s: within("1.0", s["python"]),

@@ -128,70 +128,34 @@ def test_module_without_arch_fields_is_refused() -> None:
         ModuleAdapter(Bare())
 
 
-# -- the worked example: a tiny HF Llama as a user's model ------------------------
+# -- the documented custom callable: one callable, variants from [model.args] -------
+# (it ships through `readiness assess` in tests/test_docs_snippets.py)
 
-@pytest.fixture(scope="module")
-def llama():
+def test_documented_example_builds_each_variant_it_is_asked_for() -> None:
     pytest.importorskip("transformers")
     root = Path(__file__).resolve().parents[2]
-    return load_adapter({"adapter": "examples.hf_llama_adapter:build"}, root)
+    gqa = load_adapter({"adapter": "examples.hf_llama_adapter:build", "args": {"variant": "gqa"}}, root)
+    mha = load_adapter({"adapter": "examples.hf_llama_adapter:build", "args": {"variant": "mha", "seed": 1}}, root)
+    assert (gqa.n_kv_heads, mha.n_kv_heads, gqa.n_layers, gqa.vocab_size) == (2, 4, 2, 512)
+    with pytest.raises(AdapterError, match="raised ValueError: variant 'moe' is not one of gqa, mha"):
+        load_adapter({"adapter": "examples.hf_llama_adapter:build", "args": {"variant": "moe"}}, root)
 
 
-@pytest.mark.heavy
-def test_hf_llama_example_decodes_like_it_prefills(llama) -> None:
-    x = torch.randint(0, 512, (2, 9), dtype=torch.int32, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        full = llama.prefill_module()(x)
-        caches = llama.prefill_module()(x[:, :4])[1:]
-        decode = llama.decode_module()
-        for pos in range(4, 9):
-            out = decode(x[:, pos:pos + 1], torch.tensor([pos], dtype=torch.int32), *caches)
-            caches = out[1:]
-            assert torch.allclose(out[0][:, 0], full[0][:, pos], atol=1e-5)
-    assert llama.prefill_output_names() == ("logits", "k_cache_0", "v_cache_0", "k_cache_1", "v_cache_1")
-    assert caches[0].shape == (2, 4, 9, 16)
+# -- [model.args]: keyword arguments for a user's callable -------------------------
+
+def test_model_args_reach_the_callable_as_keywords(project: Path) -> None:
+    (project / "usermodels_args_test.py").write_text(textwrap.dedent("""
+        from pipeline.student import Student, StudentConfig
+        def build(vocab_size, halt_head=True, checkpoint=None):
+            return Student(StudentConfig(vocab_size=vocab_size, max_seq_len=16, halt_head=halt_head))
+    """))
+    adapter = load_adapter({"adapter": "usermodels_args_test:build",
+                            "args": {"vocab_size": 40, "halt_head": False}}, project)
+    assert adapter.vocab_size == 40 and not adapter.has_halt_head
+    other = load_adapter({"adapter": "usermodels_args_test:build", "args": {"vocab_size": 24}}, project)
+    assert other.vocab_size == 24 and other.has_halt_head  # one callable, two variants
 
 
-@pytest.mark.heavy
-def test_hf_llama_example_passes_the_model_gates(llama, tmp_path: Path) -> None:
-    from gates.model import checkpoint, semantics, tokenizer
-    from gates.engine.protocol import GateContext
-    from gates.engine.spec import ModelSpec, ProjectSpec
-    from gates.result import Status
-    from tests.fixtures.models import REPO_ROOT, demo
-
-    spec = ModelSpec(adapter="examples.hf_llama_adapter:build", tokenizer=demo().tokenizer)
-    for gate, settings in ((semantics.SemanticsGate(), semantics.Settings()),
-                           (tokenizer.TokenizerGate(), tokenizer.Settings())):
-        ctx = GateContext(spec=ProjectSpec(name="llama", root=REPO_ROOT, model=spec),
-                          settings=settings, work_dir=tmp_path)
-        result = gate.check(ctx)
-        assert result.status is Status.PASS, (gate.name, result.summary)
-    # Without a checkpoint file, "loads safely" cannot be shown: a warning, never a pass.
-    ctx = GateContext(spec=ProjectSpec(name="llama", root=REPO_ROOT, model=spec),
-                      settings=checkpoint.Settings(), work_dir=tmp_path)
-    result = checkpoint.CheckpointGate().check(ctx)
-    assert result.status is Status.WARN, result.summary
-    assert result.metrics["checks_ok"] == result.metrics["checks"] == 3
-
-
-@pytest.mark.heavy
-def test_hf_llama_example_exports_and_converts_to_core_ml(llama) -> None:
-    ct = pytest.importorskip("coremltools")
-    import numpy as np
-    from torch.export import Dim, export
-
-    x = torch.randint(0, 512, (1, 16), dtype=torch.int32)
-    program = export(llama.prefill_module(), (x,), dynamic_shapes=({1: Dim("T", min=2, max=512)},))
-    assert program.module()(x[:, :7])[0].shape == (1, 7, 512)
-    cache = Dim("cache", min=2, max=600)
-    example = (x[:, :1], torch.tensor([3], dtype=torch.int32), *(torch.randn(1, 4, 3, 16) for _ in range(4)))
-    export(llama.decode_module(), example,
-           dynamic_shapes={"input_ids": None, "position": None,
-                           **{n: {2: cache} for n in llama.decode_input_names()[2:]}})
-    fixed = export(llama.prefill_module(), (x,)).run_decompositions({})
-    model = ct.convert(fixed, inputs=[ct.TensorType(name="input_ids", shape=(1, 16), dtype=np.int32)],
-                       outputs=[ct.TensorType(name=n) for n in llama.prefill_output_names()],
-                       convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
-                       compute_precision=ct.precision.FLOAT32)
-    assert [o.name for o in model.get_spec().description.output] == list(llama.prefill_output_names())
+def test_a_model_arg_the_callable_does_not_take_is_named(project: Path) -> None:
+    with pytest.raises(AdapterError, match=r"model.args variant not accepted by build\(checkpoint\)"):
+        load_adapter({"adapter": "usermodels_adapter_test:build", "args": {"variant": "x"}}, project)

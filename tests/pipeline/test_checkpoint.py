@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipeline.checkpoint import (CheckpointError, arch_hash, load_student, read_checkpoint,
-                                 save_checkpoint, write_checkpoint)
+from pipeline.checkpoint import (
+    CheckpointError,
+    arch_hash,
+    load_student,
+    read_checkpoint,
+    save_checkpoint,
+    write_checkpoint,
+)
 from pipeline.student import Student, StudentConfig
 
 CFG = StudentConfig(vocab_size=40, max_seq_len=24)
@@ -66,7 +72,8 @@ def test_model_arch_that_disagrees_with_the_weights_is_refused(model: Student, t
     arch = {**CFG.model_arch, "d_ff": 256}
     path = write_checkpoint(tmp_path / "lying.safetensors", model.state_dict(),
                             {"model_arch": arch, "arch_hash": arch_hash(model.state_dict())})
-    with pytest.raises(CheckpointError, match=r"lying\.safetensors: model_arch disagrees .*down_proj.weight is \(64, 128\)"):
+    with pytest.raises(CheckpointError,
+                       match=r"lying\.safetensors: model_arch disagrees .*down_proj.weight is \(64, 128\)"):
         load_student(path)
 
 
@@ -128,8 +135,9 @@ def test_save_leaves_no_temporary_files(saved: Path) -> None:
     ({"step": "late"}, "step 'late' is not an integer"),
 ])
 def test_metadata_of_the_wrong_shape_is_named(model: Student, tmp_path: Path, meta, message: str) -> None:
-    from safetensors.torch import save_file
     import json
+
+    from safetensors.torch import save_file
 
     path = tmp_path / "odd.safetensors"
     save_file({"w": torch.zeros(2)}, str(path), metadata={"readiness": json.dumps(meta)})

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
 import pytest
 
-from pipeline.contract import (ContractError, TensorSpec, compare_tensors, load_contract, resolve_dim,
-                               save_contract, validate)
+from pipeline.contract import (
+    ContractError,
+    TensorSpec,
+    compare_tensors,
+    load_contract,
+    resolve_dim,
+    save_contract,
+    validate,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "export"
 

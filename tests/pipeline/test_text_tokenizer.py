@@ -9,9 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
-from pipeline.text_tokenizer import (SPECIAL_TOKENS, TokenizerError, corpus_lines, corpus_text, decode,
-                                     encode, fingerprint, load_tokenizer, save_tokenizer,
-                                     train_tokenizer)
+from pipeline.text_tokenizer import (
+    SPECIAL_TOKENS,
+    TokenizerError,
+    corpus_lines,
+    corpus_text,
+    decode,
+    encode,
+    fingerprint,
+    load_tokenizer,
+    save_tokenizer,
+    train_tokenizer,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.to_coreml import (ConversionError, PackageError, cache_range_problems, convert_decode,
-                                deployment_target, read_package)
+from pipeline.to_coreml import (
+    ConversionError,
+    PackageError,
+    cache_range_problems,
+    convert_decode,
+    deployment_target,
+    read_package,
+)
 from tests.fixtures.export import built
 
 

@@ -7,25 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from gates.engine import registry
 from readiness.cli import main
-from tests.fixtures import core_gates
+from tests.conftest import read_document, write_outcome
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(registry, "BUILTIN", dict(core_gates.GATES))
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "readiness.toml").write_text("project = 'p'\n[history]\nenabled = false\n")
-    return tmp_path
+def project(core_project: Path) -> Path:
+    return core_project
 
 
-def _outcome(root: Path, **data: object) -> None:
-    (root / "outcome.json").write_text(json.dumps(data))
-
-
-def _doc(root: Path, out: str = "out") -> dict:
-    return json.loads((root / out / "assessment.json").read_text())
+_outcome, _doc = write_outcome, read_document
 
 
 def test_passing_gates_ship_with_exit_0(project: Path) -> None:

@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from readiness.history import store as history
 from readiness.cli_history import register
+from readiness.history import store as history
 from readiness.history.store import HistorySettings
 from tests.fixtures.history.documents import assessment, gate
 

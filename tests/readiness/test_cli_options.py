@@ -55,8 +55,8 @@ def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["assess", "--gate", "coverag"], "--gate coverag: unknown gate 'coverag'; did you mean 'coverage'?"),
     (["assess", "--skip", "mutation", "--set", "mutation.sample=5"],
      "--set mutation.sample=…: gate 'mutation' is not part of this run"),
-], ids=["runtime-other-gate", "runtime-bogus", "performance-runtime-bogus", "shard", "mutants-other-gate", "set-gate-typo", "set-key-typo",
-        "gate-typo", "gate-option-typo", "set-gate-not-run"])
+], ids=["runtime-other-gate", "runtime-bogus", "performance-runtime-bogus", "shard", "mutants-other-gate",
+        "set-gate-typo", "set-key-typo", "gate-typo", "gate-option-typo", "set-gate-not-run"])
 def test_usage_mistakes_are_one_line_before_anything_runs(failing: Path, capsys: pytest.CaptureFixture,
                                                           argv: list[str], line: str) -> None:
     assert main([*argv, "-o", "out"] if argv[0] == "assess" else argv) == 2

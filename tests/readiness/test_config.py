@@ -154,7 +154,7 @@ def test_the_default_tests_folder_is_not_required(tmp_path: Path) -> None:
 
 
 def test_missing_paths_in_pyproject_are_named_with_their_prefix(tmp_path: Path) -> None:
-    path = _write(tmp_path, "[tool.readiness.code]\nsources = ['nope']\n", "pyproject.toml")
+    _write(tmp_path, "[tool.readiness.code]\nsources = ['nope']\n", "pyproject.toml")
     with pytest.raises(config.ConfigError, match=r"tool\.readiness\.code\.sources = 'nope': no such file"):
         config.load(start=tmp_path)
 

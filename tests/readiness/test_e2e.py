@@ -11,15 +11,12 @@ from pathlib import Path
 import pytest
 
 from readiness.demo import copy_example
+from tests.conftest import REPO, run_readiness
 from tests.fixtures.processes import HANG_GUARD_S
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _readiness(args: list[str], cwd: Path, timeout: float = HANG_GUARD_S) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "readiness.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def _readiness(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return run_readiness(args, cwd)
 
 
 @pytest.fixture
@@ -77,8 +74,8 @@ def test_rerendering_a_report_never_imports_torch(tmp_path: Path) -> None:
     code = ("import sys; from readiness.cli import main; "
             "rc = main(['report', 'a.json', '-f', 'html', '-o', 'r.html']); "
             "print(rc, 'torch' in sys.modules, 'coremltools' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=HANG_GUARD_S, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.stdout.split() == ["0", "False", "False"], done.stderr[-2000:]
     html = (tmp_path / "r.html").read_text()
     gates = sample.build()["gates"]

@@ -114,14 +114,17 @@ def _hf_folder(root: Path) -> Path:
     return folder
 
 
-def test_a_hugging_face_folder_waits_for_an_adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture) -> None:
+def test_a_hugging_face_folder_is_named_as_the_adapter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
     _hf_folder(tmp_path)
     assert _init(tmp_path, monkeypatch) == 0
-    text = (tmp_path / "readiness.toml").read_text()
-    assert "model" not in tomllib.loads(text)
-    assert '# checkpoint = "hf/tiny-llama"' in text
-    assert "--model pkg.module:callable" in capsys.readouterr().err
+    loaded = config.load(tmp_path / "readiness.toml")
+    model = loaded.config.model
+    assert model is not None and model.adapter == "hf:hf/tiny-llama" and model.checkpoint is None
+    assert model.tokenizer == "hf/tiny-llama/tokenizer.json"  # the folder's own, filled in at load
+    assert "tokenizer" not in tomllib.loads((tmp_path / "readiness.toml").read_text())["model"]
+    assert model.lengths == [64, 128] and model.primary_length == 128  # tables of 256 rows: shorter prompts
+    assert 'adapter = "hf:hf/tiny-llama"' in capsys.readouterr().err
 
 
 def test_model_option_writes_the_model_table_with_what_was_found(tmp_path: Path,

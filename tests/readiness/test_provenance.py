@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from gates.result import GateResult, Severity, Status
 from gates.code.suite_run import ask_interpreter
+from gates.result import GateResult, Severity, Status
 from readiness.demo import copy_example
 from readiness.provenance import interpreters_of
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 FAKE = {"pytest": "99.1", "coverage": "98.2"}
 
 
@@ -103,4 +103,5 @@ def test_assessment_records_the_tests_interpreter_beside_readiness_own(tmp_path:
     assert f"<strong>Tests run by suite_health</strong> under Python {platform.python_version()}" in html
     assert "<tr><td>pytest</td><td>99.1</td></tr>" in html
     assert "<strong>Readiness's own interpreter</strong>: Python " in html
-    assert f"Tests run by suite_health under Python {platform.python_version()}" in (root / "out" / "report.md").read_text()
+    report = (root / "out" / "report.md").read_text()
+    assert f"Tests run by suite_health under Python {platform.python_version()}" in report

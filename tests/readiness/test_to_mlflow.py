@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from readiness.to_mlflow import (MlflowSettings, TrackingError, log_assessment, metrics_of,
-                                 params_of, tags_of)
+from readiness.to_mlflow import MlflowSettings, TrackingError, log_assessment, metrics_of, params_of, tags_of
 from tests.fixtures.history.documents import assessment, gate
 
 

@@ -8,7 +8,6 @@ page made no network request at all.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 

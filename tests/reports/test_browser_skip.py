@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.fixtures.processes import HANG_GUARD_S
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_without_chromium_the_summary_names_what_is_missing(tmp_path: Path) -> None:

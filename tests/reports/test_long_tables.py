@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gates.engine.spec import CodeSpec
 from gates.code.coverage import file_rows
 from gates.code.coverage_data import FileCoverage
+from gates.engine.spec import CodeSpec
 from reports import formats
 from tests.reports import sample
 

@@ -15,10 +15,10 @@ import xml.etree.ElementTree as ET
 import pytest
 from rich.console import Console
 
-from gates.result import LEGACY_OFF_FLAG, GateResult, Severity, Status
-from readiness import document
 from gates.engine import registry
 from gates.engine.protocol import Requires
+from gates.result import LEGACY_OFF_FLAG, GateResult, Severity, Status
+from readiness import document
 from readiness.assessment import off_result
 from readiness.scoring import score_components
 from readiness.verdict import decide
@@ -128,5 +128,6 @@ def test_a_schema_2_document_renders_as_its_schema_3_form_does(fmt: str) -> None
 def test_a_schema_2_document_cannot_carry_the_off_status() -> None:
     doc = _code_only_document()
     doc["schema_version"] = 2
-    with pytest.raises(document.DocumentError, match=r"old.json: invalid assessment document at gates/\d+/status: 'off' is not one of"):
+    with pytest.raises(document.DocumentError,
+                       match=r"old.json: invalid assessment document at gates/\d+/status: 'off' is not one of"):
         document.validate(doc, "old.json")

@@ -10,13 +10,13 @@ from pathlib import Path
 import coverage
 import pytest
 
-from gates.engine.spec import CodeSpec, CriticalModule
 from gates.code.coverage import CoverageGate, DiffCoverage, Settings, diff_coverage, file_rows, judge, pct_text
 from gates.code.coverage_data import FileCoverage
 from gates.code.diff_lines import parse_diff
-from gates.result import GateResult, Status
 from gates.code.suite_health import Settings as HealthSettings
 from gates.code.suite_health import SuiteHealthGate
+from gates.engine.spec import CodeSpec, CriticalModule
+from gates.result import GateResult, Status
 from tests.fixtures.links import EXPECTED, add_escaping_links
 from tests.gates.code.quality_projects import context, copy_project
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from gates.code.hygiene import HygieneGate, Settings, scan_file
-from gates.code.todo_markers import comments, scan_comments
-from gates.result import Status
 from gates.code.source_index import SourceIndex
 from gates.code.stubs import find_stubs
+from gates.code.todo_markers import comments, scan_comments
+from gates.result import Status
 from tests.fixtures.links import EXPECTED, SECRET, SYSTEM_TEXT, add_escaping_links
 from tests.gates.code.quality_projects import context, copy_project
 

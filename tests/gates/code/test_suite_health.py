@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from gates.code.case_results import Tally
+from gates.code.suite_health import Settings, SuiteHealthGate, judge
 from gates.engine import process_watch
 from gates.engine.protocol import GateError
-from gates.code.case_results import Tally
 from gates.result import Status
-from gates.code.suite_health import Settings, SuiteHealthGate, judge
 from tests.fixtures.processes import HANG_GUARD_S, ClockAfter, wait_until_gone
 from tests.gates.code.quality_projects import context, copy_project
 

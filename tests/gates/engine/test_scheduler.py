@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from gates.engine import scheduler as engine
+from gates.engine.cache import ResultCache
 from gates.engine.protocol import GateContext
 from gates.engine.spec import ProjectSpec
-from gates.engine.cache import ResultCache
 from gates.result import GateResult, Status
 from gates.testing import StaticGate
 from tests.fixtures.processes import HANG_GUARD_S

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gates.engine.protocol import GateError
-from gates.model.checkpoint import CheckpointGate, Settings, judge, Check, vocab_check
+from gates.model.checkpoint import Check, CheckpointGate, Settings, judge, vocab_check
 from gates.result import Status
 from tests.fixtures.models import demo
 from tests.fixtures.models.defects import lying_arch_checkpoint, oversized_tokenizer

@@ -238,7 +238,7 @@ def test_readiness_merge_folds_the_macos_partial_into_the_assessment(tmp_path, g
 
     macos = run(tmp_path, runtime="coreml")
     merged = merge(doc([good]), [doc([macos])])
-    gate = next(g for g in merged["gates"] if g["name"] == "performance")
+    gate = next(g for g in merged.document["gates"] if g["name"] == "performance")
     assert gate["evidence"]["targets"]["coreml_fp16"]["timing"]["status"] == "measured"
     assert gate["evidence"]["targets"]["onnx_fp32"]["timing"]["status"] == "measured"
     assert gate["evidence"]["merged_from"] == 2

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from gates.model.performance_judging import (Outcome, cache_reprojection, checks, findings, judge,
-                                             limit_for)
+from gates.model.performance_judging import Outcome, cache_reprojection, checks, findings, judge, limit_for
 
 
 def entry(decode=(1.0, 0.9, 1.2), prefill_rate=(5000.0, 4000.0, 6000.0), growth=None, size=4_800_000,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from gates.engine.protocol import GateError
+from gates.model.semantics import SemanticsGate, Settings
 from gates.model.shared import ADAPTER
 from gates.result import Status
-from gates.model.semantics import SemanticsGate, Settings
 from tests.gates.model.context import DEFECTS, model_context
 
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gates.engine.protocol import GateError
-from gates.result import Status
 from gates.model.tokenizer import Settings, TokenizerGate, generated_texts
+from gates.result import Status
 from pipeline.text_tokenizer import decode, encode, load_tokenizer
 from tests.fixtures.models import demo
 from tests.fixtures.models.defects import oversized_tokenizer, special_outside_embedding

@@ -13,8 +13,8 @@ from importlib import metadata
 
 import pytest
 
-from gates.mutation.gate import MutationGate
 from gates.engine.protocol import GateContext
+from gates.mutation.gate import MutationGate
 from gates.result import GateResult, Status
 from tests.fixtures.mutation.projects import context, copy_project
 
@@ -43,7 +43,8 @@ def test_survivors_come_with_file_line_and_diff(good_run):
     root, _tmp, result = good_run
     survivor = result.evidence["survivors"][0]
     source_line = (root / survivor["file"]).read_text().splitlines()[survivor["line"] - 1]
-    removed = [l[1:] for l in survivor["diff"].splitlines() if l.startswith("-") and not l.startswith("---")]
+    removed = [line[1:] for line in survivor["diff"].splitlines()
+               if line.startswith("-") and not line.startswith("---")]
     assert removed and removed[0].strip() == source_line.strip()
 
 

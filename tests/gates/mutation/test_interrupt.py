@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+from tests.conftest import REPO
+
 HANG_GUARD_S = 600.0
 RERUN_EXIT = 0  # the test kills every mutant of grade(): the rerun passes and ships
 

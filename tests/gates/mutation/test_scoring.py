@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from gates.engine.protocol import GateError
-from gates.mutation.interval import wilson_interval
-from gates.mutation.gate import MutationGate, parse_shard, validate, Settings
-from gates.mutation.judging import judge
 from gates.mutation.evidence import ModuleCounts, verdict_of
-from gates.mutation.judging import incomplete
+from gates.mutation.gate import MutationGate, Settings, parse_shard, validate
+from gates.mutation.interval import wilson_interval
+from gates.mutation.judging import incomplete, judge
 from gates.mutation.session import select
 from gates.result import GateResult, Status
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+from gates.engine.spec import CodeSpec
+from gates.mutation import session as mutation_session
 from gates.mutation import workspace
 from gates.mutation.cache import CachedResult, MutationCache, context_hash, function_hashes
-from gates.engine.spec import CodeSpec
 from gates.mutation.gate import targets_of
-from gates.mutation import session as mutation_session
 from tests.fixtures.links import EXPECTED, SECRET, add_escaping_links
 from tests.fixtures.mutation.projects import copy_project
 

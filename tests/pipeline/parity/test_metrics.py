@@ -7,8 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.parity.metrics import (DEFAULT_THRESHOLDS, PSNR_CAP_DB, compare, judge, logit_metrics,
-                             output_group, thresholds_for)
+from pipeline.parity.metrics import (
+    DEFAULT_THRESHOLDS,
+    PSNR_CAP_DB,
+    compare,
+    judge,
+    logit_metrics,
+    output_group,
+    thresholds_for,
+)
 
 RNG = np.random.default_rng(0)
 LOGITS = RNG.standard_normal((1, 6, 50)).astype(np.float32)

@@ -6,10 +6,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from readiness.history.regression import (DEFAULT_RULES, Rule, compare, diff, first_run, parse_rules,
-                                  rule_for, ship_blockers, trend)
+from readiness.history.regression import (
+    DEFAULT_RULES,
+    Rule,
+    compare,
+    diff,
+    first_run,
+    parse_rules,
+    rule_for,
+    ship_blockers,
+    trend,
+)
 from tests.fixtures.history.documents import assessment, gate
-
 
 # --- rules ----------------------------------------------------------------------------------
 
@@ -101,7 +109,7 @@ def test_first_run_says_so_and_carries_the_policy() -> None:
 
 
 def test_an_unknown_first_run_policy_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'maybe' is not a valid FirstRunPolicy"):
         compare(assessment(), None, first_run_policy="maybe")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from readiness.history import store as history
-from readiness.history.store import HistoryError, HistorySettings
 from readiness.history.regression import DEFAULT_RULES, Rule
+from readiness.history.store import HistoryError, HistorySettings
 from tests.fixtures.history.documents import assessment
 from tests.fixtures.processes import HANG_GUARD_S
 

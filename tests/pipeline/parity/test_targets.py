@@ -1,0 +1,87 @@
+"""One converted target against PyTorch: its rows folded per length, its outcome as an evidence entry."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from pipeline.parity import targets
+from pipeline.parity.cases import Comparison
+from pipeline.parity.targets import TargetStatus, fold_rows, run_target
+from pipeline.runtimes.base import NotEvaluable
+
+PLAN = SimpleNamespace(target="coreml", precision="fp16", runtime="mil")
+
+
+def _c(output: str, *, phase: str = "prefill", length: int = 64, source: str = "random", step: int = 0,
+       max_abs: float = 1e-3, misses: tuple[str, ...] = ()) -> Comparison:
+    return Comparison(phase=phase, source=source, length=length, step=step, output=output,
+                      metrics={"max_abs": max_abs, "cosine": 1.0 - max_abs, "nan_count": 0}, misses=misses)
+
+
+def test_rows_fold_sources_and_steps_into_the_worst_value_per_length_and_output() -> None:
+    rows = fold_rows([_c("logits", max_abs=1e-3), _c("logits", source="text", max_abs=5e-3, misses=("max_abs",)),
+                      _c("k_cache_0", max_abs=2e-3), _c("k_cache_1", max_abs=4e-3),
+                      _c("logits", phase="decode", step=1, max_abs=1e-4)], "mil")
+    assert [(r["phase"], r["T"], r["output"]) for r in rows] == [("prefill", 64, "cache"), ("prefill", 64, "logits"),
+                                                                 ("decode", 64, "logits")]
+    cache, logits, decode = rows
+    assert logits["runs"] == 2 and logits["max_abs"] == 5e-3 and logits["cosine"] == pytest.approx(1 - 5e-3)
+    assert logits["status"] == TargetStatus.FAIL and logits["misses"] == ["logits (text): max_abs"]
+    assert cache["runs"] == 2 and cache["max_abs"] == 4e-3 and cache["status"] == TargetStatus.PASS
+    assert decode["runtime"] == "mil" and decode["status"] == "pass"
+
+
+def test_a_non_finite_metric_is_stored_as_null() -> None:
+    [row] = fold_rows([Comparison(phase="prefill", source="random", length=8, step=0, output="logits",
+                                  metrics={"max_abs": math.inf, "psnr_db": math.nan}, misses=("max_abs",))], "onnx")
+    assert row["max_abs"] is None and row["psnr_db"] is None
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, outcome: Any, **kwargs: Any) -> dict[str, Any]:
+    def compare(*args: Any) -> Any:
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(targets, "_compare_target", compare)
+    options = {"thresholds": {}, "decode_steps": 1, "seed": 0, "sources": ("random",), "text_ids": (),
+               "localise": False, "localise_tol": {}, "refs": (None, None), **kwargs}
+    return run_target(PLAN, adapter=None, arts=None, **options)
+
+
+def test_a_runtime_that_cannot_run_here_is_not_evaluable_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = _run(monkeypatch, NotEvaluable("Core ML prediction needs macOS"))
+    assert entry["status"] == TargetStatus.NOT_EVALUABLE and entry["reason"] == "Core ML prediction needs macOS"
+    assert entry["rows"] == [] and entry["comparisons"] == 0
+
+
+def test_any_other_failure_is_this_targets_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = _run(monkeypatch, RuntimeError("the package is truncated"))
+    assert entry["status"] == TargetStatus.ERROR and entry["reason"] == "RuntimeError: the package is truncated"
+
+
+def test_nothing_compared_is_an_error_never_a_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = _run(monkeypatch, ([], {}))
+    assert entry["status"] == TargetStatus.ERROR and entry["reason"] == "nothing was compared"
+
+
+def test_a_miss_fails_the_target_and_counts_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = _run(monkeypatch, ([_c("logits"), _c("logits", source="text", misses=("cosine",))], {"p.mlpackage": 1}))
+    assert entry["status"] == TargetStatus.FAIL and (entry["comparisons"], entry["failed"]) == (2, 1)
+    assert entry["files"] == ["p.mlpackage"] and entry["localisation"] == []
+
+
+def test_a_localisation_that_fails_is_noted_and_never_changes_the_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.parity import localise
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("no such op")
+
+    monkeypatch.setattr(localise, "localise_failure", broken)
+    entry = _run(monkeypatch, ([_c("logits", misses=("max_abs",))], {}), localise=True)
+    assert entry["status"] == TargetStatus.FAIL
+    assert entry["localisation"] == [{"kind": "unavailable", "detail": "KeyError: 'no such op'"}]
