@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO, run_readiness
 from tests.fixtures.models import demo
-from tests.readiness.test_e2e import REPO, _readiness
 
 pytestmark = pytest.mark.heavy
 DOC = REPO / "docs" / "gates" / "performance.md"
@@ -42,7 +42,7 @@ def assess(tmp_path: Path, adapter: str, budgets: str) -> tuple[int, dict, str]:
         f'tokenizer = "{assets.tokenizer}"', "lengths = [64, 128, 256, 512]", "primary_length = 128", "",
         "[history]", "enabled = false", "", budgets, ""])
     (tmp_path / "readiness.toml").write_text(config)
-    done = _readiness(["assess", "--gate", "performance", "-o", "out"], tmp_path, timeout=1800)
+    done = run_readiness(["assess", "--gate", "performance", "-o", "out"], tmp_path, timeout_s=1800)
     doc = json.loads((tmp_path / "out" / "assessment.json").read_text())
     gate = next(g for g in doc["gates"] if g["name"] == "performance")
     return done.returncode, gate, done.stderr
