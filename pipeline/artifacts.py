@@ -27,11 +27,12 @@ that failed. Only an adapter that cannot even build its modules makes
 tokenizer fingerprint the contract records (checkpoint metadata first).
 
 Packages live in a content-addressed folder `out_dir/<key>/`, where the key
-hashes the weights (values, not only shapes), the architecture, the source
-files of the model classes, the build options and the torch / coremltools /
-onnx versions. Packages are written under a temporary name and renamed, so a
-package that exists is complete: a warm re-run with the same model and
-options reuses them (listed in `reused`) instead of converting again. Export
+hashes the weights and buffers (values, not only shapes), the architecture,
+the names and source files of the model classes, the build options and the
+torch / coremltools / onnx versions. Packages are written under a temporary
+name and renamed, so a package that exists is complete: a warm re-run with
+the same model and options reuses them (listed in `reused`) instead of
+converting again. Export
 and its validation always run (they are the evidence the export gate reports).
 
 Gates share one instance per run through `ctx.memo.get("adapter", ...)` and
@@ -228,12 +229,16 @@ def weights_arch_hash(module: torch.nn.Module) -> str:
 def model_key(adapter: Any, options: BuildOptions) -> str:
     """sha256 over weights, architecture, model source, options and tool versions."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(adapter.module.state_dict().items()):
+    state = adapter.module.state_dict()
+    # non-persistent buffers (rotary and mask tables, a seeded defect's dead weight) are converted too
+    extra_buffers = {n: b for n, b in adapter.module.named_buffers() if n not in state}
+    for name, tensor in sorted({**state, **extra_buffers}.items()):
         digest.update(name.encode())
         digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
         digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
     # sorted, not a set: a set of classes iterates in id order, which differs per process
     for cls in sorted({type(adapter), type(adapter.module)}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
+        digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())  # one module may hold several models
         try:
             digest.update(inspect.getsource(inspect.getmodule(cls)).encode())  # type: ignore[arg-type]
         except (OSError, TypeError):

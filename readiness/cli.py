@@ -42,9 +42,9 @@ CONFIG_HELP = "The configuration: readiness.toml or pyproject.toml (default: the
 SET_HELP = "Gate setting GATE.KEY=VALUE for this run, e.g. mutation.sample=50; repeatable."
 NO_CACHE_HELP = "Measure every gate afresh instead of reusing cached results."
 
-# `readiness gate` options that set a gate's setting: option -> (gates it applies to, setting).
-GATE_OPTIONS = {"--runtime": (("parity",), "runtime"), "--mutants": (("mutation",), "sample"),
-                "--shard": (("mutation", "suite_health"), "shard")}
+# `readiness gate` options that set a gate's setting: option -> {gate: setting}.
+GATE_OPTIONS = {"--runtime": {"parity": "runtime", "performance": "runtime"}, "--mutants": {"mutation": "sample"},
+                "--shard": {"mutation": "shard", "suite_health": "shard"}}
 
 
 def _formats(values: list[str] | None) -> tuple[str, ...]:
@@ -128,16 +128,18 @@ def _gate_options(name: str, given: dict[str, Any]) -> dict[str, dict[str, Any]]
     for option, value in given.items():
         if value is None:
             continue
-        gates, setting = GATE_OPTIONS[option]
+        gates = GATE_OPTIONS[option]
         if name not in gates:
-            allowed = " and ".join(f"`readiness gate {g}`" for g in gates)
-            raise HarnessError(f"{option} applies to {allowed} only, not to `readiness gate {name}`")
-        out.setdefault(name, {})[setting] = value
+            only = " or ".join(f"`readiness gate {g}`" for g in gates)
+            raise HarnessError(f"{option} applies to {only} only, not to `readiness gate {name}`")
+        out.setdefault(name, {})[gates[name]] = value
     if given.get("--runtime") is not None:
         from gates.model.parity import RUNTIMES
+        from gates.model.performance import Runtime
 
-        if given["--runtime"] not in RUNTIMES:
-            raise HarnessError(f"--runtime {given['--runtime']}: unknown runtime (choose from {', '.join(RUNTIMES)})")
+        allowed = RUNTIMES if name == "parity" else tuple(Runtime)
+        if given["--runtime"] not in allowed:
+            raise HarnessError(f"--runtime {given['--runtime']}: unknown runtime (choose from {', '.join(allowed)})")
     if given.get("--shard") is not None:
         from gates.engine.protocol import GateError
         from gates.mutation.gate import parse_shard
@@ -168,7 +170,8 @@ def gate_command(
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     set_: Optional[list[str]] = typer.Option(None, "--set", metavar="GATE.KEY=VALUE", help=SET_HELP),
     runtime: Optional[str] = typer.Option(None, "--runtime", metavar="RUNTIME",
-                                          help="parity only: the runtime to check (auto, coreml, mil, onnx)."),
+                                          help="parity: the runtime to check (auto, coreml, mil, onnx); "
+                                               "performance: the runtime to time (auto, onnx, coreml)."),
     mutants: Optional[int] = typer.Option(None, "--mutants", min=1, metavar="N",
                                           help="mutation only: sample this many mutants."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N",

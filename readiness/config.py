@@ -376,6 +376,8 @@ def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source:
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
+        if not loc:  # raised by the Settings' own checks, whose message names the key
+            raise ConfigError(f"{source}: gates.{gate}: {first['msg'].removeprefix('Value error, ')}") from None
         raise ConfigError(f"{source}: gates.{gate}.{loc} = {first.get('input')!r}: {first['msg']}") from None
     _check_ranges(settings, gate, source)
     return settings

@@ -3,7 +3,8 @@
 Autoescaped throughout (test names and failure messages are untrusted), with a
 Content-Security-Policy that forbids any fetch. The trend chart comes from
 `reports.trend` when the document carries a trend; an evidence table with a
-`chart` hint gets a scatter chart from `reports.scatter`.
+`chart` hint gets a scatter chart from `reports.scatter`; a gate's own charts
+(`evidence.charts`, e.g. latency against length) come from `reports.charts`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,16 @@ def _with_charts(v: Mapping[str, Any]) -> dict[str, Any]:
     return {**v, "gates": gates}
 
 
+def _charts(gates: list[dict[str, Any]]) -> dict[str, list[Markup]]:
+    """Each gate's charts as inline SVG, by gate name (chart_svg escapes every text it writes)."""
+    from reports.charts import chart_svg
+
+    return {g["name"]: [Markup(chart_svg(c)) for c in g["charts"]] for g in gates if g["charts"]}
+
+
 def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
     """The report; `v` is the document's view when the caller built it already."""
     v = _with_charts(v if v is not None else views.build(doc))
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
-                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))
+                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v),
+                           charts=_charts(v["gates"]))

@@ -129,6 +129,41 @@ def _table(raw: Any) -> dict[str, Any] | None:
             "raw": raw if isinstance(raw.get("chart"), Mapping) else None}  # for a chart (reports.scatter)
 
 
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def chart_view(raw: Any) -> dict[str, Any] | None:
+    """A gate's chart (`evidence.charts[i]`) with finite numbers and clipped text, or None.
+
+    See `reports.charts` for the shape; points without a finite y are dropped,
+    and a chart left with nothing to draw is no chart.
+    """
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("series"), list):
+        return None
+    series = []
+    for item in raw["series"][:12]:
+        if not isinstance(item, Mapping) or not isinstance(item.get("points"), list):
+            continue
+        points = []
+        for p in item["points"][:MAX_TABLE_ROWS]:
+            y = _finite(p.get("y")) if isinstance(p, Mapping) else None
+            if y is None:
+                continue
+            x = _finite(p.get("x"))
+            points.append({"x": x if x is not None else clip(str(p.get("x")), 40), "y": max(0.0, y),
+                           "low": _finite(p.get("low")), "high": _finite(p.get("high"))})
+        if points:
+            series.append({"name": clip(str(item.get("name", "")), 60), "points": points})
+    if not series:
+        return None
+    return {"title": clip(str(raw.get("title", "")), 200), "kind": "bar" if raw.get("kind") == "bar" else "line",
+            "x_label": clip(str(raw.get("x_label", "")), 80), "y_label": clip(str(raw.get("y_label", "")), 80),
+            "series": series}
+
+
 def _failures(raw: Any) -> list[dict[str, str]]:
     if not isinstance(raw, list):
         return []
@@ -184,7 +219,10 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
         "metrics": [(clip(str(k), 100), metric_text(str(k), v))
                     for k, v in sorted((gate.get("metrics") or {}).items())],
         "tables": tables,
+        "charts": [c for c in (chart_view(x) for x in evidence.get("charts") or []) if c]
+        if isinstance(evidence.get("charts"), list) else [],
         "failures": _failures(evidence.get("failures")),
+        "show_details": evidence.get("show_details") is True,
         "files": files,
         "delta": _delta(doc, str(gate.get("name"))),
     }

@@ -17,7 +17,11 @@ the cache and `merge` read them as plain attributes:
   never cached), with `version` (bump it when the judging changes) and
   `tools` (packages whose versions the result depends on);
 - `merge(results)`: one result from several partial ones (`readiness merge`);
-  the default keeps the newest.
+  the default keeps the newest;
+- `severity_for(settings)`: the severity a run with these settings carries
+  (the performance gate is a blocker once a budget is set); by default the
+  class's `severity`. The engine stamps it on the gate's result, its error
+  and its timeout.
 
 Built-in gates subclass `Gate`; a plugin class that does not is given the
 defaults by the registry (`with_defaults`). What is assessed arrives as a
@@ -117,6 +121,10 @@ class Gate(Protocol):
     def cache_inputs(self, ctx: GateContext) -> Mapping[str, Any] | None:
         """JSON-able values plus an optional "files" list the result depends on; None: never cached."""
         return None
+
+    def severity_for(self, settings: Any) -> Severity:
+        """The severity of a run with `settings`; by default the class's own."""
+        return self.severity
 
     @classmethod
     def merge(cls, results: Sequence[GateResult]) -> GateResult:

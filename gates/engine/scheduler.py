@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 from gates.engine import children
 from gates.engine.cache import ResultCache
 from gates.engine.protocol import Gate, GateContext
-from gates.result import GateResult, Status
+from gates.result import GateResult, Severity, Status
 
 ContextFactory = Callable[[Gate, Mapping[str, GateResult]], GateContext]
 Listener = Callable[[str, str, GateResult | None], None]
@@ -93,22 +93,31 @@ def skipped(gate: Gate, reason: str, **evidence: Any) -> GateResult:
                       summary=reason, evidence={"skipped_because": reason, **evidence})
 
 
-def _error(gate: Gate, message: str, duration_s: float, detail: str = "") -> GateResult:
+def _error(gate: Gate, message: str, duration_s: float, detail: str = "",
+           severity: Severity | None = None) -> GateResult:
     evidence: dict[str, Any] = {"error": message}
     if detail:
         evidence["failures"] = [{"title": "exception", "detail": detail}]
-    return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
+    return GateResult(name=gate.name, status=Status.ERROR, severity=severity or gate.severity,
                       summary=message, evidence=evidence, duration_s=duration_s,
                       remediation="The gate could not measure anything; fix the cause and re-run.")
 
 
-def _normalise(gate: Gate, result: Any, duration_s: float) -> GateResult:
+def _normalise(gate: Gate, result: Any, duration_s: float, severity: Severity) -> GateResult:
     if not isinstance(result, GateResult):
-        return _error(gate, f"check() returned {type(result).__name__}, not a GateResult", duration_s)
+        return _error(gate, f"check() returned {type(result).__name__}, not a GateResult", duration_s,
+                      severity=severity)
     try:
-        return result.with_(name=gate.name, severity=gate.severity, duration_s=duration_s).normalised()
+        return result.with_(name=gate.name, severity=severity, duration_s=duration_s).normalised()
     except (TypeError, ValueError) as exc:
-        return _error(gate, f"check() returned an unserialisable result: {exc}", duration_s)
+        return _error(gate, f"check() returned an unserialisable result: {exc}", duration_s, severity=severity)
+
+
+def _severity(gate: Gate, ctx: GateContext) -> Severity:
+    try:
+        return Severity(gate.severity_for(ctx.settings))
+    except Exception:  # noqa: BLE001 - a broken hook must not take the run down; the declared one stands
+        return Severity(gate.severity)
 
 
 class _Running:
@@ -118,6 +127,7 @@ class _Running:
         self.gate = gate
         self.cache_key = cache_key
         self.started = time.monotonic()
+        self.severity = _severity(gate, ctx)
         self.result: GateResult | None = None
         self._wake = wake
         self.thread = threading.Thread(target=self._run, args=(ctx,), daemon=True,
@@ -127,11 +137,11 @@ class _Running:
     def _run(self, ctx: GateContext) -> None:
         try:
             outcome = self.gate.check(ctx)
-            self.result = _normalise(self.gate, outcome, time.monotonic() - self.started)
+            self.result = _normalise(self.gate, outcome, time.monotonic() - self.started, self.severity)
         except BaseException as exc:  # noqa: BLE001 - any failure is this gate's error
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             self.result = _error(self.gate, message, time.monotonic() - self.started,
-                                 "".join(traceback.format_exception(exc))[-4000:])
+                                 "".join(traceback.format_exception(exc))[-4000:], self.severity)
         finally:
             self._wake.set()
 
@@ -188,5 +198,5 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
             elif time.monotonic() - job.started > limit:
                 del running[name]
                 settle(name, _error(job.gate, f"timed out after {limit:g} s (per-gate timeout)",
-                                    time.monotonic() - job.started))
+                                    time.monotonic() - job.started, severity=job.severity))
     return [results[g.name] for g in ordered]

@@ -35,6 +35,26 @@ def test_no_reuse_converts_every_package_again(tmp_path):
     assert set(fresh.coreml) == set(arts.coreml)
 
 
+def test_key_tells_apart_two_model_classes_of_one_module_with_the_same_weights():
+    # Two seeded defects live in one module and load the same checkpoint: they differ only in
+    # their class and in non-persistent buffers, and must never share converted packages.
+    from pipeline.adapter import ModuleAdapter
+    from tests.fixtures.models import perf_defects
+    from tests.fixtures.parity.models import TINY, tiny_student
+
+    weights = tiny_student(0).state_dict()
+    models = []
+    for cls in (perf_defects.DeadWeightStudent, perf_defects.ReprojectingCacheStudent):
+        model = cls(TINY)
+        model.load_state_dict(weights)
+        models.append(ModuleAdapter(model))
+    options = built.build_options()
+    assert model_key(models[0], options) != model_key(models[1], options)
+    wider = perf_defects.ReprojectingCacheStudent(TINY, width=64)
+    wider.load_state_dict(weights)
+    assert model_key(ModuleAdapter(wider), options) != model_key(models[1], options)  # buffers differ
+
+
 def test_key_changes_with_weights_and_options():
     adapter = built.good_adapter()
     options = built.build_options()
