@@ -27,8 +27,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS
 from pipeline.runtimes import mil_ops_vision
+from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS
 
 
 class Source(str, enum.Enum):
