@@ -7,6 +7,8 @@
     >>> arts.coreml_package("prefill", "fp16")            # Path to the .mlpackage (enumerated lengths)
     >>> arts.coreml_package("prefill", "fp16", length=64) # per-length mode: one package per length
     >>> arts.coreml_package("decode", "fp32")             # KV cache in/out, RangeDim on the cache axis
+    >>> arts.coreml_package("prefill", "int4_block32")    # compressions=("int4_block32",): from the fp16 package
+    >>> arts.coreml_package("decode_stateful", "fp16")    # stateful=("fp16",): the KV cache as Core ML state
     >>> arts.onnx_model("decode")                         # Path to the checked .onnx
     >>> arts.contract, arts.contract_path                 # pipeline.contract.Contract and its JSON file
     >>> arts.errors                                       # step -> message, e.g. {"coreml:decode:fp16": "..."}
@@ -14,7 +16,8 @@
 Steps and their names in `errors`: "export:prefill_dynamic" (the dynamic
 prefill export failed; each length was then exported on its own, and
 per-length failures are rows, not errors), "export:decode",
-"coreml:<kind>:<precision>[:T<n>]", "onnx:<kind>", "contract". Each step
+"coreml:<kind>:<variant>[:T<n>]" (a variant is a precision or a
+compression), "onnx:<kind>", "contract". Each step
 records its own error and the others go on; `coreml_package` / `onnx_model`
 raise `ArtifactError` carrying the recorded message when asked for something
 that failed. Only an adapter that cannot even build its modules makes
@@ -24,11 +27,12 @@ that failed. Only an adapter that cannot even build its modules makes
 tokenizer fingerprint the contract records (checkpoint metadata first).
 
 Packages live in a content-addressed folder `out_dir/<key>/`, where the key
-hashes the weights (values, not only shapes), the architecture, the source
-files of the model classes, the build options and the torch / coremltools /
-onnx versions. Packages are written under a temporary name and renamed, so a
-package that exists is complete: a warm re-run with the same model and
-options reuses them (listed in `reused`) instead of converting again. Export
+hashes the weights and buffers (values, not only shapes), the architecture,
+the names and source files of the model classes, the build options and the
+torch / coremltools / onnx versions. Packages are written under a temporary
+name and renamed, so a package that exists is complete: a warm re-run with
+the same model and options reuses them (listed in `reused`) instead of
+converting again. Export
 and its validation always run (they are the evidence the export gate reports).
 
 Gates share one instance per run through `ctx.memo.get("adapter", ...)` and
@@ -54,13 +58,16 @@ from pipeline.export import ExportBundle, ExportOptions, export_model, for_conve
 
 
 class Phase(enum.StrEnum):
-    """Which program: prefill (the prompt) or decode (one token, the KV cache threaded through)."""
+    """Which program: prefill (the prompt), decode (one token, the KV cache threaded through), or the
+    stateful decode (one token, the KV cache held as Core ML state; a Core ML package only)."""
 
     PREFILL = "prefill"
     DECODE = "decode"
+    DECODE_STATEFUL = "decode_stateful"
 
 
-KINDS = tuple(Phase)
+KINDS = (Phase.PREFILL, Phase.DECODE)  # the programs every target gets
+STATEFUL = Phase.DECODE_STATEFUL
 
 
 class ArtifactError(Exception):
@@ -83,11 +90,22 @@ class BuildOptions:
     decode_prompt_length: int = 8
     batch: int = 1
     seed: int = 0
+    compressions: tuple[str, ...] = ()  # pipeline.compression.KINDS: fp16 packages with compressed weights
+    stateful: tuple[str, ...] = ()  # precisions or compressions that also get a stateful decode package
 
     def __post_init__(self) -> None:
+        from pipeline.compression import KINDS
+
         bad = [p for p in self.precisions if p not in to_coreml.PRECISIONS]
         if bad:
             raise ValueError(f"precisions {bad} are not among {', '.join(to_coreml.PRECISIONS)}")
+        bad = [c for c in self.compressions if c not in KINDS]
+        if bad:
+            raise ValueError(f"compressions {bad} are not among {', '.join(KINDS)}")
+        bad = [v for v in self.stateful if v not in to_coreml.PRECISIONS and v not in KINDS]
+        if bad:
+            raise ValueError(f"stateful {bad}: each must be a precision or a compression "
+                             f"({', '.join([*to_coreml.PRECISIONS, *KINDS])})")
         unknown = [t for t in self.targets if t not in ("coreml", "onnx")]
         if unknown:
             raise ValueError(f"targets {unknown} are not among coreml, onnx")
@@ -97,7 +115,8 @@ class BuildOptions:
     def from_model_spec(cls, spec: Any, **overrides: Any) -> BuildOptions:
         """From a gates.engine.spec.ModelSpec (or anything with those attributes)."""
         fields = {name: tuple(v) if isinstance(v, list) else v
-                  for name in ("lengths", "primary_length", "precisions", "targets", "deployment_target")
+                  for name in ("lengths", "primary_length", "precisions", "targets", "deployment_target",
+                               "compressions", "stateful")
                   if (v := getattr(spec, name, None)) is not None}
         return cls(**{**fields, **overrides})
 
@@ -110,7 +129,8 @@ class BuildOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PackageKey:
-    """Which Core ML package: prefill or decode, a precision, and a length in per-length mode."""
+    """Which Core ML package: its program, a variant (precision or compression), and a length in
+    per-length mode."""
 
     kind: Phase
     precision: str
@@ -147,16 +167,18 @@ class ModelArtifacts:
     reused: tuple[str, ...] = ()
 
     def expected_packages(self) -> tuple[PackageKey, ...]:
-        """Every Core ML package the options ask for."""
+        """Every Core ML package the options ask for: per precision, then per compression
+        (whose `precision` field names the compression), then the stateful decodes."""
         if "coreml" not in self.options.targets:
             return ()
         keys = []
-        for precision in self.options.precisions:
+        for variant in (*self.options.precisions, *self.options.compressions):
             if self.options.per_length:
-                keys += [PackageKey(kind=Phase.PREFILL, precision=precision, length=t) for t in self.options.lengths]
+                keys += [PackageKey(kind=Phase.PREFILL, precision=variant, length=t) for t in self.options.lengths]
             else:
-                keys.append(PackageKey(kind=Phase.PREFILL, precision=precision))
-            keys.append(PackageKey(kind=Phase.DECODE, precision=precision))
+                keys.append(PackageKey(kind=Phase.PREFILL, precision=variant))
+            keys.append(PackageKey(kind=Phase.DECODE, precision=variant))
+        keys += [PackageKey(kind=STATEFUL, precision=variant) for variant in self.options.stateful]
         return tuple(keys)
 
     def coreml_package(self, kind: str, precision: str, length: int | None = None) -> Path:
@@ -191,8 +213,9 @@ def build_artifacts(adapter: Any, options: BuildOptions, out_dir: Path, *, arch_
                           tokenizer_fingerprint=tokenizer_fingerprint)
     coreml, reused = _build_coreml(adapter, arts, errors, reuse) if "coreml" in options.targets else ({}, [])
     onnx, onnx_reused = _build_onnx(adapter, arts, errors, reuse) if "onnx" in options.targets else ({}, [])
+    arts = replace(arts, coreml=coreml, onnx=onnx)  # the contract lists the packages built
     contract, contract_path = _write_contract(adapter, arts, errors)
-    return replace(arts, coreml=coreml, onnx=onnx, contract=contract, contract_path=contract_path,
+    return replace(arts, contract=contract, contract_path=contract_path,
                    errors=errors, reused=tuple(reused + onnx_reused))
 
 
@@ -206,12 +229,16 @@ def weights_arch_hash(module: torch.nn.Module) -> str:
 def model_key(adapter: Any, options: BuildOptions) -> str:
     """sha256 over weights, architecture, model source, options and tool versions."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(adapter.module.state_dict().items()):
+    state = adapter.module.state_dict()
+    # non-persistent buffers (rotary and mask tables, a seeded defect's dead weight) are converted too
+    extra_buffers = {n: b for n, b in adapter.module.named_buffers() if n not in state}
+    for name, tensor in sorted({**state, **extra_buffers}.items()):
         digest.update(name.encode())
         digest.update(str((tuple(tensor.shape), tensor.dtype)).encode())
         digest.update(tensor.detach().contiguous().cpu().numpy().tobytes())
     # sorted, not a set: a set of classes iterates in id order, which differs per process
     for cls in sorted({type(adapter), type(adapter.module)}, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
+        digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())  # one module may hold several models
         try:
             digest.update(inspect.getsource(inspect.getmodule(cls)).encode())  # type: ignore[arg-type]
         except (OSError, TypeError):
@@ -235,20 +262,55 @@ def _build_coreml(adapter: Any, arts: ModelArtifacts, errors: dict[str, str], re
     packages: dict[PackageKey, Path] = {}
     reused: list[str] = []
     programs: dict[Any, Any] = {}  # run_decompositions once per program, not per precision
-    for key in arts.expected_packages():
+
+    def build(key: PackageKey) -> Path:
         path = arts.folder / key.filename
+        if key in packages:
+            return packages[key]
         if reuse and _complete(path):
-            packages[key] = path
             reused.append(key.step)
-            continue
+            return path
+        if key.kind is STATEFUL:
+            base = None if key.precision in to_coreml.PRECISIONS else build(PackageKey(kind=STATEFUL,
+                                                                                       precision="fp16"))
+            return _convert_stateful(adapter, arts, key, programs, path, base)
+        if key.precision not in to_coreml.PRECISIONS:  # a compression of the fp16 package
+            from pipeline.compression import compress_package
+
+            base = build(PackageKey(kind=key.kind, precision="fp16", length=key.length))
+            return compress_package(base, key.precision, path).path
+        program = _program_for(arts.export, key)
+        if id(program) not in programs:
+            programs[id(program)] = for_conversion(program)
+        return _convert(adapter, arts, key, programs[id(program)], path)
+
+    for key in arts.expected_packages():
         try:
-            program = _program_for(arts.export, key)
-            if id(program) not in programs:
-                programs[id(program)] = for_conversion(program)
-            packages[key] = _convert(adapter, arts, key, programs[id(program)], path)
+            packages[key] = build(key)
         except Exception as exc:  # recorded; the other packages still build
             errors[key.step] = str(exc)
-    return packages, reused
+    return {k: v for k, v in packages.items() if k in set(arts.expected_packages())}, reused
+
+
+def _convert_stateful(adapter: Any, arts: ModelArtifacts, key: PackageKey, programs: dict, path: Path,
+                      base: Path | None) -> Path:
+    """A stateful decode package; a compressed one is converted with the compression pass,
+    configured by the const names of the fp16 stateful package `base`."""
+    from pipeline import compression, stateful_decode
+
+    opts, cache_range = arts.options, arts.export.cache_range
+    if STATEFUL not in programs:  # one export serves every stateful variant
+        module = stateful_decode.wrap(adapter, cache_range, opts.batch)
+        programs[STATEFUL] = (module, stateful_decode.export_stateful(module, cache_range,
+                                                                      opts.decode_prompt_length, opts.batch))
+    module, program = programs[STATEFUL]
+    compress = None if base is None else compression.conversion_pass(key.precision,
+                                                                      compression.weight_names(base))
+    return stateful_decode.convert_stateful(program, module, output_name=adapter.decode_output_names()[0],
+                                            cache_range=cache_range, precision=to_coreml.compute_precision(
+                                                key.precision), out_path=path,
+                                            deployment=opts.deployment_target, batch=opts.batch,
+                                            compression=compress)
 
 
 def _complete(path: Path) -> bool:
@@ -326,13 +388,30 @@ def contract_for(adapter: Any, arts: ModelArtifacts) -> Contract:
     bundle = arts.export
     layout = kv_layout(adapter.n_layers, adapter.n_kv_heads, adapter.d_head, adapter.decode_input_names(),
                        adapter.decode_output_names())
+    stateful = None
+    if arts.options.stateful and bundle.decode_io[1]:
+        from pipeline.stateful_decode import signature
+
+        stateful = signature(adapter, bundle.cache_range, bundle.decode_io[1], arts.options.batch).to_dict()
+    packages = [package_entry(key, path) for key, path in arts.coreml.items()] if (
+        arts.options.compressions or arts.options.stateful) else None
     return build_contract(
         model_arch=adapter.arch, arch_hash=arts.arch_hash, tokenizer_fingerprint=arts.tokenizer_fingerprint,
         lengths=arts.options.lengths, primary_length=arts.options.primary_length, batch=arts.options.batch,
         prefill_io=bundle.prefill_io, decode_io=bundle.decode_io, cache_range=bundle.cache_range,
         kv_layout=layout, rows=[r.to_dict() for r in bundle.rows],
         decode_rows=[r.to_dict() for r in bundle.decode_rows],
-        gates_ok=bundle.primary_ok and bundle.decode_ok)
+        gates_ok=bundle.primary_ok and bundle.decode_ok, decode_stateful=stateful, packages=packages)
+
+
+def package_entry(key: PackageKey, path: Path) -> dict[str, Any]:
+    """One package as the contract lists it, with its size on disk."""
+    from pipeline.compression import package_bytes
+
+    return {"file": key.filename, "kind": key.kind, "variant": key.precision,
+            "precision": to_coreml.compute_precision(key.precision),
+            "compression": None if key.precision in to_coreml.PRECISIONS else key.precision,
+            "length": key.length, "size_bytes": package_bytes(path)}
 
 
 def _write_contract(adapter: Any, arts: ModelArtifacts, errors: dict[str, str]):

@@ -97,7 +97,7 @@ class Contract:
         return int(self.doc["primary_length"])
 
     def tensors(self, entry: str, side: str) -> tuple[TensorSpec, ...]:
-        """`entry` is "prefill" or "decode"; `side` "inputs" or "outputs"."""
+        """`entry` is "prefill", "decode" or "decode_stateful"; `side` "inputs", "outputs" (or "states")."""
         return tuple(TensorSpec.from_dict(t) for t in self.doc[entry][side])
 
     def tensor(self, entry: str, name: str) -> TensorSpec:
@@ -114,8 +114,13 @@ def build_contract(*, model_arch: Mapping[str, Any], arch_hash: str, tokenizer_f
                    decode_io: tuple[Sequence[TensorSpec], Sequence[TensorSpec]],
                    cache_range: tuple[int, int], kv_layout: Mapping[str, Any],
                    rows: Iterable[Mapping[str, Any]], decode_rows: Iterable[Mapping[str, Any]],
-                   gates_ok: bool) -> Contract:
-    """A contract document from export results (validated before it is returned)."""
+                   gates_ok: bool, decode_stateful: Mapping[str, Any] | None = None,
+                   packages: Sequence[Mapping[str, Any]] | None = None) -> Contract:
+    """A contract document from export results (validated before it is returned).
+
+    `decode_stateful` (inputs, outputs, states, cache_range) and `packages`
+    (file, kind, variant, precision, compression, length, size_bytes) are
+    present when the model spec asks for a stateful or compressed package."""
     doc = {
         "schema_version": SCHEMA_VERSION,
         "model_arch": _jsonable(dict(model_arch)),
@@ -133,6 +138,10 @@ def build_contract(*, model_arch: Mapping[str, Any], arch_hash: str, tokenizer_f
         "validation": {"prefill": [dict(r) for r in rows], "decode": [dict(r) for r in decode_rows]},
         "gates_ok": gates_ok,
     }
+    if decode_stateful is not None:
+        doc["decode_stateful"] = _jsonable(dict(decode_stateful))
+    if packages is not None:
+        doc["packages"] = [dict(p) for p in packages]
     return validate(doc, None)
 
 
@@ -212,6 +221,7 @@ def consistency_problems(doc: Mapping[str, Any]) -> list[str]:
         if key in arch and arch[key] != layout[key]:
             problems.append(f"model_arch {key}={arch[key]} but kv_layout {key}={layout[key]}")
     problems += _kv_problems(doc, layout)
+    problems += _state_problems(doc, layout)
     primary_ok = any(r["T"] == doc["primary_length"] and r["status"] == "ok"
                      for r in doc["validation"]["prefill"])
     decode_ok = bool(doc["validation"]["decode"]) and all(
@@ -239,6 +249,20 @@ def _kv_problems(doc: Mapping[str, Any], layout: Mapping[str, Any]) -> list[str]
                 problems.append(f"{name} has shape {shape}, expected [B, {expected_tail[0]}, T_cache, "
                                 f"{expected_tail[2]}] by kv_layout")
     return problems
+
+
+def _state_problems(doc: Mapping[str, Any], layout: Mapping[str, Any]) -> list[str]:
+    """A stateful decode holds one state per cache tensor, laid out as the KV layout says."""
+    entry = doc.get("decode_stateful")
+    if entry is None:
+        return []
+    want = [layer[key] for layer in layout["layers"] for key in ("k", "v")]
+    got = [t["name"] for t in entry["states"]]
+    if got != want:
+        return [f"decode_stateful states {got} are not the kv_layout caches {want}"]
+    return [f"decode_stateful state {t['name']} has shape {t['shape']}, expected [B, {layout['n_kv_heads']}, "
+            f"T_state, {layout['d_head']}] by kv_layout" for t in entry["states"]
+            if len(t["shape"]) != 4 or t["shape"][1] != layout["n_kv_heads"] or t["shape"][3] != layout["d_head"]]
 
 
 def compare_tensors(expected: Sequence[TensorSpec], actual: Sequence[TensorSpec], *,

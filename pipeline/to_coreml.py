@@ -29,9 +29,9 @@ from __future__ import annotations
 import json
 import shutil
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import coremltools as ct
 import numpy as np
@@ -81,6 +81,8 @@ class PackageInfo:
     outputs: tuple[PackageTensor, ...]
     spec_version: int
     deployment_opset: str
+    states: tuple[PackageTensor, ...] = ()
+    state_ops: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # state -> "read_state 'x'", ...
 
     def input(self, name: str) -> PackageTensor:
         return next(t for t in self.inputs if t.name == name)
@@ -150,13 +152,22 @@ def _outputs(names: Sequence[str] | None, io_float: str, cache_from: int | None)
 
 
 def _convert(program, inputs, outputs, precision: str, deployment: str, out_path: Path, what: str) -> Path:
+    return convert_program(program, inputs, outputs, precision, deployment, out_path, what)
+
+
+def convert_program(program: Any, inputs: list, outputs: list | None, precision: str, deployment: str,
+                    out_path: Path, what: str, *, states: list | None = None, pass_pipeline: Any = None) -> Path:
+    """`ct.convert` to an ML Program package at `out_path`; ConversionError with the converter's message."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     target = deployment_target(deployment)
+    extra = {"states": states} if states else {}
+    if pass_pipeline is not None:
+        extra["pass_pipeline"] = pass_pipeline
     try:
         model = ct.convert(program, inputs=inputs, outputs=outputs, convert_to="mlprogram",
                            minimum_deployment_target=target, compute_precision=PRECISIONS[precision],
-                           skip_model_load=True)
+                           skip_model_load=True, **extra)
     except Exception as exc:
         raise ConversionError(f"Core ML conversion of {what} ({precision}, {deployment}) failed: "
                               f"{type(exc).__name__}: {exc}") from exc
@@ -185,8 +196,35 @@ def read_package(path: Path) -> PackageInfo:
     inputs = tuple(_feature(f, None) for f in spec.description.input)
     outputs = tuple(_feature(f, mil_outputs.get(f.name)) for f in spec.description.output)
     opset = spec.mlProgram.functions["main"].opset if spec.WhichOneof("Type") == "mlProgram" else ""
+    states = tuple(_state(f) for f in spec.description.state)
     return PackageInfo(path=path, inputs=inputs, outputs=outputs, spec_version=spec.specificationVersion,
-                       deployment_opset=opset)
+                       deployment_opset=opset, states=states, state_ops=_state_ops(spec) if states else {})
+
+
+def compute_precision(variant: str) -> str:
+    """The precision a package variant computes in: fp32, or fp16 (fp16 and every compression)."""
+    return "fp32" if variant == "fp32" else "fp16"
+
+
+def _state(feature: Any) -> PackageTensor:
+    array = feature.type.stateType.arrayType
+    return PackageTensor(name=feature.name, dtype=_array_dtype(array.dataType), shape=tuple(array.shape))
+
+
+def _state_ops(spec: Any) -> dict[str, tuple[str, ...]]:
+    """Which ops read and write each state, in program order: "read_state 'read_state_0'",
+    "write_state of 'slice_scatter'" (the proto form of coreml_update_state)."""
+    function = spec.mlProgram.functions["main"]
+    found: dict[str, list[str]] = {}
+    for op in function.block_specializations[function.opset].operations:
+        if op.type not in ("read_state", "write_state"):
+            continue
+        state = op.inputs["input"].arguments[0].name
+        if op.type == "read_state":
+            found.setdefault(state, []).append(f"read_state {op.outputs[0].name!r}")
+        else:
+            found.setdefault(state, []).append(f"write_state of {op.inputs['data'].arguments[0].name!r}")
+    return {name: tuple(ops) for name, ops in found.items()}
 
 
 def _spec_path(path: Path) -> Path:

@@ -3,6 +3,8 @@
     export_prefill_onnx(module, example_ids, output_names=names, out_path=p, max_length=512)
     export_decode_onnx(module, example_args, input_names=..., output_names=..., out_path=q,
                        cache_range=(1, 511))
+    export_module_onnx(entry, example_args, input_names=..., output_names=..., dynamic_shapes=...,
+                       out_path=r)     # kind = "module"
     read_onnx(p).outputs   # TensorSpec with "T" / "T_cache" where the axis is dynamic
 
 `torch.onnx.export(..., dynamo=True)` re-traces with torch.export, so the
@@ -58,6 +60,14 @@ def export_decode_onnx(module: torch.nn.Module, example_args: Sequence[torch.Ten
     dim = torch.export.Dim("T_cache", min=cache_range[0], max=cache_range[1])
     shapes = decode_dynamic_shapes(module, len(example_args) - 2, dim)
     return _export(module, tuple(example_args), list(input_names), list(output_names), shapes,
+                   out_path, opset)
+
+
+def export_module_onnx(module: torch.nn.Module, example_args: Sequence[torch.Tensor], *,
+                       input_names: Sequence[str], output_names: Sequence[str], dynamic_shapes: Any,
+                       out_path: Path, opset: int = OPSET) -> Path:
+    """A `kind = "module"` model: declared input names, one dynamic_shapes entry per input."""
+    return _export(module, tuple(example_args), list(input_names), list(output_names), dynamic_shapes,
                    out_path, opset)
 
 

@@ -29,7 +29,7 @@ from readiness.config import LoadedConfig
 from readiness.distill_profile import score_distill
 from readiness.history import baseline as history
 from readiness.scoring import DEFAULT_COMPONENTS, Score, score_components
-from readiness.selection import Partial, Request, Selection, cache_dir, select, work_dir
+from readiness.selection import NOT_APPLICABLE_PREFIX, Partial, Request, Selection, cache_dir, select, work_dir
 from readiness.verdict import Verdict, decide
 
 Components = Mapping[str, tuple[float, tuple[str, ...]]]
@@ -124,7 +124,8 @@ def run_gates(loaded: LoadedConfig, selection: Selection,
         gate_dir = shared_dir / gate.name
         gate_dir.mkdir(parents=True, exist_ok=True)
         return GateContext(spec=selection.spec, settings=selection.settings[gate.name], work_dir=gate_dir,
-                           results=results, memo=memo, options={"shared_work_dir": str(shared_dir), "fresh": fresh})
+                           results=results, memo=memo, options={"shared_work_dir": str(shared_dir), "fresh": fresh,
+                                                                "gates": tuple(selection.chosen)})
 
     cfg = loaded.config
     options = scheduler.EngineOptions(timeout_s=cfg.timeout_s, timeouts=cfg.timeouts,
@@ -142,6 +143,9 @@ def off_result(name: str, reason: str) -> GateResult:
         severity = registry.gate_class(name).severity
     except registry.PluginError:
         severity = Severity.OPTIONAL
+    if reason.startswith(NOT_APPLICABLE_PREFIX):  # said as it is, never "turned off"
+        return GateResult(name=name, status=Status.OFF, severity=severity, summary=reason,
+                          evidence={"off_because": reason, "not_applicable": True})
     return GateResult(name=name, status=Status.OFF, severity=severity, summary=f"turned off: {reason}",
                       evidence={"off_because": reason})
 

@@ -42,9 +42,9 @@ CONFIG_HELP = "The configuration: readiness.toml or pyproject.toml (default: the
 SET_HELP = "Gate setting GATE.KEY=VALUE for this run, e.g. mutation.sample=50; repeatable."
 NO_CACHE_HELP = "Measure every gate afresh instead of reusing cached results."
 
-# `readiness gate` options that set one gate's setting: option -> (gate, setting).
-GATE_OPTIONS = {"--runtime": ("parity", "runtime"), "--mutants": ("mutation", "sample"),
-                "--shard": ("mutation", "shard")}
+# `readiness gate` options that set a gate's setting: option -> {gate: setting}.
+GATE_OPTIONS = {"--runtime": {"parity": "runtime", "performance": "runtime"}, "--mutants": {"mutation": "sample"},
+                "--shard": {"mutation": "shard", "suite_health": "shard"}}
 
 
 def _formats(values: list[str] | None) -> tuple[str, ...]:
@@ -128,15 +128,18 @@ def _gate_options(name: str, given: dict[str, Any]) -> dict[str, dict[str, Any]]
     for option, value in given.items():
         if value is None:
             continue
-        gate, setting = GATE_OPTIONS[option]
-        if name != gate:
-            raise HarnessError(f"{option} applies to `readiness gate {gate}` only, not to `readiness gate {name}`")
-        out.setdefault(gate, {})[setting] = value
+        gates = GATE_OPTIONS[option]
+        if name not in gates:
+            only = " or ".join(f"`readiness gate {g}`" for g in gates)
+            raise HarnessError(f"{option} applies to {only} only, not to `readiness gate {name}`")
+        out.setdefault(name, {})[gates[name]] = value
     if given.get("--runtime") is not None:
         from gates.model.parity import RUNTIMES
+        from gates.model.performance import Runtime
 
-        if given["--runtime"] not in RUNTIMES:
-            raise HarnessError(f"--runtime {given['--runtime']}: unknown runtime (choose from {', '.join(RUNTIMES)})")
+        allowed = RUNTIMES if name == "parity" else tuple(Runtime)
+        if given["--runtime"] not in allowed:
+            raise HarnessError(f"--runtime {given['--runtime']}: unknown runtime (choose from {', '.join(allowed)})")
     if given.get("--shard") is not None:
         from gates.engine.protocol import GateError
         from gates.mutation.gate import parse_shard
@@ -146,6 +149,15 @@ def _gate_options(name: str, given: dict[str, Any]) -> dict[str, dict[str, Any]]
         except GateError:
             raise HarnessError(f"--shard {given['--shard']}: expected I/N with 1 <= I <= N, e.g. 2/4") from None
     return out
+
+
+def _with_shard_coverage(name: str, shard: str | None, loaded: configuration.LoadedConfig) -> tuple[str, ...]:
+    """A suite shard also judges its coverage data: the merge combines every shard's (CoverageGate.merge)."""
+    cfg = loaded.config
+    wanted = cfg.enable is None or "coverage" in cfg.enable
+    if name == "suite_health" and shard is not None and wanted and "coverage" not in cfg.skip:
+        return (name, "coverage")
+    return (name,)
 
 
 @app.command(name="gate")
@@ -158,18 +170,20 @@ def gate_command(
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     set_: Optional[list[str]] = typer.Option(None, "--set", metavar="GATE.KEY=VALUE", help=SET_HELP),
     runtime: Optional[str] = typer.Option(None, "--runtime", metavar="RUNTIME",
-                                          help="parity only: the runtime to check (auto, coreml, mil, onnx)."),
+                                          help="parity: the runtime to check (auto, coreml, mil, onnx); "
+                                               "performance: the runtime to time (auto, onnx, coreml)."),
     mutants: Optional[int] = typer.Option(None, "--mutants", min=1, metavar="N",
                                           help="mutation only: sample this many mutants."),
-    shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N", help="mutation only: run shard I of N."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="I/N",
+                                        help="mutation and suite_health only: run shard I of N."),
 ) -> None:
     """Run one gate and write a partial result that `readiness merge` can fold in."""
     check_names([name], "readiness gate")
     overrides = parse_overrides(set_ or ())
     for gate, values in _gate_options(name, {"--runtime": runtime, "--mutants": mutants, "--shard": shard}).items():
         overrides.setdefault(gate, {}).update(values)
-    request = Request(only=(name,), no_cache=no_cache, overrides=overrides)
     loaded = configuration.load(config, required=True)
+    request = Request(only=_with_shard_coverage(name, shard, loaded), no_cache=no_cache, overrides=overrides)
     with GateProgress(err) as progress:
         done = assessment.assess(loaded, request, use_history=False, progress=progress)
     path = write_text(report_formats.render(done.document, "json"), out or Path(f"readiness-gate-{name}.json"))

@@ -26,6 +26,7 @@ from typing import Any, Iterable, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from readiness import module_config
 from readiness.history.store import HistorySettings
 from readiness.to_mlflow import MlflowSettings
 
@@ -42,9 +43,12 @@ class _Strict(BaseModel):
 
 Precision = Literal["fp32", "fp16"]
 Target = Literal["coreml", "onnx"]
+Compression = Literal["int8", "int4_block32", "palettize4", "palettize6", "prune50"]
+Variant = Literal["fp32", "fp16", "int8", "int4_block32", "palettize4", "palettize6", "prune50"]  # either
 
 
 class ModelConfig(_Strict):
+    kind: Literal["decoder", "module"] = "decoder"
     adapter: str = "builtin:student"
     checkpoint: str | None = None
     tokenizer: str | None = None
@@ -55,11 +59,32 @@ class ModelConfig(_Strict):
     precisions: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32", "fp16"]), min_length=1)
     targets: list[Target] = Field(default_factory=lambda: list[Target](["coreml", "onnx"]))
     deployment_target: Literal["iOS15", "iOS16", "iOS17", "iOS18"] = "iOS18"
+    # compressed fp16 packages (pipeline.compression) and stateful decode packages (iOS18)
+    compressions: list[Compression] = Field(default_factory=list)
+    stateful: list[Variant] = Field(default_factory=list)
+
+    @pydantic.field_validator("compressions", "stateful")
+    @classmethod
+    def _needs_ios18(cls, value: list[str], info: pydantic.ValidationInfo) -> list[str]:
+        # states and block-wise int4 exist from iOS18 on; iOS16 LUTs are per tensor only
+        target = info.data.get("deployment_target", "iOS18")
+        if value and target != "iOS18":
+            prefix = (info.context or {}).get("prefix", "")  # our own message names the key (see _describe)
+            raise ValueError(f"{prefix}model.{info.field_name} = {value!r}: "
+                             f"needs deployment_target = \"iOS18\" (it is {target!r})")
+        return value
+    # kind = "module" (readiness.module_config checks these together)
+    dims: dict[str, module_config.DimConfig] = Field(default_factory=dict)
+    inputs: list[module_config.InputConfig] = Field(default_factory=list)
+    outputs: list[module_config.OutputConfig] = Field(default_factory=list)
+    examples: str | None = None
 
 
 class CriticalConfig(_Strict):
     path: str
     tier: str = "1"
+    mutate: bool = True  # false: judged by its coverage tier only, never mutated
+    tests: list[str] = Field(default_factory=list)  # mutation: these tests, not the coverage-selected ones
 
 
 class CodeConfig(_Strict):
@@ -70,6 +95,7 @@ class CodeConfig(_Strict):
     junit_xml: str | None = None
     coverage_data: str | None = None
     pytest_args: list[str] = Field(default_factory=list)
+    python: str = ""  # the interpreter that runs the project's code (its own venv)
 
 
 class TierConfig(_Strict):
@@ -164,7 +190,7 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 def parse(raw: dict[str, Any], source: str, prefix: str = "") -> Config:
     """Validate a configuration table; raises ConfigError on the first problem."""
     try:
-        return Config.model_validate(raw, context={"key": f"{prefix}history"})
+        return Config.model_validate(raw, context={"key": f"{prefix}history", "prefix": prefix})
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(f"{source}: {_describe(dict(first), prefix, Config)}") from None
@@ -242,7 +268,8 @@ def _hf_defaults(config: Config, root: Path, source: str, prefix: str) -> Config
     problem = folder_problem(_under(root, name)) if name else "name a folder: adapter = \"hf:<folder>\""
     if problem:
         raise ConfigError(f"{source}: {prefix}model.adapter = {model.adapter!r}: {problem}")
-    if model.tokenizer is None and (_under(root, name) / TOKENIZER_FILE).is_file():
+    # a module (an encoder) takes no tokenizer key: its token ids are inputs it declares
+    if model.kind == "decoder" and model.tokenizer is None and (_under(root, name) / TOKENIZER_FILE).is_file():
         model = model.model_copy(update={"tokenizer": str(Path(name) / TOKENIZER_FILE)})
         config = config.model_copy(update={"model": model})
     return config
@@ -270,7 +297,8 @@ def _check_paths(config: Config, root: Path, source: str) -> None:
                  code_root, source)
     listed = [("code.sources", s) for s in config.code.sources] + \
              [("code.tests", t) for t in config.code.tests] + \
-             [("code.critical.path", c.path) for c in config.code.critical]
+             [("code.critical.path", c.path) for c in config.code.critical] + \
+             [("code.critical.tests", t.split("::")[0]) for c in config.code.critical for t in c.tests]
     for key, rel in listed:
         if not (code_root / rel).resolve().is_relative_to(code_root):
             raise ConfigError(f"{source}: {key} = {rel!r}: escapes the code root {code_root}")
@@ -301,6 +329,10 @@ def _named_paths(config: Config, root: Path) -> list[tuple[str, str, Path]]:
             # a test may be named by node id (tests/test_a.py::test_x): its file must exist
             named += [("code.tests", t, _under(code_root, t.split("::")[0])) for t in code.tests]
         named += [("code.critical.path", c.path, _under(code_root, c.path)) for c in code.critical]
+        named += [("code.critical.tests", t, _under(code_root, t.split("::")[0]))
+                  for c in code.critical for t in c.tests]
+        if code.python and os.sep in code.python:  # a bare name (python3.11) is looked up on PATH
+            named.append(("code.python", code.python, _under(code_root, code.python)))
         named += [(f"code.{key}", value, _under(code_root, value)) for key in ("junit_xml", "coverage_data")
                   if (value := getattr(code, key))]
     return named
@@ -344,6 +376,8 @@ def gate_settings(settings_type: type, table: dict[str, Any], gate: str, source:
     except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
+        if not loc:  # raised by the Settings' own checks, whose message names the key
+            raise ConfigError(f"{source}: gates.{gate}: {first['msg'].removeprefix('Value error, ')}") from None
         raise ConfigError(f"{source}: gates.{gate}.{loc} = {first.get('input')!r}: {first['msg']}") from None
     _check_ranges(settings, gate, source)
     return settings

@@ -21,13 +21,20 @@ from typing import Any, Mapping, Sequence
 
 from gates.engine import registry
 from gates.engine.protocol import Requires
-from gates.engine.spec import DEFAULT_TIERS, CodeSpec, CriticalModule, ModelSpec, ProjectSpec, Tier
+from gates.engine.spec import DEFAULT_TIERS, CodeSpec, CriticalModule, ModelKind, ModelSpec, ProjectSpec, Tier
 from readiness import config as configuration
+from readiness import module_config
 from readiness.config import ConfigError, LoadedConfig
 
 # Why a gate that looks at a section the configuration lacks is off.
 MISSING_SECTION = {Requires.MODEL: "no [model] section in the configuration",
                    Requires.CODE: "no [code] section in the configuration"}
+# A model gate whose `kinds` leave out the configured kind: listed as not applicable, never "turned off".
+NOT_APPLICABLE_PREFIX = "not applicable"
+
+
+def not_applicable_reason(kind: str) -> str:
+    return f'{NOT_APPLICABLE_PREFIX} to kind = "{kind}"'
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,13 +110,16 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
     model = None
     if cfg.model is not None:
         m = cfg.model
+        module_io = module_config.module_io(m, loaded.source())  # a module's keys first: lengths may not apply
         if m.primary_length not in m.lengths:
             raise ConfigError(f"{loaded.source()}: model.primary_length = {m.primary_length}: "
                               f"must be one of model.lengths {m.lengths}")
-        model = ModelSpec(adapter=m.adapter, args=dict(m.args), checkpoint=_path(root, m.checkpoint),
+        model = ModelSpec(kind=ModelKind(m.kind), module_io=module_io, adapter=m.adapter, args=dict(m.args),
+                          checkpoint=_path(root, m.checkpoint),
                           tokenizer=_path(root, m.tokenizer), lengths=tuple(sorted(set(m.lengths))),
                           primary_length=m.primary_length, precisions=tuple(m.precisions),
-                          targets=tuple(m.targets), deployment_target=m.deployment_target)
+                          targets=tuple(m.targets), deployment_target=m.deployment_target,
+                          compressions=tuple(m.compressions), stateful=tuple(m.stateful))
     code = None
     if cfg.code is not None:
         c = cfg.code
@@ -123,9 +133,11 @@ def build_spec(loaded: LoadedConfig) -> ProjectSpec:
                                   f"unknown tier (defined: {', '.join(sorted(tiers))})")
         code_root = (root / c.root).resolve()
         code = CodeSpec(root=code_root, sources=tuple(c.sources), tests=tuple(c.tests),
-                        critical=tuple(CriticalModule(path=m.path, tier=m.tier) for m in c.critical),
+                        critical=tuple(CriticalModule(path=m.path, tier=m.tier, mutate=m.mutate,
+                                                      tests=tuple(m.tests)) for m in c.critical),
                         tiers=tiers, junit_xml=_path(code_root, c.junit_xml),
-                        coverage_data=_path(code_root, c.coverage_data), pytest_args=tuple(c.pytest_args))
+                        coverage_data=_path(code_root, c.coverage_data), pytest_args=tuple(c.pytest_args),
+                        python=c.python)
     return ProjectSpec(name=loaded.project_name, root=root, model=model, code=code)
 
 
@@ -148,11 +160,13 @@ def _configured(loaded: LoadedConfig, spec: ProjectSpec) -> tuple[list[str], dic
     present = {Requires.NOTHING: True, Requires.MODEL: spec.model is not None, Requires.CODE: spec.code is not None}
     chosen, off = [], {}
     for name in registry.available():
-        requires = registry.gate_class(name).requires
-        if present[requires]:
-            chosen.append(name)
+        gate = registry.gate_class(name)
+        if not present[gate.requires]:
+            off[name] = MISSING_SECTION[gate.requires]
+        elif gate.requires is Requires.MODEL and spec.model is not None and spec.model.kind not in gate.kinds:
+            off[name] = not_applicable_reason(spec.model.kind)
         else:
-            off[name] = MISSING_SECTION[requires]
+            chosen.append(name)
     return chosen, off
 
 

@@ -2,7 +2,9 @@
 
 Autoescaped throughout (test names and failure messages are untrusted), with a
 Content-Security-Policy that forbids any fetch. The trend chart comes from
-`reports.trend` when the document carries a trend.
+`reports.trend` when the document carries a trend; an evidence table with a
+`chart` hint gets a scatter chart from `reports.scatter`; a gate's own charts
+(`evidence.charts`, e.g. latency against length) come from `reports.charts`.
 """
 
 from __future__ import annotations
@@ -36,8 +38,30 @@ def _trend(trend: list[Mapping[str, Any]]) -> Markup | None:
     return Markup(trend_svg(trend))  # trend_svg escapes every text it writes
 
 
+def _chart(table: Mapping[str, Any]) -> Markup | None:
+    from reports.scatter import scatter_svg
+
+    svg = scatter_svg(table["raw"]) if table.get("raw") else None
+    return Markup(svg) if svg else None  # scatter_svg escapes every text it writes
+
+
+def _with_charts(v: Mapping[str, Any]) -> dict[str, Any]:
+    """The view with `chart_svg` on every table (None without a `chart` hint); the caller's view,
+    which other formats may share, is left as it was."""
+    gates = [{**g, "tables": [{**t, "chart_svg": _chart(t)} for t in g["tables"]]} for g in v["gates"]]
+    return {**v, "gates": gates}
+
+
+def _charts(gates: list[dict[str, Any]]) -> dict[str, list[Markup]]:
+    """Each gate's charts as inline SVG, by gate name (chart_svg escapes every text it writes)."""
+    from reports.charts import chart_svg
+
+    return {g["name"]: [Markup(chart_svg(c)) for c in g["charts"]] for g in gates if g["charts"]}
+
+
 def render(doc: Mapping[str, Any], v: Mapping[str, Any] | None = None) -> str:
     """The report; `v` is the document's view when the caller built it already."""
-    v = v if v is not None else views.build(doc)
+    v = _with_charts(v if v is not None else views.build(doc))
     return render_template("report.html", v=v, gauge=gauge(v["score_value"], v["band"], v["tone"]),
-                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v))
+                           trend_svg=_trend(v["trend"]), baseline_delta=views.baseline_delta(v),
+                           charts=_charts(v["gates"]))

@@ -29,6 +29,9 @@ MAX_TEXT = 4000
 # `skipped` with this evidence flag (gates.result.LEGACY_OFF_FLAG, written as a
 # string here: reports read the document and never import the engine).
 TURNED_OFF = "configured_off"
+# A model gate that does not apply to the model's kind (semantics for kind = "module") is `off` with
+# this evidence flag: listed as "not applicable", never as turned off or passed.
+NOT_APPLICABLE = "not_applicable"
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -122,7 +125,43 @@ def _table(raw: Any) -> dict[str, Any] | None:
         columns = columns[:at] + columns[at + 1:]
     return {"title": clip(str(raw.get("title", "")), 200), "columns": columns,
             "rows": [[_cell(c) for c in row] for row in rows], "diffs": diffs,
-            "total": len(raw["rows"]), "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS)}
+            "total": len(raw["rows"]), "omitted": max(0, len(raw["rows"]) - MAX_TABLE_ROWS),
+            "raw": raw if isinstance(raw.get("chart"), Mapping) else None}  # for a chart (reports.scatter)
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def chart_view(raw: Any) -> dict[str, Any] | None:
+    """A gate's chart (`evidence.charts[i]`) with finite numbers and clipped text, or None.
+
+    See `reports.charts` for the shape; points without a finite y are dropped,
+    and a chart left with nothing to draw is no chart.
+    """
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("series"), list):
+        return None
+    series = []
+    for item in raw["series"][:12]:
+        if not isinstance(item, Mapping) or not isinstance(item.get("points"), list):
+            continue
+        points = []
+        for p in item["points"][:MAX_TABLE_ROWS]:
+            y = _finite(p.get("y")) if isinstance(p, Mapping) else None
+            if y is None:
+                continue
+            x = _finite(p.get("x"))
+            points.append({"x": x if x is not None else clip(str(p.get("x")), 40), "y": max(0.0, y),
+                           "low": _finite(p.get("low")), "high": _finite(p.get("high"))})
+        if points:
+            series.append({"name": clip(str(item.get("name", "")), 60), "points": points})
+    if not series:
+        return None
+    return {"title": clip(str(raw.get("title", "")), 200), "kind": "bar" if raw.get("kind") == "bar" else "line",
+            "x_label": clip(str(raw.get("x_label", "")), 80), "y_label": clip(str(raw.get("y_label", "")), 80),
+            "series": series}
 
 
 def _failures(raw: Any) -> list[dict[str, str]]:
@@ -172,10 +211,11 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
     tables = [t for t in (_table(x) for x in evidence.get("tables") or []) if t]
     files = [clip(str(f), 500) for f in evidence.get("files") or []] if isinstance(evidence.get("files"), list) else []
     status = str(gate.get("status"))
+    label = "not applicable" if is_not_applicable(gate) else STATUS_LABEL.get(status, clip(status, 50))
     return {
         "name": clip(str(gate.get("name")), 200),
         "status": clip(status, 50),
-        "status_label": STATUS_LABEL.get(status, clip(status, 50)),
+        "status_label": label,
         "icon": STATUS_ICON.get(status, "?"),
         "severity": clip(str(gate.get("severity")), 50),
         "score": pct(100.0 * gate["score"]) if isinstance(gate.get("score"), (int, float)) else "—",
@@ -187,7 +227,10 @@ def gate_view(doc: Mapping[str, Any], gate: Mapping[str, Any]) -> dict[str, Any]
         "metrics": [(clip(str(k), 100), metric_text(str(k), v))
                     for k, v in sorted((gate.get("metrics") or {}).items())],
         "tables": tables,
+        "charts": [c for c in (chart_view(x) for x in evidence.get("charts") or []) if c]
+        if isinstance(evidence.get("charts"), list) else [],
         "failures": _failures(evidence.get("failures")),
+        "show_details": evidence.get("show_details") is True,
         "files": files,
         "delta": _delta(doc, str(gate.get("name"))),
     }
@@ -241,6 +284,12 @@ def is_turned_off(gate: Mapping[str, Any]) -> bool:
     return gate.get("status") == "skipped" and isinstance(evidence, Mapping) and evidence.get(TURNED_OFF) is True
 
 
+def is_not_applicable(gate: Mapping[str, Any]) -> bool:
+    """Off because it does not apply to the model's kind."""
+    evidence = gate.get("evidence")
+    return gate.get("status") == "off" and isinstance(evidence, Mapping) and bool(evidence.get(NOT_APPLICABLE))
+
+
 def _off_reason(gate: Mapping[str, Any]) -> str:
     evidence = gate.get("evidence") or {}
     reason = evidence.get("off_because") or evidence.get("skipped_because")
@@ -256,12 +305,15 @@ def turned_off(gates: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     A project without a model has eight model gates off for one reason; one
     line says so instead of eight rows that read like findings.
     """
-    groups: dict[str, list[str]] = {}
+    groups: dict[tuple[str, bool], list[str]] = {}
     for gate in gates:
         if is_turned_off(gate):
-            groups.setdefault(_off_reason(gate), []).append(clip(str(gate.get("name")), 200))
-    return [{"reason": reason, "names": names, "line": f"Turned off: {', '.join(names)} — {reason}"}
-            for reason, names in groups.items()]
+            key = (_off_reason(gate), is_not_applicable(gate))
+            groups.setdefault(key, []).append(clip(str(gate.get("name")), 200))
+    return [{"reason": reason, "names": names,
+             "line": (f"{reason[:1].upper()}{reason[1:]}: {', '.join(names)}" if na
+                      else f"Turned off: {', '.join(names)} — {reason}")}
+            for (reason, na), names in groups.items()]
 
 
 def _versions(tools: Any) -> list[tuple[str, str]]:

@@ -6,6 +6,10 @@ what the page says is there: `model/` (a tiny Llama `save_pretrained`
 folder with its tokenizer.json) for `hf:model`, the example module and a
 tokenizer.json for `examples.hf_llama_adapter:build`. The `hf:` snippet runs
 as a subprocess, the way the page's command runs it.
+
+The page's `kind = "module"` snippets need trained weights and the examples
+package; tests/readiness/test_module_e2e.py assesses them, each marked on
+the page by name, and this file checks that none is left out.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from tests.fixtures.processes import HANG_GUARD_S
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "user-models.md"
-SNIPPETS = re.findall(r"```toml\n(.*?)```", PAGE.read_text(encoding="utf-8"), flags=re.DOTALL)
+ALL_SNIPPETS = re.findall(r"```toml\n(.*?)```", PAGE.read_text(encoding="utf-8"), flags=re.DOTALL)
+SNIPPETS = [s for s in ALL_SNIPPETS if tomllib.loads(s)["model"].get("kind", "decoder") == "decoder"]
 HEAVY = {"examples.hf_llama_adapter:build"}
 
 
@@ -42,6 +47,14 @@ def test_the_page_leads_with_hf_and_shows_a_custom_callable() -> None:
     adapters = [_adapter(s) for s in SNIPPETS]
     assert adapters[0].startswith("hf:") and "examples.hf_llama_adapter:build" in adapters
     assert PAGE.read_text(encoding="utf-8").index("hf:") < PAGE.read_text(encoding="utf-8").index("pkg.module")
+
+
+def test_every_module_snippet_is_assessed_by_the_module_tests() -> None:
+    from tests.readiness.test_module_e2e import ASSESSED, snippet
+
+    modules = [s for s in ALL_SNIPPETS if s not in SNIPPETS]
+    covered = [snippet(name, marker) for name, marker in ASSESSED]
+    assert modules and [s for s in modules if s not in covered] == []
 
 
 def _project(root: Path, snippet: str, hf_zoo) -> Path:

@@ -15,6 +15,9 @@ Evidence: a critical-module table, a per-file table, the data file, and the
 diff coverage when asked for. A diff with no measurable changed lines is
 reported `not_evaluable` in `metrics["diff_status"]`, never 100 %.
 
+On one shard of a sharded suite the result is no verdict; `merge` judges
+the shards' combined data (`gates.code.coverage_shards`).
+
 `error` rather than `fail`: no data (suite_health did not produce any), data
 recorded without branch measurement, stale data, data from another project,
 nothing measured, a critical module that is not measured.
@@ -25,8 +28,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from gates.code import coverage_shards
 from gates.code.coverage_data import CoverageDataError, FileCoverage, load, totals
 from gates.code.diff_lines import DiffError, changed_lines
 from gates.code.project_paths import ProjectPaths
@@ -175,12 +179,19 @@ class CoverageGate(Gate):
         code, settings = ctx.spec.code, ctx.settings
         if code is None:
             raise GateError("no [code] section: the coverage gate needs code.sources")
+        shard = None if code.coverage_data is not None else coverage_shards.suite_part(ctx.results)
         data, problem = self.data_file(ctx, code)
         if data is None:
-            return self._error(problem, "Run suite_health (or set code.coverage_data) first.")
+            result = self._error(problem, "Run suite_health (or set code.coverage_data) first.")
+        else:
+            result = self.judge_data(data, code, settings, report_path=ctx.work_dir / "coverage.json")
+        return result if shard is None else coverage_shards.shard_result(result, shard, code, settings)
+
+    def judge_data(self, data: Path, code: CodeSpec, settings: GateSettings, *, report_path: Path) -> GateResult:
+        """The result for one coverage data file (a run's, or the shards' combined data)."""
         try:
             files = load(data, root=code.root, sources=code.sources, check_mtime=settings.check_mtime,
-                         report_path=ctx.work_dir / "coverage.json")
+                         report_path=report_path)
         except CoverageDataError as exc:
             return self._error(str(exc), "Re-run the suite with branch coverage on this checkout "
                                "(suite_health does) and assess again.")
@@ -235,6 +246,11 @@ class CoverageGate(Gate):
                           metrics=metrics, evidence=evidence,
                           remediation="" if status is Status.PASS else
                           "Add tests that reach the missing lines and branches of the modules listed.")
+
+    @classmethod
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
+        """Combine the coverage of suite shards (in the order produced): judged on their combined data."""
+        return coverage_shards.merge(cls(), results)
 
     def _error(self, reason: str, remediation: str) -> GateResult:
         return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,

@@ -191,3 +191,22 @@ def totals(files: dict[str, FileCoverage]) -> FileCoverage:
                         branches=sum(f.branches for f in values),
                         covered_branches=sum(f.covered_branches for f in values),
                         executed=frozenset(), missing=frozenset())
+
+
+def combine(data_files: list[Path], into: Path, *, root: Path) -> Path:
+    """One data file holding every measurement of `data_files` (kept), via coverage.py's combine.
+
+    Lines, arcs and test contexts are all merged, exactly as `coverage
+    combine` does for parallel runs.
+    """
+    into.parent.mkdir(parents=True, exist_ok=True)
+    into.unlink(missing_ok=True)
+    cov = coverage.Coverage(data_file=str(into), config_file=_config_file(root))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no data was collected" notices: judged by the caller
+        try:
+            cov.combine([str(p) for p in data_files], strict=True, keep=True)
+        except CoverageException as exc:
+            raise CoverageDataError(f"coverage data of the shards could not be combined: {exc}") from None
+    cov.save()
+    return into

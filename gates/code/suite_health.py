@@ -5,9 +5,16 @@ coverage data and a streamed per-test log from the same run), or, when the
 configuration names `code.junit_xml`, ingests that file and runs nothing.
 
 Settings: `timeout_s` (whole run; the process group is killed when it
-expires), `python` (interpreter that runs pytest; default the harness's own),
+expires), `python` (interpreter that runs pytest; default `[code] python`,
+else the harness's own),
 `rerun_failures` (re-run failing tests once; those that then pass are flaky),
-`min_pass_pct` (below it the gate fails; at 100 any real failure fails).
+`min_pass_pct` (below it the gate fails; at 100 any real failure fails),
+`test_contexts` ("auto", "always", "never": record which test ran each line,
+`--cov-context=test`, so the mutation gate runs only the tests that reach a
+mutated module; "auto" records them when the mutation gate runs in the same
+assessment, or for a shard, whose merged data may feed mutation jobs),
+`shard` ("i/N": one shard of the test files, see `gates.code.suite_shards`),
+`durations` (the JUnit file whose times balance the shards).
 
 Evidence: `interpreter` (the interpreter that ran the tests and the Python,
 pytest, pytest-cov, pytest-reportlog and coverage versions it reports when
@@ -24,23 +31,20 @@ timed out, or a signal killed it (the partial per-test results are kept).
 from __future__ import annotations
 
 import dataclasses
+import enum
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
+from gates.code import suite_shards
 from gates.code.case_results import CaseResult, Outcome, Tally, failing, group_failures, tally, tally_by_suite
+from gates.code.interpreter import ask_interpreter, chosen_python, interpreter_path
 from gates.code.junit_reader import JUnitError, read_junit
 from gates.code.project_paths import ProjectPaths
-from gates.code.suite_run import (
-    SuiteArtifacts,
-    SuiteRun,
-    ask_interpreter,
-    interpreter_path,
-    pytest_argv,
-    run_suite,
-    why_not_started,
-)
+from gates.code.suite_run import SuiteArtifacts, SuiteRun, pytest_argv, run_suite, why_not_started
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
+from gates.engine.sharding import parse_shard
 from gates.engine.spec import CodeSpec
 from gates.result import GateResult, Severity, Status
 
@@ -55,6 +59,9 @@ class Settings:
     python: str = ""
     rerun_failures: bool = False
     min_pass_pct: float = 100.0
+    test_contexts: str = "auto"
+    shard: str = ""
+    durations: str = ""
 
 
 # -- measuring ------------------------------------------------------------------
@@ -141,6 +148,28 @@ def judge(total: Tally, *, flaky: int, min_pass_pct: float) -> tuple[Status, flo
 
 # -- the gate -------------------------------------------------------------------
 
+class TestContexts(str, enum.Enum):
+    """When the run records which test ran each line (it costs coverage time on big suites)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    AUTO = "auto"  # when the mutation gate runs in the same assessment, or for a shard
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+def records_contexts(setting: str, options: Mapping[str, Any], sharded: bool) -> bool:
+    """Whether this run records test contexts; raises GateError for an unknown setting."""
+    try:
+        chosen = TestContexts(setting)
+    except ValueError:
+        raise GateError(f"setting test_contexts: {setting!r} is not one of "
+                        f"{', '.join(m.value for m in TestContexts)}") from None
+    if chosen is TestContexts.AUTO:
+        return sharded or "mutation" in options.get("gates", ())
+    return chosen is TestContexts.ALWAYS
+
+
 def code_spec(ctx: GateContext) -> CodeSpec:
     if ctx.spec.code is None:
         raise GateError("no [code] section: the suite_health gate needs code.sources and code.tests")
@@ -169,11 +198,15 @@ class SuiteHealthGate(Gate):
                   if paths.is_inside(code.root / name) and (code.root / name).is_file()]
         files += [p for p in (code.junit_xml, code.coverage_data) if p is not None]
         return {"files": [str(p) for p in files], "settings": dataclasses.asdict(ctx.settings),
-                "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir)}
+                "pytest_args": list(code.pytest_args), "work_dir": str(ctx.work_dir), "python": code.python,
+                "contexts": records_contexts(ctx.settings.test_contexts, ctx.options,
+                                             parse_shard(ctx.settings.shard)[1] > 1)}
 
     def check(self, ctx: GateContext) -> GateResult:
         code = code_spec(ctx)
         if code.junit_xml is not None:
+            if ctx.settings.shard:
+                raise GateError("setting shard: code.junit_xml is ingested, not run: there is nothing to shard")
             return self._ingest(code, code.junit_xml, ctx.settings)
         return self._run(ctx, code)
 
@@ -191,21 +224,59 @@ class SuiteHealthGate(Gate):
 
     def _run(self, ctx: GateContext, code: CodeSpec) -> GateResult:
         settings: Settings = ctx.settings
-        artifacts = SuiteArtifacts(folder=ctx.work_dir)
-        argv = pytest_argv(python=settings.python, tests=code.tests, sources=code.sources,
-                           artifacts=artifacts, extra=code.pytest_args)
-        run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s)
-        cases = run.log.cases
+        python = chosen_python(settings.python, code.python)
+        index, count = parse_shard(settings.shard)
+        folder = suite_shards.shard_folder(ctx.work_dir, index, count) if count > 1 else ctx.work_dir
+        artifacts = SuiteArtifacts(folder=folder)
+        contexts = records_contexts(settings.test_contexts, ctx.options, count > 1)
+        argv = pytest_argv(python=python, tests=code.tests, sources=code.sources,
+                           artifacts=artifacts, extra=code.pytest_args, contexts=contexts)
+        env: dict[str, str] = {}
+        durations = self._durations_file(ctx, code) if count > 1 else None
+        if count > 1:
+            folder.mkdir(parents=True, exist_ok=True)
+            env = suite_shards.prepare(folder, index, count, suite_shards.durations_of(durations, code.root))
+            argv += ["-p", suite_shards.PLUGIN_MODULE]
+        run = run_suite(root=code.root, argv=argv, artifacts=artifacts, timeout_s=settings.timeout_s, env=env)
+        result, flaky, problem = self._judge_run(ctx, code, run, python)
+        if count == 1:
+            return result
+        if problem is None and not suite_shards.read_partition(folder):
+            problem = "the shard plugin wrote no partition: this run may hold every test, not shard " \
+                      f"{index} of {count}"
+        return suite_shards.shard_result(result, index=index, count=count, root=code.root, folder=folder,
+                                         artifacts=artifacts, cases=run.log.cases, problem=problem, flaky=flaky,
+                                         min_pass_pct=settings.min_pass_pct, durations=durations)
+
+    def _durations_file(self, ctx: GateContext, code: CodeSpec) -> Path | None:
+        """The JUnit file whose test times balance the shards: the setting, else the last whole run's.
+
+        A named file that does not exist yet (the first CI run, before any
+        durations were saved) balances by test counts in every shard alike.
+        """
+        if ctx.settings.durations:
+            named = Path(os.path.normpath(code.root / ctx.settings.durations))
+            if not named.is_relative_to(code.root) or not ProjectPaths(code.root).is_inside(named):
+                raise GateError(f"setting durations: {ctx.settings.durations!r} leads outside the project")
+            return named if named.is_file() else None
+        last = SuiteArtifacts(folder=ctx.work_dir).junit
+        return last if last.is_file() else None
+
+    def _judge_run(self, ctx: GateContext, code: CodeSpec, run: SuiteRun,
+                   python: str) -> tuple[GateResult, list[str], str | None]:
+        """The result of one finished run, the flaky tests and why it yields no score (if so)."""
+        settings: Settings = ctx.settings
+        artifacts, cases = run.artifacts, run.log.cases
         # The project's tests may run in another venv than readiness: record
         # what that interpreter says it has, not what readiness has.
-        interpreter = ask_interpreter(interpreter_path(settings.python, code.root), self.tools, cwd=code.root)
-        evidence: dict[str, Any] = {"mode": "run", "command": " ".join(argv), "interpreter": interpreter,
+        interpreter = ask_interpreter(interpreter_path(python, code.root), self.tools, cwd=code.root)
+        evidence: dict[str, Any] = {"mode": "run", "command": " ".join(run.argv), "interpreter": interpreter,
                                     **case_evidence(cases),
                                     "files": [str(p) for p in (artifacts.junit, artifacts.reportlog,
                                                                artifacts.output) if p.exists()]}
         metrics: dict[str, Any] = {"wall_s": round(run.watched.wall_s, 3),
                                    "peak_rss_mb": round(run.watched.peak_rss_mb, 1)}
-        problem = run_problem(run, settings.python, settings.timeout_s)
+        problem = run_problem(run, python, settings.timeout_s)
         if problem is None and artifacts.coverage_data.exists():
             evidence["coverage_data"] = str(artifacts.coverage_data)
             evidence["files"].append(str(artifacts.coverage_data))
@@ -215,8 +286,9 @@ class SuiteHealthGate(Gate):
                 metrics["signal"] = run.watched.signal_name
             return self._result(Status.ERROR, None, problem, metrics, evidence,
                                 remediation="Fix the run itself (see the summary and "
-                                f"{artifacts.output}); no score is given for a run that did not complete.")
-        flaky = self._flaky(ctx, code, evidence["failing_tests"]) if settings.rerun_failures else []
+                                f"{artifacts.output}); no score is given for a run that did not complete."), [], problem
+        flaky = self._flaky(ctx, code, evidence["failing_tests"], artifacts.folder) \
+            if settings.rerun_failures else []
         if settings.rerun_failures:
             evidence["flaky_tests"] = flaky
         status, score, summary = judge(tally(cases), flaky=len(flaky),
@@ -224,14 +296,20 @@ class SuiteHealthGate(Gate):
         if status is not Status.ERROR:
             metrics.update(case_metrics(cases))
             metrics["flaky"] = len(flaky)
-        return self._result(status, score, summary, metrics, evidence)
+        return self._result(status, score, summary, metrics, evidence), flaky, None
 
-    def _flaky(self, ctx: GateContext, code: CodeSpec, failing_ids: list[str]) -> list[str]:
+    @classmethod
+    def merge(cls, results: Sequence[GateResult]) -> GateResult:
+        """Combine shard results (in the order produced) into one result, judged as one run."""
+        return suite_shards.merge(cls, results, judge=judge, evidence_of=case_evidence, metrics_of=case_metrics)
+
+    def _flaky(self, ctx: GateContext, code: CodeSpec, failing_ids: list[str], folder: Path) -> list[str]:
         """Failing tests that pass when run once more on their own."""
         if not failing_ids:
             return []
-        artifacts = SuiteArtifacts(folder=ctx.work_dir / "rerun")
-        argv = pytest_argv(python=ctx.settings.python, tests=failing_ids, sources=code.sources,
+        artifacts = SuiteArtifacts(folder=folder / "rerun")
+        argv = pytest_argv(python=chosen_python(ctx.settings.python, code.python), tests=failing_ids,
+                           sources=code.sources,
                            artifacts=artifacts, extra=code.pytest_args, coverage=False)
         rerun = run_suite(root=code.root, argv=argv, artifacts=artifacts,
                           timeout_s=ctx.settings.timeout_s)

@@ -11,11 +11,17 @@ the cache and `merge` read them as plain attributes:
 - `after`: gates whose results it reads without needing them to pass;
 - `requires`: what of the project it looks at (`Requires.MODEL`, `.CODE`),
   so a project without that section has the gate turned off;
+- `kinds`: the model kinds it applies to (`ModelKind`); for another kind it
+  is listed as not applicable, outside the score;
 - `cache_inputs(ctx)`: the files and values its result depends on (None:
   never cached), with `version` (bump it when the judging changes) and
   `tools` (packages whose versions the result depends on);
 - `merge(results)`: one result from several partial ones (`readiness merge`);
-  the default keeps the newest.
+  the default keeps the newest;
+- `severity_for(settings)`: the severity a run with these settings carries
+  (the performance gate is a blocker once a budget is set); by default the
+  class's `severity`. The engine stamps it on the gate's result, its error
+  and its timeout.
 
 Built-in gates subclass `Gate`; a plugin class that does not is given the
 defaults by the registry (`with_defaults`). What is assessed arrives as a
@@ -30,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Protocol, Sequence, TypeVar
 
-from gates.engine.spec import ProjectSpec
+from gates.engine.spec import ModelKind, ProjectSpec
 from gates.result import GateResult, Severity
 
 T = TypeVar("T")
@@ -106,6 +112,7 @@ class Gate(Protocol):
     Settings: ClassVar[type]
     after: tuple[str, ...] = ()
     requires: Requires = Requires.NOTHING
+    kinds: tuple[ModelKind, ...] = tuple(ModelKind)
     version: int = 1
     tools: tuple[str, ...] = ()
 
@@ -114,6 +121,10 @@ class Gate(Protocol):
     def cache_inputs(self, ctx: GateContext) -> Mapping[str, Any] | None:
         """JSON-able values plus an optional "files" list the result depends on; None: never cached."""
         return None
+
+    def severity_for(self, settings: Any) -> Severity:
+        """The severity of a run with `settings`; by default the class's own."""
+        return self.severity
 
     @classmethod
     def merge(cls, results: Sequence[GateResult]) -> GateResult:

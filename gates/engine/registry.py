@@ -29,6 +29,7 @@ BUILTIN: dict[str, str] = {
     "conversion": "gates.model.conversion:ConversionGate",
     "contract": "gates.model.contract:ContractGate",
     "parity": "gates.model.parity:ParityGate",
+    "performance": "gates.model.performance:PerformanceGate",
     "suite_health": "gates.code.suite_health:SuiteHealthGate",
     "coverage": "gates.code.coverage:CoverageGate",
     "hygiene": "gates.code.hygiene:HygieneGate",

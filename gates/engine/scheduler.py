@@ -29,7 +29,7 @@ from gates.engine import children
 from gates.engine.cache import ResultCache
 from gates.engine.memory import PeakMeter
 from gates.engine.protocol import Gate, GateContext
-from gates.result import GateResult, Status
+from gates.result import GateResult, Severity, Status
 
 ContextFactory = Callable[[Gate, Mapping[str, GateResult]], GateContext]
 Listener = Callable[[str, str, GateResult | None], None]
@@ -95,22 +95,31 @@ def skipped(gate: Gate, reason: str, **evidence: Any) -> GateResult:
                       summary=reason, evidence={"skipped_because": reason, **evidence})
 
 
-def _error(gate: Gate, message: str, duration_s: float, detail: str = "") -> GateResult:
+def _error(gate: Gate, message: str, duration_s: float, detail: str = "",
+           severity: Severity | None = None) -> GateResult:
     evidence: dict[str, Any] = {"error": message}
     if detail:
         evidence["failures"] = [{"title": "exception", "detail": detail}]
-    return GateResult(name=gate.name, status=Status.ERROR, severity=gate.severity,
+    return GateResult(name=gate.name, status=Status.ERROR, severity=severity or gate.severity,
                       summary=message, evidence=evidence, duration_s=duration_s,
                       remediation="The gate could not measure anything; fix the cause and re-run.")
 
 
-def _normalise(gate: Gate, result: Any, duration_s: float) -> GateResult:
+def _normalise(gate: Gate, result: Any, duration_s: float, severity: Severity) -> GateResult:
     if not isinstance(result, GateResult):
-        return _error(gate, f"check() returned {type(result).__name__}, not a GateResult", duration_s)
+        return _error(gate, f"check() returned {type(result).__name__}, not a GateResult", duration_s,
+                      severity=severity)
     try:
-        return result.with_(name=gate.name, severity=gate.severity, duration_s=duration_s).normalised()
+        return result.with_(name=gate.name, severity=severity, duration_s=duration_s).normalised()
     except (TypeError, ValueError) as exc:
-        return _error(gate, f"check() returned an unserialisable result: {exc}", duration_s)
+        return _error(gate, f"check() returned an unserialisable result: {exc}", duration_s, severity=severity)
+
+
+def _severity(gate: Gate, ctx: GateContext) -> Severity:
+    try:
+        return Severity(gate.severity_for(ctx.settings))
+    except Exception:  # noqa: BLE001 - a broken hook must not take the run down; the declared one stands
+        return Severity(gate.severity)
 
 
 class _Running:
@@ -121,6 +130,7 @@ class _Running:
         self.gate = gate
         self.cache_key = cache_key
         self.started = time.monotonic()
+        self.severity = _severity(gate, ctx)
         self.result: GateResult | None = None
         self._wake = wake
         self._meter = meter
@@ -133,19 +143,20 @@ class _Running:
         try:
             try:
                 outcome = self.gate.check(ctx)
-                result = _normalise(self.gate, outcome, time.monotonic() - self.started)
+                result = _normalise(self.gate, outcome, time.monotonic() - self.started, self.severity)
             except BaseException as exc:  # noqa: BLE001 - any failure is this gate's error
                 message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 result = _error(self.gate, message, time.monotonic() - self.started,
-                                "".join(traceback.format_exception(exc))[-4000:])
+                                "".join(traceback.format_exception(exc))[-4000:], self.severity)
             self.result = result.with_(peak_rss_mb=self._meter.stop(self.gate.name))
         finally:
             self._meter.stop(self.gate.name)  # already stopped unless something above raised
             self._wake.set()
 
     def timed_out(self, limit: float) -> GateResult:
+        peak = self._meter.stop(self.gate.name)
         return _error(self.gate, f"timed out after {limit:g} s (per-gate timeout)",
-                      time.monotonic() - self.started).with_(peak_rss_mb=self._meter.stop(self.gate.name))
+                      time.monotonic() - self.started, severity=self.severity).with_(peak_rss_mb=peak)
 
 
 def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOptions = EngineOptions(),

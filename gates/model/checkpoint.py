@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import BUILTIN, ModelGate, ModelLoadError, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
 
@@ -171,6 +171,10 @@ def judge(checks: list[Check]) -> tuple[Status, float, str]:
 class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import checkpoint as module_kind
+
+            return module_kind.check(self, ctx, model)
         ckpt_path, tok_path = resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)
         if model.adapter.startswith("hf:"):
             return self._hf_checks(ctx, tok_path)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from gates.engine.protocol import GateContext
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.conversion import package_problems
 from gates.model.shared import ModelGate, resolve, shared_adapter, shared_artifacts
 from gates.result import GateResult, Status
@@ -105,6 +105,10 @@ class ContractGate(ModelGate, name="contract", needs=("conversion",), settings=S
         from pipeline.contract import ContractError, load_contract, save_contract
         from pipeline.to_coreml import PackageError, read_package
 
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import contract as module_kind
+
+            return module_kind.check(self, ctx, model)
         arts, adapter = shared_artifacts(ctx), shared_adapter(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from gates.engine.protocol import GateContext
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, shared_artifacts
 from gates.result import GateResult, Status
 
@@ -51,6 +51,7 @@ class Check:
     lengths: str
     problems: tuple[str, ...]
     required: bool = True
+    size_bytes: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,12 +67,14 @@ def package_problems(contract: Any, kind: str, precision: str, length: int | Non
                      cache_range: tuple[int, int] | None = None, deployment: str = "iOS18") -> list[str]:
     """How a read-back Core ML package differs from the contract."""
     from pipeline.contract import compare_tensors
-    from pipeline.to_coreml import io_float_dtype
+    from pipeline.to_coreml import compute_precision, io_float_dtype
 
+    if kind == "decode_stateful" and "decode_stateful" not in contract.doc:
+        return ["the contract has no decode_stateful entry to judge this package against"]
     want_in, want_out = contract.tensors(kind, "inputs"), contract.tensors(kind, "outputs")
     got_in = [t.as_spec() for t in info.inputs]
     got_out = [t.as_spec() for t in info.outputs]
-    float_dtype = io_float_dtype(precision, deployment)
+    float_dtype = io_float_dtype(compute_precision(precision), deployment)
     unnamed = generated_names([t.name for t in got_out], [t.name for t in want_out])
     problems = [f"outputs left unnamed by the converter: {', '.join(unnamed)}"] if unnamed else []
     # a per-length package is static: its input is the contract's at that length
@@ -85,6 +88,11 @@ def package_problems(contract: Any, kind: str, precision: str, length: int | Non
                                         float_dtype=float_dtype, env={"T": t})
             if problems:
                 break
+    elif kind == "decode_stateful":
+        from gates.model.conversion_states import state_problems
+
+        problems += compare_tensors(want_out, got_out, what="outputs", float_dtype=float_dtype)
+        problems += state_problems(contract, info, float_dtype)
     else:
         problems += compare_tensors(want_out, got_out, what="outputs", float_dtype=float_dtype)
         if cache_range is not None:
@@ -144,7 +152,8 @@ def measure(arts: Any, contract: Any, settings: Settings) -> list[Check]:
                 problems = [str(exc)]
         checks.append(Check(artifact=key.filename, kind=key.kind, precision=key.precision,
                             lengths=lengths if key.kind == "prefill" else "T_cache range",
-                            problems=tuple(problems), required=required))
+                            problems=tuple(problems), required=required,
+                            size_bytes=_size(path) if path is not None else None))
     if "onnx" in arts.options.targets:
         for kind in ("prefill", "decode"):
             path = arts.onnx.get(kind)
@@ -152,6 +161,12 @@ def measure(arts: Any, contract: Any, settings: Settings) -> list[Check]:
             checks.append(Check(artifact=f"{kind}.onnx", kind=kind, precision="fp32", lengths="dynamic",
                                 problems=tuple(problems), required=settings.onnx_required))
     return checks
+
+
+def _size(path: Any) -> int:
+    from pipeline.compression import package_bytes
+
+    return package_bytes(path)
 
 
 def judge(checks: Sequence[Check]) -> tuple[Status, float | None, str]:
@@ -171,6 +186,10 @@ def judge(checks: Sequence[Check]) -> tuple[Status, float | None, str]:
 class ConversionGate(ModelGate, name="conversion", needs=("export",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import conversion as module_kind
+
+            return module_kind.check(self, ctx, model)
         arts = shared_artifacts(ctx)
         if arts.contract is None:
             return GateResult(name=self.name, status=Status.ERROR, severity=self.severity,
@@ -179,8 +198,8 @@ class ConversionGate(ModelGate, name="conversion", needs=("export",), settings=S
         checks = measure(arts, arts.contract, ctx.settings)
         status, score, summary = judge(checks)
         table = {"title": "Converted models against the contract",
-                 "columns": ["artifact", "kind", "precision", "lengths", "status", "problems"],
-                 "rows": [[c.artifact, c.kind, c.precision, c.lengths, "ok" if c.ok else "failed",
+                 "columns": ["artifact", "kind", "precision", "lengths", "size_bytes", "status", "problems"],
+                 "rows": [[c.artifact, c.kind, c.precision, c.lengths, c.size_bytes, "ok" if c.ok else "failed",
                            "; ".join(c.problems)] for c in checks]}
         failures = [{"title": c.artifact, "detail": p} for c in checks for p in c.problems]
         files = [str(p) for p in list(arts.coreml.values()) + list(arts.onnx.values())]

@@ -37,7 +37,7 @@ from dataclasses import asdict
 from typing import Any, Sequence
 
 from gates.engine.protocol import GateContext
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import BuildSettings, ModelGate, shared_artifacts
 from gates.result import GateResult, Status
 
@@ -139,6 +139,10 @@ def remediation(bundle: Any, status: Status) -> str:
 class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings):
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import export as module_kind
+
+            return module_kind.check(self, ctx, model)
         bundle = shared_artifacts(ctx, ctx.settings).export
         status, score, summary = judge(bundle)
         return GateResult(name=self.name, status=status, severity=self.severity, score=score,

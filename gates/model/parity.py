@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, model_cache_inputs, resolve, shared_adapter, shared_artifacts
 from gates.result import GateResult, Severity, Status
 
@@ -64,6 +64,7 @@ class Settings:
     sources: tuple[str, ...] = SOURCES
     localise: bool = True
     localise_tol: dict = field(default_factory=lambda: {"fp32": 1e-3, "fp16": 5e-2})
+    generate_tokens: int = 16  # greedy generation agreement over this many tokens (0: off)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,6 +88,9 @@ def validate(settings: Settings, runtime: str) -> None:
         raise GateError(f"setting sources {list(settings.sources)} must be among {', '.join(SOURCES)}")
     if settings.decode_steps < 1:
         raise GateError("setting decode_steps must be >= 1")
+    if isinstance(settings.generate_tokens, bool) or not isinstance(settings.generate_tokens, int) \
+            or settings.generate_tokens < 0:
+        raise GateError(f"setting generate_tokens must be an integer >= 0, got {settings.generate_tokens!r}")
     from pipeline.parity.metrics import DIRECTIONS
 
     for key, bounds in dict(settings.thresholds).items():
@@ -100,14 +104,28 @@ def validate(settings: Settings, runtime: str) -> None:
                 raise GateError(f"setting thresholds.{key}.{metric} must be a number, got {value!r}")
 
 
-def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos: bool) -> list[TargetPlan]:
-    """The targets to check under `runtime`, each with the runtime that runs it."""
+def plan(runtime: str, targets: Sequence[str], precisions: Sequence[str], macos: bool,
+         compressions: Sequence[str] = (), stateful: Sequence[str] = ()) -> list[TargetPlan]:
+    """The targets to check under `runtime`, each with the runtime that runs it: every precision
+    and compression, then every stateful decode (target "coreml_stateful")."""
     plans = []
     if "coreml" in targets and runtime in ("auto", "coreml", "mil"):
         how = "mil" if runtime == "mil" or (runtime == "auto" and not macos) else "coreml"
-        plans += [TargetPlan(target="coreml", precision=p, runtime=how) for p in precisions]
+        plans += [TargetPlan(target="coreml", precision=p, runtime=how) for p in (*precisions, *compressions)]
+        plans += [TargetPlan(target="coreml_stateful", precision=v, runtime=how) for v in stateful]
     if "onnx" in targets and runtime in ("auto", "onnx"):
         plans.append(TargetPlan(target="onnx", precision="fp32", runtime="onnxruntime"))
+    return plans
+
+
+def planned(runtime: str, targets: Sequence[str], precisions: Sequence[str],
+            compressions: Sequence[str] = (), stateful: Sequence[str] = ()) -> list[TargetPlan]:
+    """`plan` on this host; GateError when the runtime selects none of the built targets."""
+    from pipeline.runtimes.coreml_runtime import can_predict
+
+    plans = plan(runtime, targets, precisions, can_predict(), compressions, stateful)
+    if not plans:
+        raise GateError(f"runtime {runtime!r} selects none of the targets {list(targets)}")
     return plans
 
 
@@ -131,9 +149,15 @@ def text_token_ids(tokenizer_path: Any, vocab: int) -> tuple[list[int], str]:
 
 
 TABLE_COLUMNS = ["runtime", "phase", "T", "output", "runs", "max_abs", "max_rel", "mean_abs", "psnr_db",
-                 "cosine", "top1_pct", "top5_pct", "kl", "nan_count", "inf_count", "status"]
-_WORST = {"max_rel": max, "kl": max, "max_abs": max, "cosine": min, "psnr_db": min, "top1_pct": min}
-_LABELS = {"coreml": "Core ML", "onnx": "ONNX", "mil": "MIL interpreter", "onnxruntime": "onnxruntime"}
+                 "cosine", "top1_pct", "top5_pct", "kl", "ppl_delta_pct", "greedy_match_pct", "nan_count",
+                 "inf_count", "status"]
+# kind = "module": a row per shape case and output (pipeline.parity.module_targets)
+SHAPE_COLUMNS = ["runtime", "shape", "output", "runs", "max_abs", "max_rel", "mean_abs", "psnr_db",
+                 "cosine", "top1_pct", "topk_pct", "kl", "nan_count", "inf_count", "status"]
+_WORST = {"max_rel": max, "kl": max, "max_abs": max, "mean_abs": max, "cosine": min, "psnr_db": min,
+          "top1_pct": min, "top5_pct": min, "topk_pct": min, "ppl_delta_pct": max, "greedy_match_pct": min}
+_LABELS = {"coreml": "Core ML", "coreml_stateful": "Core ML stateful decode", "onnx": "ONNX",
+           "mil": "MIL interpreter", "onnxruntime": "onnxruntime"}
 
 
 def _target_metrics(key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,11 +172,23 @@ def _target_metrics(key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def _where(row: Mapping[str, Any]) -> str:
+    return f"shape {row['shape']}" if "shape" in row else f"{row['phase']} T={row['T']}"
+
+
+def _table(key: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    per_shape = any("shape" in r for r in entry["rows"])
+    columns = SHAPE_COLUMNS if per_shape else TABLE_COLUMNS
+    return {"title": f"{_LABELS.get(entry['target'], key)} {entry['precision']} vs PyTorch, "
+                     f"per {'shape' if per_shape else 'length'}",
+            "columns": columns, "rows": [[r.get(c) for c in columns] for r in entry["rows"]]}
+
+
 def _failures(key: str, entry: Mapping[str, Any]) -> list[dict[str, str]]:
     label = f"{_LABELS.get(entry['target'], key)} {entry['precision']}"
     if entry["status"] in (Status.ERROR, Status.NOT_EVALUABLE):
         return [{"title": f"{label}: {entry['status']}", "detail": entry.get("reason", "")}]
-    found = [{"title": f"{label} {r['phase']} T={r['T']} {r['output']}", "detail": "; ".join(r["misses"])}
+    found = [{"title": f"{label} {_where(r)} {r['output']}", "detail": "; ".join(r["misses"])}
              for r in entry.get("rows", []) if r.get("status") == Status.FAIL]
     found += [{"title": f"{label}: first failing MIL op ({f.get('kind')})", "detail": f.get("detail", "")}
               for f in entry.get("localisation", [])]
@@ -164,6 +200,7 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     by_status = {s: sorted(k for k, e in targets.items() if e["status"] == s)
                  for s in (Status.PASS, Status.FAIL, Status.ERROR, Status.NOT_EVALUABLE)}
     rows = [r for e in targets.values() for r in e.get("rows", [])]
+    unit = "shape" if any("shape" in r for r in rows) else "length"
     passed_rows = sum(r["status"] == Status.PASS for r in rows)
     metrics: dict[str, Any] = {"targets_passed": len(by_status[Status.PASS]),
                                "targets_failed": len(by_status[Status.FAIL]),
@@ -173,9 +210,11 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
                                "comparisons": sum(e.get("comparisons", 0) for e in targets.values())}
     for key, entry in targets.items():
         metrics.update(_target_metrics(key, entry))
-    tables = [{"title": f"{_LABELS.get(e['target'], k)} {e['precision']} vs PyTorch, per length",
-               "columns": TABLE_COLUMNS, "rows": [[r.get(c) for c in TABLE_COLUMNS] for r in e["rows"]]}
-              for k, e in targets.items() if e.get("rows")]
+    tables = [_table(k, e) for k, e in targets.items() if e.get("rows")]
+    from gates.model.parity_tradeoff import tradeoff_table
+
+    tradeoff = tradeoff_table(targets)
+    tables += [tradeoff] if tradeoff else []
     failures = [f for k, e in targets.items() for f in _failures(k, e)]
     evidence = {"targets": dict(targets), "tables": tables, "failures": failures,
                 "files": sorted({f for e in targets.values() for f in e.get("files", [])})}
@@ -183,7 +222,7 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
     if by_status[Status.FAIL]:
         status = Status.FAIL
         summary = (f"{', '.join(by_status[Status.FAIL])} out of parity "
-                   f"({len(rows) - passed_rows} of {len(rows)} length/output rows miss)")
+                   f"({len(rows) - passed_rows} of {len(rows)} {unit}/output rows miss)")
         remediation = ("Read the failing rows and the named MIL op: NaN/Inf in fp16 means an activation "
                        "overflows (rescale or keep that op in fp32); a large divergence points at the op "
                        "the conversion changed.")
@@ -198,7 +237,7 @@ def summarise(name: str, severity: Severity, targets: Mapping[str, Mapping[str, 
                        "or use the MIL interpreter (`runtime = \"mil\"`).")
     else:
         status, remediation = Status.PASS, ""
-        summary = f"{', '.join(by_status[Status.PASS])} match PyTorch on {len(rows)} length/output rows"
+        summary = f"{', '.join(by_status[Status.PASS])} match PyTorch on {len(rows)} {unit}/output rows"
     return GateResult(name=name, status=status, severity=severity, score=score, summary=summary,
                       metrics=metrics, evidence=evidence, remediation=remediation)
 
@@ -237,16 +276,17 @@ class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Setti
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.parity.targets import references, run_target
-        from pipeline.runtimes.coreml_runtime import can_predict
 
         settings: Settings = ctx.settings or Settings()
         runtime = str(ctx.options.get("runtime") or settings.runtime)
         validate(settings, runtime)
+        if model.kind == ModelKind.MODULE:
+            from gates.model.module_kind import parity as module_kind
+
+            return module_kind.check(self, ctx, model, runtime)
         adapter, arts = shared_adapter(ctx), shared_artifacts(ctx)
-        plans = plan(runtime, arts.options.targets, arts.options.precisions, can_predict())
-        if not plans:
-            raise GateError(f"runtime {runtime!r} selects none of the targets "
-                            f"{list(arts.options.targets)}")
+        plans = planned(runtime, arts.options.targets, arts.options.precisions,
+                        getattr(arts.options, "compressions", ()), getattr(arts.options, "stateful", ()))
         path = resolve(model.tokenizer, ctx.root)
         text_ids, why = text_token_ids(path, adapter.vocab_size) if "text" in settings.sources else ([], "")
         sources = tuple(s for s in settings.sources if s != "text" or text_ids)
@@ -256,13 +296,21 @@ class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Setti
         targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
                                      decode_steps=settings.decode_steps, seed=settings.seed,
                                      sources=sources, text_ids=text_ids, localise=settings.localise,
-                                     localise_tol=dict(settings.localise_tol))
+                                     localise_tol=dict(settings.localise_tol),
+                                     generate_tokens=settings.generate_tokens)
                    for p in plans}
+        from gates.model.parity_tradeoff import package_sizes
+
+        for p in plans:
+            if p.target != "onnx":  # the size/quality table (gates/model/parity_tradeoff.py)
+                size, base = package_sizes(arts, p.target, p.precision)
+                targets[p.key] = {**targets[p.key], "size_bytes": size, "baseline_bytes": base}
         result = summarise(self.name, self.severity, targets)
         notes = [f"text inputs skipped: {why}"] if why and "text" in settings.sources else []
         return result.with_(evidence={**result.evidence, "notes": notes,
                                       "settings": {"runtime": runtime, "seed": settings.seed,
                                                    "decode_steps": settings.decode_steps,
+                                                   "generate_tokens": settings.generate_tokens,
                                                    "sources": list(sources)}})
 
     @classmethod

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, judge_checks, resolve, sample_ids, shared_adapter
 from gates.result import GateResult, Status
 
@@ -150,7 +150,8 @@ def judge(outcomes: list[Outcome]) -> tuple[Status, float, str]:
     return judge_checks(outcomes, "semantic checks")
 
 
-class SemanticsGate(ModelGate, name="semantics", needs=("checkpoint",), settings=Settings):
+class SemanticsGate(ModelGate, name="semantics", needs=("checkpoint",), settings=Settings,
+                    kinds=(ModelKind.DECODER,)):  # kind = "module": not applicable, reported as such
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         import torch

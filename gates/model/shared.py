@@ -9,8 +9,16 @@
   "artifacts"), built with the export gate's settings (`BuildSettings`);
 - the cache key of every model gate's result (`model_cache_inputs`);
 - `ModelGate`, the base class of the model gates: it declares `requires =
-  MODEL`, caches by that key, applies the no-model rule and hands
-  `check_model` the model spec.
+  MODEL`, caches by that key, applies the no-model rule and the
+  not-applicable rule (a gate whose `kinds` leave out the configured model
+  kind reports `off`, "not applicable to kind = ...": outside the score and
+  never a pass), and hands `check_model` the model spec.
+
+For `kind = "module"` the run's one loaded `pipeline.module_model.ModuleModel`
+and its `pipeline.module_artifacts.ModuleArtifacts` come from
+`shared_module` and `shared_module_artifacts` (memo keys "module" and
+"module_artifacts"); `shared_adapter` and `shared_artifacts` are the
+decoder's and refuse a module model.
 
 The checkpoint gate may hand `shared_adapter` the checkpoint it has already
 read, so the weights are read once; the adapter built from it is the same
@@ -25,15 +33,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from gates.engine.protocol import Gate, GateContext, GateError, Requires
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.result import GateResult, Severity, Status
 
 if TYPE_CHECKING:
     from pipeline.adapter import ModelAdapter
     from pipeline.artifacts import ModelArtifacts
     from pipeline.checkpoint import Checkpoint
+    from pipeline.module_artifacts import ModuleArtifacts
+    from pipeline.module_model import ModuleModel
 
 ADAPTER, ARTIFACTS = "adapter", "artifacts"  # memo keys
+MODULE, MODULE_ARTIFACTS = "module", "module_artifacts"  # memo keys of kind = "module"
 BUILTIN = "builtin:student"
 # The bundled student's results depend on these pipeline sources as well as on its files.
 PIPELINE_FILES = ("student.py", "adapter.py", "checkpoint.py", "text_tokenizer.py")
@@ -52,6 +63,16 @@ def no_model(gate: Gate) -> GateResult:
     return GateResult(name=gate.name, status=Status.NOT_EVALUABLE, severity=gate.severity,
                       summary="no model is configured",
                       remediation="Add a [model] section (adapter, checkpoint, tokenizer) to the configuration.")
+
+
+NOT_APPLICABLE = "not_applicable"  # evidence flag of a gate that does not apply to the model kind
+
+
+def not_applicable(gate: Gate, kind: str) -> GateResult:
+    """A gate that does not apply to this kind of model: off, outside the score, never a pass."""
+    reason = f'not applicable to kind = "{kind}"'
+    return GateResult(name=gate.name, status=Status.OFF, severity=gate.severity, summary=reason,
+                      evidence={"off_because": reason, NOT_APPLICABLE: True})
 
 
 def configured_model(ctx: GateContext) -> ModelSpec:
@@ -78,7 +99,7 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
     from pipeline.adapter import AdapterError, StudentAdapter, load_adapter
     from pipeline.checkpoint import CheckpointError, build_student
 
-    model = configured_model(ctx)
+    model = decoder_model(ctx)
 
     def load() -> ModelAdapter:
         try:
@@ -89,6 +110,30 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
             raise ModelLoadError(str(exc)) from None
 
     return ctx.memo.get(ADAPTER, load)
+
+
+def decoder_model(ctx: GateContext) -> ModelSpec:
+    """The model spec of a decoder; GateError for a module model (its gates use `shared_module`)."""
+    model = configured_model(ctx)
+    if model.kind != ModelKind.DECODER:
+        raise GateError(f'kind = "{model.kind}" has no decoder adapter (a gate of that kind uses shared_module)')
+    return model
+
+
+def shared_module(ctx: GateContext) -> ModuleModel:
+    """The run's one loaded module model (kind = "module"); ModelLoadError when it cannot load."""
+    model = configured_model(ctx)
+
+    def load() -> ModuleModel:
+        from pipeline.adapter import AdapterError
+        from pipeline.module_model import load_module_model
+
+        try:
+            return load_module_model(model, ctx.root)
+        except AdapterError as exc:
+            raise ModelLoadError(str(exc)) from None
+
+    return ctx.memo.get(MODULE, load)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,20 +170,37 @@ def shared_artifacts(ctx: GateContext, settings: BuildSettings | None = None) ->
         from pipeline.artifacts import BuildOptions, build_artifacts, model_identity
 
         own = settings or recorded_build_settings(ctx)
-        model = configured_model(ctx)
+        model = decoder_model(ctx)
         adapter = shared_adapter(ctx)
         options = BuildOptions.from_model_spec(
             model, per_length=own.per_length, atol=own.atol, decode_prefill_atol=own.decode_prefill_atol,
             decode_steps=own.decode_steps, decode_prompt_length=own.decode_prompt_length)
         arch_hash, tokenizer_fp = model_identity(resolve(model.checkpoint, ctx.root),
                                                  resolve(model.tokenizer, ctx.root), adapter)
-        shared = ctx.options.get("shared_work_dir")
-        out_dir = Path(ctx.options.get("artifacts_dir")
-                       or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
-        return build_artifacts(adapter, options, out_dir, arch_hash=arch_hash,
+        return build_artifacts(adapter, options, _artifacts_dir(ctx), arch_hash=arch_hash,
                                tokenizer_fingerprint=tokenizer_fp, reuse=not ctx.options.get("fresh"))
 
     return ctx.memo.get(ARTIFACTS, build)
+
+
+def _artifacts_dir(ctx: GateContext) -> Path:
+    shared = ctx.options.get("shared_work_dir")
+    return Path(ctx.options.get("artifacts_dir")
+                or (Path(shared) / "artifacts" if shared else ctx.work_dir / "artifacts"))
+
+
+def shared_module_artifacts(ctx: GateContext, settings: BuildSettings | None = None) -> ModuleArtifacts:
+    """The run's module artifacts (kind = "module"), built once, as `shared_artifacts` builds a decoder's."""
+
+    def build() -> ModuleArtifacts:
+        from pipeline.module_artifacts import ModuleBuildOptions, build_module_artifacts
+
+        own = settings or recorded_build_settings(ctx)
+        options = ModuleBuildOptions.from_model_spec(configured_model(ctx), atol=own.atol)
+        return build_module_artifacts(shared_module(ctx), options, _artifacts_dir(ctx),
+                                      reuse=not ctx.options.get("fresh"))
+
+    return ctx.memo.get(MODULE_ARTIFACTS, build)
 
 
 def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
@@ -156,7 +218,8 @@ def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
     files = [p for p in (resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)) if p]
     return {"model": {"adapter": model.adapter, "lengths": list(model.lengths),
                       "primary_length": model.primary_length, "precisions": list(model.precisions),
-                      "targets": list(model.targets), "deployment_target": model.deployment_target},
+                      "targets": list(model.targets), "deployment_target": model.deployment_target,
+                      "compressions": list(model.compressions), "stateful": list(model.stateful)},
             "files": [str(p) for p in files + sources]}
 
 
@@ -194,9 +257,11 @@ def sample_ids(tokenizer_path: Path | None, vocab_size: int, length: int, seed: 
 
 
 class ModelGate(Gate):
-    """Base of the model gates: the no-model rule, the shared cache key, `check_model`.
+    """Base of the model gates: the no-model and not-applicable rules, the shared cache key,
+    `check_model`.
 
-    A model gate declares itself in its class line:
+    A model gate declares itself in its class line (`kinds` only when it
+    applies to some model kinds, not all):
 
         class ExportGate(ModelGate, name="export", needs=("checkpoint",), settings=Settings): ...
     """
@@ -206,9 +271,10 @@ class ModelGate(Gate):
     requires = Requires.MODEL
 
     def __init_subclass__(cls, *, name: str, settings: type, needs: tuple[str, ...] = (),
-                          after: tuple[str, ...] = (), **kwargs: Any) -> None:
+                          after: tuple[str, ...] = (), kinds: tuple[ModelKind, ...] = tuple(ModelKind),
+                          **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.name, cls.Settings, cls.needs, cls.after = name, settings, needs, after
+        cls.name, cls.Settings, cls.needs, cls.after, cls.kinds = name, settings, needs, after, kinds
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
         return model_cache_inputs(ctx)
@@ -216,6 +282,8 @@ class ModelGate(Gate):
     def check(self, ctx: GateContext) -> GateResult:
         if ctx.spec.model is None:
             return no_model(self)
+        if ctx.spec.model.kind not in self.kinds:
+            return not_applicable(self, ctx.spec.model.kind)
         return self.check_model(ctx, ctx.spec.model)
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
-from gates.engine.spec import ModelSpec
+from gates.engine.spec import ModelKind, ModelSpec
 from gates.model.shared import ModelGate, judge_checks, resolve, shared_adapter
 from gates.result import GateResult, Status
 
@@ -158,7 +158,8 @@ def judge(rows: list[Row]) -> tuple[Status, float, str]:
     return judge_checks(rows, "tokenizer contract checks")
 
 
-class TokenizerGate(ModelGate, name="tokenizer", after=("checkpoint",), settings=Settings):
+class TokenizerGate(ModelGate, name="tokenizer", after=("checkpoint",), settings=Settings,
+                    kinds=(ModelKind.DECODER,)):  # kind = "module": not applicable, reported as such
 
     def check_model(self, ctx: GateContext, model: ModelSpec) -> GateResult:
         from pipeline.text_tokenizer import TokenizerError, corpus_lines, fingerprint, load_tokenizer

@@ -140,6 +140,12 @@ def evidence_of(modules: list[ModuleCounts], outcomes: Sequence[Mapping[str, Any
                "columns": ["module", "threshold %", "mutants", "killed", "timeouts", "survived", "no tests",
                            "score %", "ci low %", "ci high %", "verdict"],
                "rows": module_rows}]
+    chosen = run.get("test_selection") or {}
+    if chosen.get("modules"):
+        tables.append({"title": "Tests per mutated module"
+                                + (f" (not from coverage contexts: {chosen['note']})" if chosen.get("note") else ""),
+                       "columns": ["module", "tests from", "tests"],
+                       "rows": [[m["path"], m["source"], m["tests"]] for m in chosen["modules"]]})
     if survivors:
         shown = survivors[:SHOWN_SURVIVORS]
         tables.append({"title": f"Surviving mutants (first {len(shown)} of {len(survivors)})",

@@ -1,8 +1,9 @@
 """Drives mutmut 3.x in an isolated copy and reads back what it found.
 
-mutmut is run as a subprocess (it sets the process-wide multiprocessing start
-method and changes directory, neither acceptable inside the engine's
-threads). One process does the whole
+mutmut is run as a subprocess of the project's interpreter (it runs the
+tests in its own process, so it must see the project's packages; it also
+sets the process-wide multiprocessing start method and changes directory,
+neither acceptable inside the engine's threads). One process does the whole
 run; in "staged" mode it pauses after writing the mutants (`mutants/<file>`
 plus `.meta` and `.spans`), so the gate sees every mutant before any test
 runs. mutmut skips a mutant whose exit code in `.meta` is already set, so
@@ -25,7 +26,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from gates.code.interpreter import clean_env
 from gates.engine import children
 
 # The driver runs inside the copy. "staged": write the mutants, create the
@@ -56,22 +59,32 @@ BUCKET_BY_EXIT_CODE: dict[int | None, str] = {
     36: "timeout", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout",
     0: "survived", 5: "no_tests", 33: "no_tests", 34: "skipped", None: "not_checked",
 }
+# (marker in mutmut's output, what it means, whether pytest itself failed: then
+# a plain pytest run of the same tests shows the error mutmut kept to itself)
 FAILURE_MARKERS = (
-    ("failed to collect stats", "the tests failed while mutmut recorded which tests reach which function"),
-    ("could not find any test case for any mutant", "no selected test reaches the mutated code"),
-    ("none match any mutant key", "the tests import the code under another module path than its file path"),
-    ("Failed to run clean test", "the unmutated suite failed in the isolated copy"),
-    ("Unable to force test failures", "mutmut could not make the tests fail on purpose"),
-    ("Failed to collect list of tests", "pytest could not collect the tests"),
+    ("failed to collect stats", "the tests failed while mutmut recorded which tests reach which function",
+     True),
+    ("could not find any test case for any mutant", "no selected test reaches the mutated code", False),
+    ("none match any mutant key", "the tests import the code under another module path than its file path",
+     False),
+    ("Failed to run clean test", "the unmutated suite failed in the isolated copy", True),
+    ("Unable to force test failures", "mutmut could not make the tests fail on purpose", False),
+    ("Failed to collect list of tests", "pytest could not collect the tests", True),
 )
 
 
 class MutmutFailed(Exception):
-    """mutmut stopped before deciding the mutants; the message says why."""
+    """mutmut stopped before deciding the mutants; the message says why.
 
-    def __init__(self, message: str, log_tail: str) -> None:
+    `pytest_failed` is True when the tests themselves failed to run (mutmut's
+    setup runs): a plain pytest run of them can then say what went wrong.
+    """
+
+    def __init__(self, message: str, log_tail: str, *, pytest_failed: bool = False) -> None:
         super().__init__(message)
         self.log_tail = log_tail
+        self.pytest_failed = pytest_failed
+        self.diagnosis: Any = None  # a `gates.mutation.diagnosis.Diagnosis` once pytest was asked
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,12 +115,14 @@ def _tail(log: Path, lines: int = 40) -> str:
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
-def _explain(log: Path, returncode: int) -> str:
+def _failure(log: Path, returncode: int) -> MutmutFailed:
     text = log.read_text(encoding="utf-8", errors="replace")
-    for marker, meaning in FAILURE_MARKERS:
+    for marker, meaning, pytest_failed in FAILURE_MARKERS:
         if marker in text:
-            return f"mutmut stopped: {meaning} (exit {returncode})"
-    return f"mutmut exited with {returncode} before deciding the mutants"
+            return MutmutFailed(f"mutmut stopped: {meaning} (exit {returncode})", _tail(log),
+                                pytest_failed=pytest_failed)
+    return MutmutFailed(f"mutmut exited with {returncode} before deciding the mutants", _tail(log),
+                        pytest_failed=True)
 
 
 class MutmutProcess:
@@ -119,17 +134,17 @@ class MutmutProcess:
     """
 
     def __init__(self, copy_root: Path, log: Path, *, max_children: int, timeout_s: float,
-                 staged: bool) -> None:
+                 staged: bool, python: str = sys.executable) -> None:
         self.copy_root, self.log = copy_root, log
         self.deadline = time.monotonic() + timeout_s
         self.timeout_s = timeout_s
         children.raise_if_stopped()  # never start mutmut once the run is being stopped
-        env = {k: v for k, v in os.environ.items() if k != "MUTANT_UNDER_TEST"}
+        env = {k: v for k, v in clean_env().items() if k != "MUTANT_UNDER_TEST"}
         self._out = log.open("a", encoding="utf-8")
         self._out.write(f"$ mutmut ({'staged' if staged else 'run'}) in {copy_root}\n")
         self._out.flush()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, str(max_children), "staged" if staged else "run"],
+            [python, "-c", DRIVER, str(max_children), "staged" if staged else "run"],
             cwd=copy_root, stdin=subprocess.PIPE, stdout=self._out, stderr=subprocess.STDOUT,
             env=env, text=True, start_new_session=True)
         children.register(self.proc)  # an interrupted assessment stops mutmut and its workers
@@ -168,7 +183,7 @@ class MutmutProcess:
         finally:
             self._close()
         if code != 0:
-            raise MutmutFailed(_explain(self.log, code), _tail(self.log))
+            raise _failure(self.log, code)
 
     def kill(self) -> None:
         """Stop the process and the workers it forked (its own process group)."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -31,8 +32,9 @@ from typing import Any, Iterable, Mapping
 
 from gates.code.project_paths import ProjectPaths
 from gates.engine import children
-from gates.mutation import runner, workspace
+from gates.mutation import diagnosis, runner, workspace
 from gates.mutation.cache import CachedResult, MutationCache, digest, function_lines
+from gates.mutation.needed_files import file_of_test, with_packages
 
 PYTEST_CONFIG_FILES = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
 # exit codes that say a mutant was not decided: never run, skipped, or ended by the stop itself
@@ -59,6 +61,8 @@ class Plan:
     cache_dir: Path | None = None
     log: Path = Path("mutmut.log")
     keep_copy: bool = False
+    python: str = sys.executable  # the project's interpreter: mutmut runs the tests in it
+    mutmut_version: str = ""  # as that interpreter reports it; "" = readiness's own
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,17 +101,20 @@ def select(universe: Iterable[str], sample: int, seed: int, shard: tuple[int, in
 
 
 def test_files(root: Path, tests: Iterable[str]) -> list[str]:
-    """Every file whose change may change a test verdict: test sources and pytest config."""
+    """Every file whose change may change a test verdict: test sources, the
+    conftests and packages on the way to them, and the pytest configuration."""
     paths = ProjectPaths(root)  # these files are hashed: none may lead outside the project
     files = [name for name in PYTEST_CONFIG_FILES if paths.is_inside(root / name) and (root / name).is_file()]
     for test_path in tests:
-        found = paths.files(root / test_path, suffix=".py", prune=lambda name: name == "__pycache__")
+        base = root / file_of_test(test_path)
+        found = paths.files(base, suffix=".py", prune=lambda name: name == "__pycache__")
         files += [p.relative_to(root).as_posix() for p in found.absolute()]
-    return files
+        files += [p.relative_to(root).as_posix() for p in with_packages(root, base)[1:] if paths.is_inside(p)]
+    return sorted(set(files))
 
 
 def fingerprint(plan: Plan) -> str:
-    return digest(["mutmut", version("mutmut"), *plan.tests, "|", *plan.deselect, "|",
+    return digest(["mutmut", plan.mutmut_version or version("mutmut"), *plan.tests, "|", *plan.deselect, "|",
                     *plan.pytest_args, "|", repr(plan.timeout_multiplier)])
 
 
@@ -133,7 +140,7 @@ def _decide(plan: Plan, copy_root: Path, sources: Mapping[str, str], lookups: Ma
     """Run mutmut in the copy; returns (all mutants, selected names, sampled, number run)."""
     full = fresh and plan.sample == 0 and plan.shard == (1, 1)
     process = runner.MutmutProcess(copy_root, plan.log, max_children=plan.max_children,
-                                   timeout_s=plan.timeout_s, staged=not full)
+                                   timeout_s=plan.timeout_s, staged=not full, python=plan.python)
     try:
         if full:
             process.finish()
@@ -197,6 +204,14 @@ def collect(plan: Plan) -> Session:
     try:
         try:
             mutants, selected, sampled, run_count = _decide(plan, copy_root, sources, lookups, fresh)
+        except runner.MutmutFailed as exc:
+            if exc.pytest_failed:  # mutmut may not have shown pytest's output: let pytest say it
+                exc.diagnosis = diagnosis.diagnose(copy_root, python=plan.python, tests=plan.tests,
+                                                   deselect=plan.deselect, pytest_args=plan.pytest_args,
+                                                   log=plan.log.with_name("pytest-diagnosis.log"))
+            if cache is not None:
+                _keep_decided(cache, copy_root, plan, sources, lookups)
+            raise
         except BaseException:
             if cache is not None:  # stopped (interrupt, timeout): keep what was decided
                 _keep_decided(cache, copy_root, plan, sources, lookups)

@@ -7,11 +7,10 @@ temporary copy holding what the run needs and nothing of the user's tree is
 touched:
 
 - the target files and the packages around them;
-- the test paths, the root `conftest.py` and the pytest configuration files;
-- every top-level module or package of the project that the tests, the
-  targets or anything already copied import (found by reading imports, so
-  one level of helper packages is enough to make a real suite collect);
-- extra paths named by the user.
+- the test paths, every `conftest.py` and `__init__.py` on the way to them,
+  the pytest configuration files, and whatever those import from the
+  project (`gates.mutation.needed_files` follows the imports);
+- extra paths named by the user (`also_copy`).
 
 It then writes a `[tool.mutmut]` section into the copy's `pyproject.toml`
 (replacing one the user had) or a `[mutmut]` section into `setup.cfg`,
@@ -26,7 +25,6 @@ or followed.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 import shutil
@@ -37,12 +35,7 @@ from typing import Iterable
 
 from gates.code.project_paths import ProjectPaths
 from gates.engine import children
-
-SKIPPED_NAMES = frozenset({
-    "__pycache__", ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", "node_modules",
-    ".pytest_cache", ".mypy_cache", ".ruff_cache", "mutants", ".readiness", ".eggs", "build", "dist",
-})
-CONFIG_FILES = ("setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
+from gates.mutation.needed_files import files_under, imported_modules_of, paths_to_copy, skip  # noqa: F401
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,80 +50,11 @@ class RunConfig:
     pytest_args: tuple[str, ...] = ()
 
 
-def _skip(path: Path) -> bool:
-    return path.name in SKIPPED_NAMES or path.suffix in (".pyc", ".pyo") or path.name.endswith(".egg-info")
-
-
-def files_under(root: Path, path: Path) -> list[Path]:
-    """The Python files the copy of `path` will hold (what `build` copies of it)."""
-    found = ProjectPaths(root).files(path, suffix=".py", prune=lambda name: _skip(Path(name)),
-                                     follow_links=True)
-    return found.absolute()
-
-
-def _module_location(root: Path, name: str) -> Path | None:
-    """Where top-level module `name` of the project lives, if it is the project's."""
-    paths = ProjectPaths(root)
-    for base in (root, root / "src"):
-        for candidate in (base / name, base / f"{name}.py"):
-            if paths.is_inside(candidate) and candidate.exists() and not _skip(candidate):
-                return candidate
-    return None
-
-
-def imported_top_names(path: Path) -> set[str]:
-    """Top-level names a Python file imports (absolute imports only)."""
-    try:
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except SyntaxError:
-        return set()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def _package_of(root: Path, target: Path) -> Path:
-    """The outermost package directory holding `target` (or the file itself)."""
-    top = target
-    parent = target.parent
-    while parent != root and (parent / "__init__.py").exists():
-        top, parent = parent, parent.parent
-    return top
-
-
-def paths_to_copy(root: Path, targets: Iterable[str], tests: Iterable[str],
-                  extra: Iterable[str] = ()) -> list[Path]:
-    """Project paths the isolated copy needs, found by following imports."""
-    wanted: list[Path] = [_package_of(root, root / t) for t in targets]
-    wanted += [root / t for t in tests] + [root / e for e in extra]
-    wanted += [root / name for name in CONFIG_FILES if (root / name).exists()]
-    paths = ProjectPaths(root)
-    wanted = [p for p in wanted if paths.is_inside(p)]  # links out of the project stay out
-    missing = [p for p in wanted if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"{missing[0]} does not exist")
-    seen: set[Path] = set()
-    queue = list(wanted)
-    while queue:
-        path = queue.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for file in files_under(root, path):
-            for name in imported_top_names(file):
-                location = _module_location(root, name)
-                if location is not None and location not in seen:
-                    queue.append(location)
-    return sorted(seen)
-
-
 def imports_torch(files: Iterable[Path]) -> bool:
     """Whether any of these files imports torch (mutmut then needs a fork server)."""
-    return any("torch" in imported_top_names(f) for f in files if f.suffix == ".py")
+    return any(name.split(".")[0] == "torch"
+               for f in files if f.suffix == ".py"
+               for name in imported_modules_of(f.read_text(encoding="utf-8", errors="replace"), package=""))
 
 
 def _strip_mutmut_section(text: str) -> str:
@@ -204,7 +128,7 @@ def build(root: Path, config: RunConfig, *, extra: Iterable[str] = (),
 
 
 def _fill(root: Path, copy_root: Path, wanted: list[Path], config: RunConfig) -> None:
-    ignore = ProjectPaths(root).copy_filter(lambda name: _skip(Path(name)))
+    ignore = ProjectPaths(root).copy_filter(lambda name: skip(Path(name)))
     for path in wanted:
         destination = copy_root / path.relative_to(root)
         destination.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ output of every step is one `Comparison`; `worst` folds them per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -100,7 +100,8 @@ def input_ids(source: str, length: int, *, vocab: int, seed: int,
 
 
 def _compare_all(ref: Mapping[str, np.ndarray], cand: Mapping[str, np.ndarray],
-                 outputs: Sequence[str], bounds: Bounds, **where: Any) -> list[Comparison]:
+                 outputs: Sequence[str], bounds: Bounds, labels: np.ndarray | None = None,
+                 **where: Any) -> list[Comparison]:
     rows = []
     for name in outputs:
         if name not in cand:
@@ -109,6 +110,12 @@ def _compare_all(ref: Mapping[str, np.ndarray], cand: Mapping[str, np.ndarray],
             continue
         metrics = compare(ref[name], np.asarray(cand[name], np.float32),
                           logits=name.startswith("logits"))
+        finite = "kl" in metrics and not (metrics["nan_count"] or metrics["inf_count"])
+        if labels is not None and name.startswith("logits") and finite:
+            from pipeline.parity.lossy import perplexity_delta_pct
+
+            delta = perplexity_delta_pct(ref[name], np.asarray(cand[name]), labels)
+            metrics["ppl_delta_pct"] = float(f"{delta:.6g}")  # six significant digits, as compare()
         rows.append(Comparison(output=name, metrics=metrics,
                                misses=tuple(judge(metrics, bounds(name))), **where))
     return rows
@@ -116,28 +123,54 @@ def _compare_all(ref: Mapping[str, np.ndarray], cand: Mapping[str, np.ndarray],
 
 def prefill_comparisons(reference: Any, candidate: Any, ids: np.ndarray, source: str,
                         bounds: Bounds, outputs: Sequence[str] | None = None) -> list[Comparison]:
-    """Every prefill output of `candidate` against `reference` on `ids`."""
+    """Every prefill output of `candidate` against `reference` on `ids`; on real text, the
+    logits also get the perplexity difference (`pipeline.parity.lossy`)."""
     ref = reference.run({"input_ids": ids})
     cand = candidate.run({"input_ids": ids})
-    return _compare_all(ref, cand, outputs or tuple(ref), bounds, phase="prefill", source=source,
-                        length=int(ids.shape[1]), step=0)
+    return _compare_all(ref, cand, outputs or tuple(ref), bounds, labels=ids if source == "text" else None,
+                        phase="prefill", source=source, length=int(ids.shape[1]), step=0)
+
+
+def chain_comparison(ref_logits: Sequence[np.ndarray], cand_logits: Sequence[np.ndarray], bounds: Bounds,
+                     output: str, **where: Any) -> Comparison:
+    """The logits of every chained step as one run of positions, for a lossy target.
+
+    A compressed model flips some next tokens by design, so top-1 agreement is
+    a rate over many positions (the prefill's), not a pass/fail per decode step:
+    the chain is judged on its mean KL and on non-finite values."""
+    ref = np.concatenate([np.asarray(r, np.float32) for r in ref_logits], axis=-2)
+    cand = np.concatenate([np.asarray(c, np.float32) for c in cand_logits], axis=-2)
+    metrics = compare(ref, cand, logits=True)
+    chain_bounds = {k: v for k, v in bounds(output).items() if k not in ("top1_pct", "top5_pct")}
+    return Comparison(output=output, metrics=metrics, misses=tuple(judge(metrics, chain_bounds)), **where)
 
 
 def decode_comparisons(ref_prefill: Any, ref_decode: Any, cand_decode: Any, ids: np.ndarray,
-                       source: str, bounds: Bounds, *, steps: int, names: DecodeNames) -> list[Comparison]:
-    """`steps` greedy decode steps after a reference prefill of `ids`, caches threaded."""
+                       source: str, bounds: Bounds, *, steps: int, names: DecodeNames,
+                       chain: bool = False) -> list[Comparison]:
+    """`steps` greedy decode steps after a reference prefill of `ids`, caches threaded.
+
+    With `chain` (lossy targets) the logits of all steps are one comparison
+    (`chain_comparison`); every other output is still compared step by step."""
     prefill = ref_prefill.run({"input_ids": ids})
     caches = {n: prefill[n] for n in names.cache_inputs}
     ref_caches, cand_caches = dict(caches), {n: v.copy() for n, v in caches.items()}
     token = int(np.argmax(prefill["logits"][0, -1]))
     position = int(ids.shape[1])
     rows: list[Comparison] = []
+    logits_name = names.decode_outputs[0]
+    chained: tuple[list, list] = ([], [])
     for step in range(1, steps + 1):
         head = {"input_ids": np.array([[token]], np.int32),
                 "position": np.array([position], np.int32)}
         ref = ref_decode.run({**head, **ref_caches})
         cand = cand_decode.run({**head, **cand_caches})
-        rows += _compare_all(ref, cand, names.decode_outputs, bounds, phase="decode", source=source,
+        outputs = names.decode_outputs
+        if chain and logits_name in cand:
+            chained[0].append(ref[logits_name])
+            chained[1].append(cand[logits_name])
+            outputs = outputs[1:]
+        rows += _compare_all(ref, cand, outputs, bounds, phase="decode", source=source,
                              length=int(ids.shape[1]), step=step)
         outs = names.decode_outputs[1:]
         ref_caches = {i: ref[o] for i, o in zip(names.cache_inputs, outs)}
@@ -146,6 +179,9 @@ def decode_comparisons(ref_prefill: Any, ref_decode: Any, cand_decode: Any, ids:
             break  # a missing cache output is already a miss; nothing to thread
         token = int(np.argmax(ref["logits"][0, -1]))
         position += 1
+    if chained[0]:
+        rows.append(chain_comparison(*chained, bounds, logits_name, phase="decode", source=source,
+                                     length=int(ids.shape[1]), step=len(chained[0])))
     return rows
 
 
@@ -157,7 +193,29 @@ def _worse(a: float | None, b: float | None, direction: str) -> float | None:
     return max(a, b) if direction == "max" else min(a, b)
 
 
-def worst(rows: Sequence[Comparison], group: Callable[[Comparison], Any]) -> dict[Any, dict[str, Any]]:
+class Run(Protocol):
+    """What `worst` reads of a comparison: a decoder's `Comparison` or a module's (`module_targets`)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def step(self) -> int: ...
+
+    @property
+    def output(self) -> str: ...
+
+    @property
+    def metrics(self) -> Mapping[str, float]: ...
+
+    @property
+    def misses(self) -> tuple[str, ...]: ...
+
+
+R = TypeVar("R", bound=Run)
+
+
+def worst(rows: Sequence[R], group: Callable[[R], Any]) -> dict[Any, dict[str, Any]]:
     """Per group key: the worst value of every metric, the misses, and how many runs."""
     folded: dict[Any, dict[str, Any]] = {}
     for row in rows:

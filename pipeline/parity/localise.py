@@ -54,7 +54,8 @@ def localise_failure(failure: Comparison, adapter: ModelAdapter, arts: Any, open
         findings.append(nonfinite.to_dict())
     names = adapter.decode_input_names() if failure.phase == "decode" else ("input_ids",)
     args = tuple(torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in names)
-    reference = torch_activations(_program(arts, failure.phase, failure.length), args)
+    outputs = adapter.decode_output_names() if failure.phase == "decode" else adapter.prefill_output_names()
+    reference = torch_activations(_program(arts, failure.phase, failure.length), args, outputs)
     divergence, matched = first_divergence(records, reference, rel_tol)
     if divergence is not None:
         findings.append({**divergence.to_dict(), "matched_ops": str(matched)})

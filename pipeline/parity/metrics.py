@@ -3,7 +3,7 @@
 For one output of one run, `compare(ref, cand, logits=...)` measures
 
     max_abs, max_rel, mean_abs, psnr_db, cosine, nan_count, inf_count
-    and for logits: top1_pct, top5_pct, kl
+    and for logits: top1_pct, top5_pct, kl (and topk_pct with `top_k`)
 
 `max_rel` is the largest absolute error divided by the reference's largest
 magnitude (an element-wise ratio explodes wherever the reference is near
@@ -11,7 +11,8 @@ zero). `psnr_db` is 20*log10(max|ref| / rmse), capped at 200 dB for
 identical outputs so it stays a JSON number. `top1_pct` is the share of
 positions whose arg-max token agrees; `top5_pct` the mean overlap of the two
 top-5 sets; `kl` the mean over positions of KL(p_ref || p_cand) of the
-softmaxed last axis, in nats.
+softmaxed last axis, in nats. `topk_pct` is the overlap of the top-k sets for
+a declared `top_k` (class logits of a `kind = "module"` model).
 
 `Thresholds` holds one bound per metric; `judge(metrics, thresholds)`
 returns every metric that misses its bound (not just the first), with the
@@ -35,18 +36,36 @@ DIGITS = 6  # significant digits every metric is rounded to, here and in reports
 # Which way each metric must go: "max" = value <= bound, "min" = value >= bound.
 DIRECTIONS: dict[str, str] = {
     "max_abs": "max", "max_rel": "max", "mean_abs": "max", "kl": "max",
-    "psnr_db": "min", "cosine": "min", "top1_pct": "min", "top5_pct": "min",
+    "psnr_db": "min", "cosine": "min", "top1_pct": "min", "top5_pct": "min", "topk_pct": "min",
+    # lossy targets (pipeline.parity.lossy): perplexity on the text source, free-running generation
+    "ppl_delta_pct": "max", "greedy_match_pct": "min",
 }
-LOGIT_METRICS = ("top1_pct", "top5_pct", "kl")
+LOGIT_METRICS = ("top1_pct", "top5_pct", "topk_pct", "kl")
 
 # Defaults per precision. fp32 conversions match PyTorch to ~1e-6 relative;
 # fp16 storage leaves ~1e-3. The bounds sit an order of magnitude above what
 # a sound conversion shows and well below what a seeded defect produces.
 DEFAULT_THRESHOLDS: dict[str, dict[str, float]] = {
     "fp32": {"max_rel": 1e-4, "psnr_db": 80.0, "cosine": 0.99999,
-             "top1_pct": 99.0, "top5_pct": 95.0, "kl": 1e-5},
+             "top1_pct": 99.0, "top5_pct": 95.0, "topk_pct": 95.0, "kl": 1e-5},
     "fp16": {"max_rel": 2e-2, "psnr_db": 40.0, "cosine": 0.999,
-             "top1_pct": 90.0, "top5_pct": 80.0, "kl": 1e-2},
+             "top1_pct": 90.0, "top5_pct": 80.0, "topk_pct": 80.0, "kl": 1e-2},
+    # Compressed fp16 packages are lossy by design: judged on what the next-token
+    # distribution and the text keep, not on element-wise error. Measured on the
+    # demo model (docs/gates/parity.md), worst row: int8 top-1 98 %, KL 1e-4;
+    # int4_block32 top-1 84 %, KL 0.016, perplexity +6.5 %; palettize4 top-1 72 %
+    # (32 positions), KL 0.017; palettize6 top-1 94 %, KL 9e-4. KL is the sharp
+    # signal (an LM head at 2 bits: 0.11); top-1 of a high-entropy model is noisy.
+    "int8": {"top1_pct": 95.0, "top5_pct": 95.0, "kl": 2e-3, "ppl_delta_pct": 1.0, "greedy_match_pct": 75.0},
+    "int4_block32": {"top1_pct": 65.0, "top5_pct": 70.0, "kl": 5e-2, "ppl_delta_pct": 10.0,
+                     "greedy_match_pct": 15.0},
+    "palettize4": {"top1_pct": 65.0, "top5_pct": 70.0, "kl": 5e-2, "ppl_delta_pct": 10.0,
+                   "greedy_match_pct": 15.0},
+    "palettize6": {"top1_pct": 85.0, "top5_pct": 85.0, "kl": 5e-3, "ppl_delta_pct": 2.0,
+                   "greedy_match_pct": 30.0},
+    # a model trained for 50 % sparsity should lose no more than int4; one that was not, fails
+    "prune50": {"top1_pct": 65.0, "top5_pct": 70.0, "kl": 5e-2, "ppl_delta_pct": 10.0,
+                "greedy_match_pct": 15.0},
 }
 
 
@@ -61,20 +80,26 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
-def logit_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, float]:
-    """top-1 / top-5 agreement (%) and mean KL(p_ref || p_cand) over the last axis."""
+def _overlap_pct(r: np.ndarray, c: np.ndarray, k: int) -> float:
+    rk, ck = np.argsort(-r, axis=-1)[:, :k], np.argsort(-c, axis=-1)[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(rk, ck)]) * 100.0)
+
+
+def logit_metrics(ref: np.ndarray, cand: np.ndarray, top_k: int | None = None) -> dict[str, float]:
+    """top-1 / top-5 (and top-k) agreement (%) and mean KL(p_ref || p_cand) over the last axis."""
     r: np.ndarray = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
     c: np.ndarray = cand.reshape(-1, cand.shape[-1]).astype(np.float64)
     top1 = float(np.mean(r.argmax(-1) == c.argmax(-1)) * 100.0)
-    k = min(5, r.shape[-1])
-    r5, c5 = np.argsort(-r, axis=-1)[:, :k], np.argsort(-c, axis=-1)[:, :k]
-    overlap = [len(set(a) & set(b)) / k for a, b in zip(r5, c5)]
     lr, lc = _log_softmax(r), _log_softmax(c)
     kl = float(np.mean(np.sum(np.exp(lr) * (lr - lc), axis=-1)))
-    return {"top1_pct": top1, "top5_pct": float(np.mean(overlap) * 100.0), "kl": max(kl, 0.0)}
+    metrics = {"top1_pct": top1, "top5_pct": _overlap_pct(r, c, min(5, r.shape[-1])), "kl": max(kl, 0.0)}
+    if top_k is not None:
+        metrics["topk_pct"] = _overlap_pct(r, c, min(top_k, r.shape[-1]))
+    return metrics
 
 
-def compare(ref: np.ndarray, cand: np.ndarray, *, logits: bool = False) -> dict[str, float]:
+def compare(ref: np.ndarray, cand: np.ndarray, *, logits: bool = False,
+            top_k: int | None = None) -> dict[str, float]:
     """Every metric of `cand` against `ref` (same shape), rounded to DIGITS."""
     ref = np.asarray(ref, np.float64)
     cand = np.asarray(cand, np.float64)
@@ -82,7 +107,8 @@ def compare(ref: np.ndarray, cand: np.ndarray, *, logits: bool = False) -> dict[
         raise ValueError(f"shapes differ: reference {list(ref.shape)}, candidate {list(cand.shape)}")
     nan_count, inf_count = int(np.isnan(cand).sum()), int(np.isinf(cand).sum())
     if nan_count or inf_count or not np.all(np.isfinite(ref)):
-        metrics = {k: math.nan for k in DIRECTIONS if logits or k not in LOGIT_METRICS}
+        metrics = {k: math.nan for k in DIRECTIONS if (logits or k not in LOGIT_METRICS)
+                   and (k != "topk_pct" or top_k is not None)}
     else:
         err = np.abs(ref - cand)
         scale = float(np.abs(ref).max()) if ref.size else 0.0
@@ -98,7 +124,7 @@ def compare(ref: np.ndarray, cand: np.ndarray, *, logits: bool = False) -> dict[
             (1.0 if not np.any(ref) and not np.any(cand) else 0.0),
         }
         if logits:
-            metrics.update(logit_metrics(ref, cand))
+            metrics.update(logit_metrics(ref, cand, top_k))
     metrics = {k: _round(v) for k, v in metrics.items()}
     metrics.update(nan_count=nan_count, inf_count=inf_count)
     return metrics

@@ -46,7 +46,8 @@ class TargetStatus(enum.StrEnum):
 
 
 ROW_METRICS = ("max_abs", "max_rel", "mean_abs", "psnr_db", "cosine", "top1_pct", "top5_pct", "kl",
-               "nan_count", "inf_count")
+               "ppl_delta_pct", "greedy_match_pct", "nan_count", "inf_count")
+STATEFUL_TARGET = "coreml_stateful"
 
 
 def _open(target: str, runtime: str, path: Any) -> Any:
@@ -88,14 +89,15 @@ def references(adapter: ModelAdapter) -> tuple[Any, Any]:
 
 def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
                sources: Sequence[str], text_ids: Sequence[int], localise: bool,
-               localise_tol: dict, refs: tuple[Any, Any] | None = None) -> dict[str, Any]:
+               localise_tol: dict, refs: tuple[Any, Any] | None = None,
+               generate_tokens: int = 0) -> dict[str, Any]:
     """The evidence entry for one target (see the module docstring)."""
     entry: dict[str, Any] = {"target": plan.target, "precision": plan.precision, "runtime": plan.runtime,
                              "status": TargetStatus.ERROR, "reason": "", "comparisons": 0, "failed": 0,
                              "rows": [], "localisation": [], "files": []}
     try:
         comparisons, opened = _compare_target(plan, adapter, arts, refs or references(adapter), thresholds,
-                                              decode_steps, seed, sources, text_ids)
+                                              decode_steps, seed, sources, text_ids, generate_tokens)
     except NotEvaluable as exc:
         return {**entry, "status": TargetStatus.NOT_EVALUABLE, "reason": str(exc)}
     except Exception as exc:  # this target errs; the others still run
@@ -107,21 +109,55 @@ def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict,
     if not comparisons:
         entry.update(status=TargetStatus.ERROR, reason="nothing was compared")
     if failed and localise and plan.runtime == "mil":
-        from pipeline.parity.localise import localise_failure
-
         try:
-            entry["localisation"] = localise_failure(failed[0], adapter, arts, opened, plan.precision,
-                                                     float(localise_tol.get(plan.precision, 5e-2)),
-                                                     seed=seed, text_ids=text_ids)
+            entry["localisation"] = _localise(plan, failed[0], adapter, arts, opened, localise_tol, seed,
+                                              text_ids, refs or references(adapter))
         except Exception as exc:  # localising is a help, never the verdict
             entry["localisation"] = [{"kind": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}]
     return entry
 
 
-def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, sources, text_ids):
-    names = DecodeNames(prefill_outputs=adapter.prefill_output_names(),
-                        decode_inputs=adapter.decode_input_names(),
-                        decode_outputs=adapter.decode_output_names())
+def _localise(plan, failure, adapter, arts, opened, localise_tol, seed, text_ids, refs) -> list[dict]:
+    from pipeline.compression import KINDS
+
+    if plan.target == STATEFUL_TARGET:
+        from pipeline.parity.lossy_localise import LOSSY_LOCALISE_TOL, weight_findings
+        from pipeline.parity.stateful import localise_state
+
+        ids = input_ids(failure.source.split("+")[0], failure.length, vocab=adapter.vocab_size, seed=seed,
+                        text_ids=text_ids)
+        interpreter = opened[arts.coreml_package("decode_stateful", plan.precision)]
+        found = []
+        if plan.precision in KINDS:  # a weight the compression does not explain comes first
+            parameters = {k: v.detach().float().numpy() for k, v in adapter.module.state_dict().items()}
+            found = weight_findings(interpreter.weights, parameters, plan.precision)
+        tol = float(localise_tol.get(plan.precision, LOSSY_LOCALISE_TOL.get(plan.precision, 5e-2)))
+        found = found or localise_state(refs[0], refs[1], interpreter, ids, _names(adapter), tol)
+        return [{"phase": "decode", "T": str(failure.length), **f} for f in found]
+    if plan.precision in KINDS:
+        from pipeline.parity.lossy_localise import localise_lossy
+
+        return localise_lossy(failure, adapter, arts, opened, plan.precision, localise_tol, seed=seed,
+                              text_ids=text_ids)
+    from pipeline.parity.localise import localise_failure
+
+    return localise_failure(failure, adapter, arts, opened, plan.precision,
+                            float(localise_tol.get(plan.precision, 5e-2)), seed=seed, text_ids=text_ids)
+
+
+def primary_length(arts: Any) -> int:
+    """The length that must work (the first enumerated one when the options do not say)."""
+    return int(getattr(arts.options, "primary_length", arts.options.lengths[0]))
+
+
+def _names(adapter: Any) -> DecodeNames:
+    return DecodeNames(prefill_outputs=adapter.prefill_output_names(), decode_inputs=adapter.decode_input_names(),
+                       decode_outputs=adapter.decode_output_names())
+
+
+def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, sources, text_ids,
+                    generate_tokens=0):
+    names = _names(adapter)
     ref_prefill, ref_decode = refs
     opened: dict[Any, Any] = {}
 
@@ -135,16 +171,44 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
     def bounds(output: str) -> dict[str, float]:
         return thresholds_for(plan.precision, output, thresholds)
 
+    from pipeline.compression import KINDS
+
+    lossy = plan.precision in KINDS  # compressed: distribution metrics over runs of positions
+    # Generation agreement is a lossy-target metric: fp32 and fp16 are held element-wise,
+    # step by step, which is stricter and costs no extra decode runs.
+    generate_tokens = generate_tokens if lossy else 0
+    if plan.target == STATEFUL_TARGET:
+        from pipeline.parity.stateful import stateful_rows
+
+        return stateful_rows(ref_prefill, ref_decode, runtime_for("decode_stateful"), arts, adapter, bounds,
+                             names=names, steps=decode_steps, seed=seed, sources=sources, text_ids=text_ids,
+                             generate_tokens=generate_tokens, chain=lossy), opened
     cand_decode = runtime_for("decode")
     low, high = arts.export.cache_range
+    primary = primary_length(arts)  # generation runs on the primary length's prompts
     rows: list[Comparison] = []
     for length in arts.options.lengths:
         cand_prefill = runtime_for("prefill", length)
+        prompts = []
         for source in sources:
             ids = input_ids(source, length, vocab=adapter.vocab_size, seed=seed, text_ids=text_ids)
+            prompts.append((source, ids))
             rows += prefill_comparisons(ref_prefill, cand_prefill, ids, source, bounds,
                                         names.prefill_outputs)
             if low <= length and length + decode_steps <= high:
                 rows += decode_comparisons(ref_prefill, ref_decode, cand_decode, ids, source, bounds,
-                                           steps=decode_steps, names=names)
+                                           steps=decode_steps, names=names, chain=lossy)
+        if generate_tokens and length == primary and length + generate_tokens <= high:
+            rows.append(_generation(ref_prefill, ref_decode, cand_prefill, cand_decode, prompts, names,
+                                    generate_tokens, bounds))
     return rows, opened
+
+
+def _generation(ref_prefill, ref_decode, cand_prefill, cand_decode, prompts, names, tokens, bounds):
+    from pipeline.parity.lossy import generation_comparison, greedy_tokens
+
+    outs = names.decode_outputs[1:]
+    return generation_comparison(
+        lambda ids: greedy_tokens(ref_prefill, ref_decode, ids, tokens, names.cache_inputs, outs),
+        lambda ids: greedy_tokens(cand_prefill, cand_decode, ids, tokens, names.cache_inputs, outs),
+        prompts, tokens, bounds)

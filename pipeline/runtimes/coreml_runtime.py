@@ -2,14 +2,16 @@
 
 Elsewhere construction raises `NotEvaluable` ("Core ML prediction needs
 macOS"), which the parity gate reports as a `not_evaluable` target. On Linux
-the MIL interpreter (`mil_interpreter`) stands in for it.
+the MIL interpreter (`mil_interpreter`) stands in for it. A stateful package
+runs with an `MLState` (`make_state()`, then `run(inputs, state=state)`), the
+same calls the interpreter offers, so stateful parity is written once.
 """
 
 from __future__ import annotations
 
 import platform
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -50,7 +52,12 @@ class CoreMLRuntime:
         self._dtypes = {i.name: _DTYPES.get(i.type.multiArrayType.dataType, np.float32)
                         for i in spec.description.input}
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def make_state(self) -> Any:
+        """A fresh `MLState` for a stateful package (iOS18 / macOS 15): read_state, write_state."""
+        return self._model.make_state()
+
+    def run(self, inputs: Mapping[str, np.ndarray], state: Any = None) -> dict[str, np.ndarray]:
+        """`predict`; a stateful package reads and updates `state` (from `make_state()`)."""
         feed = {k: np.asarray(v).astype(self._dtypes.get(k, np.float32), copy=False) for k, v in inputs.items()}
-        out = self._model.predict(feed)
+        out = self._model.predict(feed) if state is None else self._model.predict(feed, state=state)
         return {name: np.asarray(out[name]) for name in self.output_names}

@@ -34,9 +34,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from pipeline.runtimes.base import InputShapeError, UnsupportedOps
+from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS, materialise
 from pipeline.runtimes.mil_fast import FAST, SLOW
 from pipeline.runtimes.mil_ops import unsupported
 from pipeline.runtimes.mil_package import InputContract, LoadedPackage, load_package
+from pipeline.runtimes.mil_state import MilState, StateSpec, held
 
 
 class _Value:
@@ -46,6 +48,16 @@ class _Value:
 
     def __init__(self, val: Any) -> None:
         self.val = val
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Materialised:
+    """A compressed weight expanded at load: the constexpr op that made it, and who reads it."""
+
+    op_name: str
+    op_type: str
+    value: Any
+    used_by: tuple[str, ...]  # "linear 'linear_14'", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +72,7 @@ class OpRecord:
 
 
 _FP16 = "fp16"  # stored rounded to float16, held as float32
+_STATE_OPS = ("read_state", "coreml_update_state")
 
 
 def _kind(var: Any) -> tuple[Any, bool]:
@@ -128,11 +141,14 @@ def _retype(var: Any, value: Any) -> None:
 class _Step:
     """One planned op: its kernel, where its inputs come from, what it stores."""
 
-    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs")
+    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs", "state")
 
     def __init__(self, op: Any) -> None:
         self.op = op
         self.fast = FAST.get(op.op_type)
+        # read_state reads `input`, coreml_update_state writes `state`: the state's name
+        state = op.inputs.get("input") if op.op_type == "read_state" else op.inputs.get("state")
+        self.state: str | None = state.name if op.op_type in _STATE_OPS else None
         self.inputs = [(name, tuple(id(v) for v in var) if isinstance(var, (tuple, list)) else id(var))
                        for name, var in op.inputs.items()]
         self.outputs = list(op.outputs)
@@ -152,12 +168,14 @@ class MilInterpreter:
         self.inputs: tuple[InputContract, ...] = package.inputs
         self.output_names = package.output_names or tuple(v.name for v in function.outputs)
         self._function = function
-        self._input_vars = dict(function.inputs)
-        self._ops = [op for op in function.operations if op.op_type != "const"]
+        self.states = _state_specs(function)
+        self._input_vars = {n: v for n, v in function.inputs.items() if n not in self.states}
+        self._ops = [op for op in function.operations if op.op_type != "const" and op.op_type not in CONSTEXPR_OPS]
         missing = unsupported([op.op_type for op in function.operations] + self._nested_ops())
         if missing:
             raise UnsupportedOps(missing, str(package.path))
-        self._consts = self._freeze_consts(function)
+        self.weights: dict[str, Materialised] = {}  # every expanded compressed weight, by var name
+        self._consts = self._freeze_consts(function, self.weights)
         self._steps = [_Step(op) for op in self._ops]
         self._saved = {id(v): (v, v._sym_type, v._sym_val) for v in self._touched_vars()}
         self._out_vars = {v.name: v for v in function.outputs}
@@ -179,16 +197,32 @@ class MilInterpreter:
         return [op.op_type for op in self._function.operations if op.blocks]
 
     @staticmethod
-    def _freeze_consts(function: Any) -> dict[int, Any]:
+    def _freeze_consts(function: Any, weights: dict[str, Materialised]) -> dict[int, Any]:
         # Consts are evaluated once, as float32 (fp16 weights exactly), so fp16
         # programs compute in float32 without re-casting weights every run.
-        consts = {}
+        # Compressed weights (constexpr_* chains) are expanded here, once, in
+        # program order, as Core ML does when it loads the model.
+        consts: dict[int, Any] = {}
         for op in function.operations:
             if op.op_type == "const":
-                for var in op.outputs:
-                    value = _storage(var, var.val if var.val is not None else var.sym_val)
-                    var._sym_val = _Value(value)
-                    consts[id(var)] = value
+                values: tuple[Any, ...] = tuple(var.val if var.val is not None else var.sym_val
+                                                for var in op.outputs)
+            elif op.op_type in CONSTEXPR_OPS:
+                args = {name: consts[id(var)] if id(var) in consts else var.val
+                        for name, var in op.inputs.items()}
+                result = materialise(op.op_type, args)
+                values = result if isinstance(result, tuple) else (result,)
+            else:
+                continue
+            for var, value in zip(op.outputs, values):
+                value = _storage(var, value)
+                var._sym_val = _Value(value)
+                consts[id(var)] = value
+                if op.op_type != "const":
+                    users = tuple(f"{u.op_type} {u.name!r}" for u in var.child_ops
+                                  if not u.op_type.startswith("constexpr_"))
+                    weights[var.name] = Materialised(op_name=op.name, op_type=op.op_type, value=value,
+                                                     used_by=users)
         return consts
 
     def _touched_vars(self) -> list[Any]:
@@ -225,11 +259,13 @@ class MilInterpreter:
             var._sym_type = sym_type
         return op.value_inference()
 
-    def _evaluate(self, step: _Step, values: dict[int, Any]) -> tuple[Any, ...]:
+    def _evaluate(self, step: _Step, values: dict[int, Any], states: dict[str, np.ndarray]) -> tuple[Any, ...]:
         result = SLOW
         # Overflow to inf is a finding (fp16), not a reason to warn.
         with np.errstate(all="ignore"):
-            if step.fast is not None:
+            if step.state is not None:
+                result = self._state_op(step, step.state, values, states)
+            elif step.fast is not None:
                 args = {name: tuple(values[k] for k in key) if isinstance(key, tuple) else values[key]
                         for name, key in step.inputs}
                 result = step.fast(args, step.memo)
@@ -243,22 +279,60 @@ class MilInterpreter:
             values[id(var)] = value
         return stored
 
+    def _state_op(self, step: _Step, name: str, values: dict[int, Any], states: dict[str, np.ndarray]) -> Any:
+        """read_state copies state `name`'s value out of the session; coreml_update_state writes one in."""
+        if step.op.op_type == "read_state":
+            return states[name]
+        value = values[id(step.op.inputs["value"])]
+        states[name] = held(self.states[name], value)
+        return value
+
+    def state_ops(self, name: str) -> tuple[str, ...]:
+        """The ops that read and write state `name`, in program order, as findings name them:
+        "read_state 'read_state_0'", "coreml_update_state 'x' of slice_update 'y'"."""
+        found = []
+        for step in self._steps:
+            if step.state != name:
+                continue
+            if step.op.op_type == "read_state":
+                found.append(f"read_state {step.op.name!r}")
+            else:
+                source = step.op.inputs["value"].op
+                origin = f" of {source.op_type} {source.name!r}" if source is not None else ""
+                found.append(f"coreml_update_state {step.op.name!r}{origin}")
+        return tuple(found)
+
+    def make_state(self) -> MilState:
+        """A fresh state for this program (zeros), as `MLModel.make_state()`."""
+        return MilState(self.states)
+
     def _restore(self) -> None:
         for var, sym_type, sym_val in self._saved.values():
             var._sym_type, var._sym_val = sym_type, sym_val
 
-    def _execute(self, inputs: Mapping[str, np.ndarray], records: list[OpRecord] | None) -> dict[str, np.ndarray]:
+    def _execute(self, inputs: Mapping[str, np.ndarray], records: list[OpRecord] | None,
+                 state: MilState | None) -> dict[str, np.ndarray]:
+        if self.states and state is None:
+            raise InputShapeError(f"the program keeps state ({', '.join(self.states)}): "
+                                  "pass state=interpreter.make_state()")
+        if state is not None and set(state.specs) != set(self.states):
+            raise InputShapeError(f"the state holds {sorted(state.specs)}; the program keeps "
+                                  f"{sorted(self.states)}")
         with self._lock:
             values = dict(self._consts)
+            session = state.session() if state is not None else {}
             try:
                 self._bind_inputs(inputs, values)
                 for step in self._steps:
-                    outs = self._evaluate(step, values)
+                    outs = self._evaluate(step, values, session)
                     if records is not None:
                         records.append(OpRecord(
                             name=step.op.name, op_type=step.op.op_type, input_names=step.record_inputs,
                             output_names=tuple(v.name for v in step.outputs), outputs=outs))
-                return {name: self._output(var, values[id(var)]) for name, var in self._out_vars.items()}
+                outputs = {name: self._output(var, values[id(var)]) for name, var in self._out_vars.items()}
+                if state is not None:
+                    state.commit(session)  # only a run that finished updates the state
+                return outputs
             finally:
                 self._restore()
 
@@ -269,11 +343,30 @@ class MilInterpreter:
         value = np.asarray(value)
         return value.astype(np.float16) if var.dtype == types.fp16 else value.copy()
 
-    def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The program's outputs by name; raises InputShapeError for a refused input."""
-        return self._execute(inputs, None)
+    def run(self, inputs: Mapping[str, np.ndarray], state: MilState | None = None) -> dict[str, np.ndarray]:
+        """The program's outputs by name; raises InputShapeError for a refused input.
 
-    def trace(self, inputs: Mapping[str, np.ndarray]) -> tuple[dict[str, np.ndarray], list[OpRecord]]:
+        A stateful program needs `state` (from `make_state()`); the run reads
+        and updates it, as `MLModel.predict(inputs, state=state)` does."""
+        return self._execute(inputs, None, state)
+
+    def trace(self, inputs: Mapping[str, np.ndarray],
+              state: MilState | None = None) -> tuple[dict[str, np.ndarray], list[OpRecord]]:
         """Like `run`, also returning every non-const op's outputs in program order."""
         records: list[OpRecord] = []
-        return self._execute(inputs, records), records
+        return self._execute(inputs, records, state), records
+
+
+def _state_specs(function: Any) -> dict[str, StateSpec]:
+    """The program's state inputs: name, shape and dtype of the tensor each wraps."""
+    from coremltools.converters.mil.mil import types
+
+    specs = {}
+    for name, var in function.inputs.items():
+        if types.is_state(var.sym_type):
+            wrapped = var.sym_type.wrapped_type()
+            dtype = np.float16 if wrapped.get_primitive() == types.fp16 else \
+                types.nptype_from_builtin(wrapped.get_primitive())
+            specs[name] = StateSpec(name=name, shape=tuple(int(d) for d in wrapped.get_shape()), dtype=dtype)
+    return specs
+

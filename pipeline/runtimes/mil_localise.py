@@ -10,8 +10,9 @@ Two findings, both from an interpreter trace (`MilInterpreter.trace`):
   reference beyond a relative tolerance, among the ops that can be matched
   to a node of the exported PyTorch graph. coremltools names MIL ops after
   the FX nodes they came from (`mul_13`, `mul_13_cast_fp16`), so matching is
-  by name after stripping the precision suffixes, and only where the shapes
-  agree; unmatched ops are skipped rather than guessed.
+  by var name after stripping the precision suffixes (outputs the converter
+  named after the model's outputs match those outputs), and only where the
+  shapes agree; unmatched ops are skipped rather than guessed.
 
 coremltools' own `MLModelValidator.find_failing_ops` does this on macOS by
 running Core ML itself; this works wherever the interpreter runs.
@@ -90,7 +91,9 @@ def first_divergence(records: Sequence[OpRecord], reference: Mapping[str, np.nda
             arr = _floats(out)
             if arr is None:
                 continue
-            for key in _candidates(name) + _candidates(rec.name):
+            # By the var's own name only: the converter renames the vars of named outputs
+            # (`v_cache_0`) but keeps a numbered op name that may belong to another FX node.
+            for key in _candidates(name):
                 ref = reference.get(key)
                 if ref is None or np.shape(ref) != arr.shape:
                     continue
@@ -107,8 +110,10 @@ def first_divergence(records: Sequence[OpRecord], reference: Mapping[str, np.nda
     return None, matched
 
 
-def torch_activations(program: Any, args: tuple) -> dict[str, np.ndarray]:
-    """Every FX node's output of an ExportedProgram (or module, exported here), by node name."""
+def torch_activations(program: Any, args: tuple, output_names: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Every FX node's output of an ExportedProgram (or module, exported here), by node name;
+    with `output_names`, the program's outputs also under those names (what the
+    converted package calls them)."""
     import torch
     from torch.fx import Interpreter
 
@@ -135,5 +140,9 @@ def torch_activations(program: Any, args: tuple) -> dict[str, np.ndarray]:
             return result
 
     with torch.inference_mode():
-        _Recorder(program.graph_module).run(*flat)
+        outputs = _Recorder(program.graph_module).run(*flat)
+    user_outputs = list(outputs)[-len(program.graph_signature.user_outputs):] if output_names else []
+    for name, value in zip(output_names, user_outputs):
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            acts[name] = value.detach().float().numpy().copy()
     return acts

@@ -13,6 +13,9 @@ A kernel takes the op's input values by input name (`a["x"]`; optional
 inputs that are absent are missing) and returns the output value, computed in
 float32 whatever the declared dtype: the interpreter rounds to fp16 storage.
 `mil_fast` adds kernels for the hot ops that do have a `value_inference()`.
+Compressed weights (`constexpr_*`, see `mil_constexpr`) are expanded once at
+load; `read_state` and `coreml_update_state` read and write the run's state
+(`mil_state`); `slice_update`, the write into a KV cache, is a kernel here.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from pipeline.runtimes import mil_ops_vision
+from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS
+
 
 class Source(str, enum.Enum):
     """Where an op's evaluation comes from."""
@@ -31,6 +37,8 @@ class Source(str, enum.Enum):
     VALUE_INFERENCE = "value_inference"  # coremltools' own op.value_inference()
     NUMPY = "numpy"  # a kernel in this module
     CONST = "const"  # materialised once at load
+    CONSTEXPR = "constexpr"  # a compressed weight, expanded once at load (mil_constexpr)
+    STATE = "state"  # reads or writes the session's state (mil_state)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -114,6 +122,27 @@ def _instance_norm(a: dict) -> np.ndarray:
     return _normalise(a, x, x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True))
 
 
+def _slice_update(a: dict) -> np.ndarray:
+    """x with x[begin:end:stride] (masks as in slice_by_index) replaced by `update`."""
+    x = np.array(a["x"])  # a copy: the op is functional, its input stays as it was
+    n = x.ndim
+    begin, end = np.atleast_1d(a["begin"]), np.atleast_1d(a["end"])
+    stride = np.atleast_1d(a["stride"]) if a.get("stride") is not None else np.ones(n, np.int64)
+    flags = {key: np.atleast_1d(a[key]) if a.get(key) is not None else np.zeros(n, bool)
+             for key in ("begin_mask", "end_mask", "squeeze_mask")}
+    index = tuple(int(begin[i]) if flags["squeeze_mask"][i] else
+                  slice(None if flags["begin_mask"][i] else int(begin[i]),
+                        None if flags["end_mask"][i] else int(end[i]), int(stride[i]))
+                  for i in range(n))
+    target = x[index]
+    update = np.asarray(a["update"])
+    if update.size != np.size(target):
+        raise ValueError(f"slice_update: an update of shape {list(update.shape)} for a slice of "
+                         f"shape {list(np.shape(target))}")
+    x[index] = update.reshape(np.shape(target))
+    return x
+
+
 NUMPY_KERNELS: dict[str, Callable[[dict], Any]] = {
     "silu": _silu,
     "gelu": _gelu,
@@ -124,7 +153,9 @@ NUMPY_KERNELS: dict[str, Callable[[dict], Any]] = {
     "reshape_like": _reshape_like,
     "batch_norm": _batch_norm,
     "instance_norm": _instance_norm,
+    "slice_update": _slice_update,
 }
+NUMPY_KERNELS.update(mil_ops_vision.KERNELS)  # conv, pooling, upsampling and resizing
 
 # Ops evaluated through coremltools' value_inference(), each covered by a test.
 _VALUE_INFERENCE_OPS = (
@@ -150,6 +181,9 @@ _VALUE_INFERENCE_OPS = (
 
 SUPPORTED_OPS: dict[str, Source] = {
     "const": Source.CONST,
+    **{name: Source.CONSTEXPR for name in CONSTEXPR_OPS},
+    "read_state": Source.STATE,
+    "coreml_update_state": Source.STATE,
     **{name: Source.VALUE_INFERENCE for name in _VALUE_INFERENCE_OPS},
     **{name: Source.NUMPY for name in NUMPY_KERNELS},
 }

@@ -33,7 +33,12 @@ current assessment document, exactly:
                       "delta": float | null, "rule": str, "message": str}]}
 
 Deltas are `after - before`, rounded to 6 decimals (the same rounding is
-used to judge them, so a drop of exactly the tolerance passes). A regression
+used to judge them, so a drop of exactly the tolerance passes). A metric that
+both documents measured with an interval (a gate's `evidence.intervals`:
+`{metric: [low, high]}`, e.g. the performance gate's latencies) is judged on
+the interval ends nearest each other: a latency regressed only when even the
+fastest plausible value now is slower than the slowest plausible baseline by
+more than the tolerance, so noise between two runs is never a regression. A regression
 with `"gate": null` is the overall score; `"metric": "status"` means a gate
 that passed in the baseline no longer does (failed, errored, was skipped or
 disappeared: lost evidence counts as a regression, never as silence).
@@ -252,19 +257,44 @@ def _gate_delta(name: str, before: Mapping[str, Any], after: Mapping[str, Any],
     found += _check(name, "score", before.get("score"), after.get("score"), rules,
                     report_missing=not (status_regressions and lost))
     metrics_before, metrics_after = _table(before, "metrics"), _table(after, "metrics")
+    intervals_before, intervals_after = _intervals(before), _intervals(after)
     metrics = {}
     for metric in sorted(_union(metrics_before, metrics_after)):
         b, a = metrics_before.get(metric), metrics_after.get(metric)
         metrics[metric] = {"before": b, "after": a, "delta": _delta(b, a)}
-        found += _check(name, metric, b, a, rules, report_missing=not (status_regressions and lost))
+        found += _check(name, metric, b, a, rules, report_missing=not (status_regressions and lost),
+                        intervals=(intervals_before.get(metric), intervals_after.get(metric)))
     entry = {"status_before": status_before, "status_after": status_after,
              "score_delta": _delta(before.get("score"), after.get("score")),
              "regressed": bool(found), "metrics": metrics}
     return entry, found
 
 
+def _intervals(gate: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
+    """A gate's measured intervals by metric (`evidence.intervals`: {metric: [low, high]})."""
+    raw = _table(_table(gate, "evidence"), "intervals")
+    out: dict[str, tuple[float, float]] = {}
+    for metric, pair in raw.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            continue
+        lo, hi = _num(pair[0]), _num(pair[1])
+        if lo is not None and hi is not None:
+            out[str(metric)] = (min(lo, hi), max(lo, hi))
+    return out
+
+
+def _interval_edges(rule: Rule, before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
+    """The ends of two intervals nearest each other in the rule's direction: a measured
+    number regressed only when even the best of now is worse than the worst of the baseline."""
+    if rule.higher_is_better:
+        return before[0], after[1]
+    return before[1], after[0]
+
+
 def _check(gate: str | None, metric: str, before: Any, after: Any, rules: tuple[Rule, ...],
-           *, report_missing: bool = True) -> list[dict[str, Any]]:
+           *, report_missing: bool = True,
+           intervals: tuple[tuple[float, float] | None, tuple[float, float] | None] = (None, None),
+           ) -> list[dict[str, Any]]:
     key = metric if gate is None else f"{gate}.{metric}"
     rule = rule_for(key, rules)
     b, a = _num(before), _num(after)
@@ -275,6 +305,14 @@ def _check(gate: str | None, metric: str, before: Any, after: Any, rules: tuple[
         if not report_missing:
             return []
         message = f"{label} was {_fmt(b)} in the baseline and is not measured now"
+    elif intervals[0] is not None and intervals[1] is not None:
+        (b_lo, b_hi), (a_lo, a_hi) = intervals[0], intervals[1]
+        edge_b, edge_a = _interval_edges(rule, intervals[0], intervals[1])
+        if not rule.violated(before=edge_b, after=edge_a):
+            return []
+        verb = "dropped" if rule.higher_is_better else "rose"
+        message = (f"{label} {verb} beyond its interval: now {_fmt(a)} [{_fmt(a_lo)}–{_fmt(a_hi)}], baseline "
+                   f"{_fmt(b)} [{_fmt(b_lo)}–{_fmt(b_hi)}]; rule {rule.describe()}, judged on the interval ends")
     elif rule.violated(before=b, after=a):
         verb = "dropped" if rule.higher_is_better else "rose"
         message = (f"{label} {verb} {_fmt(abs(a - b))} ({_fmt(b)} → {_fmt(a)});"

@@ -35,6 +35,26 @@ def test_no_reuse_converts_every_package_again(tmp_path):
     assert set(fresh.coreml) == set(arts.coreml)
 
 
+def test_key_tells_apart_two_model_classes_of_one_module_with_the_same_weights():
+    # Two seeded defects live in one module and load the same checkpoint: they differ only in
+    # their class and in non-persistent buffers, and must never share converted packages.
+    from pipeline.adapter import ModuleAdapter
+    from tests.fixtures.models import perf_defects
+    from tests.fixtures.parity.models import TINY, tiny_student
+
+    weights = tiny_student(0).state_dict()
+    models = []
+    for cls in (perf_defects.DeadWeightStudent, perf_defects.ReprojectingCacheStudent):
+        model = cls(TINY)
+        model.load_state_dict(weights)
+        models.append(ModuleAdapter(model))
+    options = built.build_options()
+    assert model_key(models[0], options) != model_key(models[1], options)
+    wider = perf_defects.ReprojectingCacheStudent(TINY, width=64)
+    wider.load_state_dict(weights)
+    assert model_key(ModuleAdapter(wider), options) != model_key(models[1], options)  # buffers differ
+
+
 def test_key_changes_with_weights_and_options():
     adapter = built.good_adapter()
     options = built.build_options()
@@ -79,3 +99,34 @@ def test_key_is_the_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=built.REPO_ROOT,
                          env={"PYTHONHASHSEED": "123", "PATH": ""}, timeout=HANG_GUARD_S)
     assert out.stdout.strip().splitlines()[-1] == model_key(built.good_adapter(), built.build_options())
+
+
+def test_compressed_and_stateful_packages_are_built_and_listed_with_their_sizes():
+    arts = built.compressed_stateful_artifacts()
+    assert arts.errors == {}
+    assert [k.filename for k in arts.expected_packages()] == [
+        "prefill_fp16.mlpackage", "decode_fp16.mlpackage", "prefill_int4_block32.mlpackage",
+        "decode_int4_block32.mlpackage", "decode_stateful_fp16.mlpackage", "decode_stateful_int4_block32.mlpackage"]
+    entries = {p["file"]: p for p in arts.contract.doc["packages"]}
+    assert set(entries) == {k.filename for k in arts.expected_packages()}
+    assert entries["prefill_int4_block32.mlpackage"]["compression"] == "int4_block32"
+    assert entries["prefill_int4_block32.mlpackage"]["precision"] == "fp16"
+    assert entries["prefill_int4_block32.mlpackage"]["size_bytes"] < entries["prefill_fp16.mlpackage"]["size_bytes"]
+    assert entries["decode_stateful_int4_block32.mlpackage"]["size_bytes"] < \
+        entries["decode_stateful_fp16.mlpackage"]["size_bytes"]
+    stateful = arts.contract.doc["decode_stateful"]
+    assert [s["name"] for s in stateful["states"]] == ["k_cache_0", "v_cache_0", "k_cache_1", "v_cache_1"]
+    assert stateful["states"][0]["shape"] == [1, 2, 80, 8] and stateful["cache_range"] == [1, 79]
+
+
+def test_compressed_and_stateful_packages_are_reused_warm():
+    arts = built.compressed_stateful_artifacts()
+    again = build_artifacts(built.good_adapter(), arts.options, arts.folder.parent)
+    assert set(again.reused) == {k.step for k in arts.expected_packages()}
+
+
+def test_unknown_compression_or_stateful_variant_is_refused():
+    with pytest.raises(ValueError, match="compressions \\['int3'\\] are not among int8, int4_block32"):
+        BuildOptions(compressions=("int3",))
+    with pytest.raises(ValueError, match="stateful \\['bf16'\\]: each must be a precision or a compression"):
+        BuildOptions(stateful=("bf16",))

@@ -38,10 +38,15 @@ def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.mark.parametrize("argv,line", [
     (["gate", "hygiene", "--runtime", "onnx"],
-     "--runtime applies to `readiness gate parity` only, not to `readiness gate hygiene`"),
+     "--runtime applies to `readiness gate parity` or `readiness gate performance` only, "
+     "not to `readiness gate hygiene`"),
     (["gate", "parity", "--runtime", "bogus"],
      "--runtime bogus: unknown runtime (choose from auto, coreml, mil, onnx)"),
+    (["gate", "performance", "--runtime", "mil"],
+     "--runtime mil: unknown runtime (choose from auto, onnx, coreml)"),
     (["gate", "mutation", "--shard", "5/2"], "--shard 5/2: expected I/N with 1 <= I <= N, e.g. 2/4"),
+    (["gate", "hygiene", "--shard", "1/2"], "--shard applies to `readiness gate mutation` or "
+                                            "`readiness gate suite_health` only, not to `readiness gate hygiene`"),
     (["gate", "coverage", "--mutants", "5"],
      "--mutants applies to `readiness gate mutation` only, not to `readiness gate coverage`"),
     (["assess", "--set", "mutaton.sample=5"],
@@ -52,8 +57,8 @@ def failing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (["assess", "--gate", "coverag"], "--gate coverag: unknown gate 'coverag'; did you mean 'coverage'?"),
     (["assess", "--skip", "mutation", "--set", "mutation.sample=5"],
      "--set mutation.sample=…: gate 'mutation' is not part of this run"),
-], ids=["runtime-other-gate", "runtime-bogus", "shard", "mutants-other-gate", "set-gate-typo", "set-key-typo",
-        "gate-typo", "gate-option-typo", "set-gate-not-run"])
+], ids=["runtime-other-gate", "runtime-bogus", "performance-runtime-bogus", "shard", "shard-other-gate",
+        "mutants-other-gate", "set-gate-typo", "set-key-typo", "gate-typo", "gate-option-typo", "set-gate-not-run"])
 def test_usage_mistakes_are_one_line_before_anything_runs(failing: Path, capsys: pytest.CaptureFixture,
                                                           argv: list[str], line: str) -> None:
     assert main([*argv, "-o", "out"] if argv[0] == "assess" else argv) == 2

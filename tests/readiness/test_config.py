@@ -123,10 +123,14 @@ def test_gate_settings_are_typed_and_unknown_ones_suggested() -> None:
     ("[code]\nsources = ['pkg']\njunit_xml = 'build/junit.xml'\n", "code.junit_xml", "build/junit.xml"),
     ("[code]\nsources = ['pkg']\ncoverage_data = 'build/.coverage'\n", "code.coverage_data", "build/.coverage"),
     ("[code]\nroot = 'lib'\n", "code.root", "lib"),
+    ("[code]\nsources = ['pkg']\ncritical = [{path = 'pkg/__init__.py', tests = ['tests/test_k.py::t']}]\n",
+     "code.critical.tests", "tests/test_k.py::t"),
+    ("[code]\nsources = ['pkg']\npython = '.venv/bin/python'\n", "code.python", ".venv/bin/python"),
     ("[model]\ncheckpoint = 'checkpoints/student.safetensors'\n", "model.checkpoint",
      "checkpoints/student.safetensors"),
     ("[model]\ncheckpoint = 'pkg/__init__.py'\ntokenizer = 'tok.json'\n", "model.tokenizer", "tok.json"),
-], ids=["sources", "tests", "critical", "junit_xml", "coverage_data", "root", "checkpoint", "tokenizer"])
+], ids=["sources", "tests", "critical", "junit_xml", "coverage_data", "root", "critical_tests", "python",
+        "checkpoint", "tokenizer"])
 def test_a_configured_path_that_does_not_exist_names_key_and_path(tmp_path: Path, text: str, key: str,
                                                                   value: str) -> None:
     (tmp_path / "pkg").mkdir()
@@ -145,6 +149,23 @@ def test_existing_paths_and_test_node_ids_load(tmp_path: Path) -> None:
     (tmp_path / "tests" / "test_a.py").write_text("def test_x():\n    pass\n")
     path = _write(tmp_path, "[code]\nsources = ['pkg']\ntests = ['tests/test_a.py::test_x']\n")
     assert config.load(path).config.code.tests == ["tests/test_a.py::test_x"]
+
+
+def test_the_project_interpreter_and_per_module_mutation_choices_reach_the_spec(tmp_path: Path) -> None:
+    from readiness.selection import build_spec
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "core.py").write_text("")
+    (tmp_path / "pkg" / "io.py").write_text("")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_core.py").write_text("")
+    path = _write(tmp_path, "[code]\nsources = ['pkg']\npython = 'python3.11'\ncritical = [\n"
+                            "  {path = 'pkg/core.py', tests = ['tests/test_core.py']},\n"
+                            "  {path = 'pkg/io.py', tier = '2', mutate = false},\n]\n")
+    code = build_spec(config.load(path)).code
+    assert code.python == "python3.11"
+    assert [(m.path, m.tier, m.mutate, m.tests) for m in code.critical] == [
+        ("pkg/core.py", "1", True, ("tests/test_core.py",)), ("pkg/io.py", "2", False, ())]
 
 
 def test_the_default_tests_folder_is_not_required(tmp_path: Path) -> None:

@@ -60,6 +60,8 @@ def test_demo_ships_and_a_warm_rerun_reuses_results(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "out" / "assessment.json").read_text())
     assert doc["verdict"]["ship"] is True
     assert all(g["status"] == "pass" for g in doc["gates"]), [(g["name"], g["summary"]) for g in doc["gates"]]
+    parity = next(g for g in doc["gates"] if g["name"] == "parity")  # the demo's int4 and stateful variants
+    assert {"coreml_int4_block32", "coreml_stateful_fp16"} <= set(parity["evidence"]["targets"])
     again = _readiness(["demo", "-o", "out", "--work", "work"], tmp_path)
     assert again.returncode == 0
     rerun = json.loads((tmp_path / "out" / "assessment.json").read_text())

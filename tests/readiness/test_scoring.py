@@ -52,3 +52,16 @@ def test_lost_points_name_the_costliest_gate() -> None:
                                             (100, "production ready")])
 def test_bands(value: float, expected: str) -> None:
     assert band(value) == expected
+
+
+def test_performance_is_listed_in_the_default_score_but_weighs_nothing() -> None:
+    from readiness.scoring import DEFAULT_COMPONENTS
+
+    tests_only = {"suite_health": _r("suite_health", Status.PASS, 0.9)}
+    with_perf = {**tests_only, "performance": _r("performance", Status.WARN, 0.2)}
+    components = {n: c for n, c in DEFAULT_COMPONENTS.items() if n in ("tests", "performance")}
+    before, after = score_components(tests_only, components), score_components(with_perf, components)
+    assert after.value == before.value == pytest.approx(90.0)
+    perf = next(c for c in after.components if c.name == "performance")
+    assert perf.weight == 0.0 and perf.score == pytest.approx(20.0)
+    assert after.lost_points.get("performance", 0.0) == 0.0  # never named as what capped the score

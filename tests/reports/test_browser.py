@@ -104,6 +104,12 @@ def wide_document() -> dict:
     parity["summary"] = f"checked {LONG}"
     doc["trend"] = [{"generated_at": f"2026-11-2{i}T10:00:00Z", "score": 70.0 + i, "verdict_ship": i > 2,
                      "components": {"tests": 90.0, f"component_{LONG}": 60.0 + i}} for i in range(4)]
+    from tests.reports.test_charts import performance_doc
+
+    performance = performance_doc()["gates"][-1]
+    for chart in performance["evidence"]["charts"][:2]:
+        chart["series"][0]["name"] = f"series_{LONG}"
+    doc["gates"].append(performance)
     return doc
 
 
@@ -122,10 +128,12 @@ def test_page_never_scrolls_sideways_with_every_detail_open(browser, tmp_path, w
         widest_table = page.evaluate("Math.max(...[...document.querySelectorAll('table')].map(t => t.scrollWidth))")
         trend = page.evaluate("document.querySelector('svg[aria-label^=\"Readiness score over\"]')"
                               ".getBoundingClientRect().width")
+        charts = page.evaluate("[...document.querySelectorAll('.chart svg')].map(s => s.getBoundingClientRect().right)")
     finally:
         page.close()
     assert viewport == width
     assert scroll_width <= width, f"the page is {scroll_width} px wide in a {width} px window"
     assert trend <= width
+    assert len(charts) == 2 and max(charts) <= width  # the gate's charts shrink with the window too
     if width == 390:
         assert widest_table > width  # the parity table really is wide: it scrolls in its own box

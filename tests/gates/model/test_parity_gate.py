@@ -190,11 +190,15 @@ def test_merged_result_survives_a_json_round_trip():
 @pytest.mark.heavy
 @pytest.mark.parametrize("defect, op_types", [
     ("fp16_overflow", {"pow", "mul"}), ("no_causal_mask", {"softmax", "add"}),
-    ("wrong_rms_eps", {"add", "rsqrt"}), ("swapped_kv", {"transpose", "concat"})])
+    # swapped_kv: the op whose output the package binds to the first swapped cache (the rotary
+    # add of k writes `v_cache_0`, the transpose of v writes `k_cache_0`)
+    ("wrong_rms_eps", {"add", "rsqrt"}), ("swapped_kv", {"transpose", "concat", "add"})])
 def test_failure_is_localised_to_the_first_wrong_mil_op(tmp_path, defect, op_types):
     result = run_gate(tmp_path, defect, precisions=("fp16",), sources=("random",), decode_steps=1)
     found = result.evidence["targets"]["coreml_fp16"]["localisation"]
     assert found and found[0]["op_type"] in op_types, found
+    if defect == "swapped_kv":
+        assert found[0]["var"] in ("k_cache_0", "v_cache_0"), found
     titles = [f["title"] for f in result.evidence["failures"]]
     assert any("first failing MIL op" in t for t in titles)
 

@@ -52,7 +52,7 @@ def test_the_run_records_the_interpreter_mutmut_ran_in_as_it_reports_itself(good
     _root, _tmp, result = good_run
     interpreter = result.evidence["run"]["interpreter"]
     assert interpreter["executable"] == sys.executable and interpreter["python"] == platform.python_version()
-    assert interpreter["tools"] == {"mutmut": metadata.version("mutmut"), "pytest": metadata.version("pytest")}
+    assert interpreter["tools"] == {name: metadata.version(name) for name in ("mutmut", "pytest", "coverage")}
 
 
 def test_no_mutants_folder_is_left_in_the_users_tree(good_run):

@@ -154,3 +154,41 @@ def test_links_are_never_mutation_targets_nor_hashed_test_files(tmp_path):
     assert sorted(targets_of(code, "2")) == ["mathlib/__init__.py", "mathlib/core.py"]
     assert "tests/test_link.py" not in mutation_session.test_files(root, ["tests"])
     assert not workspace.imports_torch(workspace.files_under(root, root / "mathlib"))
+
+
+def test_tests_named_as_files_bring_every_conftest_package_and_helper_on_their_way(tmp_path):
+    # distill: `fixture 'device' not found`, then `No module named 'tests.training.conftest_mock_utils'`
+    root = copy_project("distill_like", tmp_path)
+    copied = {p.relative_to(root).as_posix() for p in workspace.paths_to_copy(
+        root, ["training/losses.py"], ["tests/training/test_losses.py::test_kl_ignores_zero_teacher_mass"])}
+    assert copied == {"training", "tests/__init__.py", "tests/conftest.py", "tests/training/__init__.py",
+                      "tests/training/conftest.py", "tests/training/conftest_mock_utils.py",
+                      "tests/training/test_losses.py"}
+
+
+def test_relative_and_submodule_imports_are_resolved():
+    from gates.mutation.needed_files import imported_modules_of
+
+    source = "from .conftest_mock_utils import make\nfrom .. import shared\nimport pkg.sub.mod\n"
+    assert imported_modules_of(source, package="tests.training") == {
+        "tests.training.conftest_mock_utils", "tests.training.conftest_mock_utils.make",
+        "tests", "tests.shared", "pkg.sub.mod"}
+
+
+def test_the_cache_keys_on_the_conftests_of_tests_named_by_node_id(tmp_path):
+    root = copy_project("distill_like", tmp_path)
+    files = mutation_session.test_files(root, ["tests/training/test_losses.py::test_kl_ignores_zero_teacher_mass"])
+    assert {"tests/conftest.py", "tests/training/conftest.py", "tests/training/test_losses.py",
+            "pyproject.toml"} <= set(files)
+
+
+def test_importing_the_test_package_brings_its_init_not_every_test(tmp_path):
+    root = copy_project("distill_like", tmp_path)
+    helper = root / "tests" / "training" / "conftest.py"
+    helper.write_text(helper.read_text().replace("from .conftest_mock_utils import make_distributions",
+                                                 "from tests.training import conftest_mock_utils\n"
+                                                 "make_distributions = conftest_mock_utils.make_distributions"))
+    copied = {p.relative_to(root).as_posix() for p in workspace.paths_to_copy(
+        root, ["training/losses.py"], ["tests/training/test_losses.py"])}
+    assert "tests/training/conftest_mock_utils.py" in copied and "tests/training/test_schedule.py" not in copied
+    assert "tests/training" not in copied and "tests" not in copied

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file, save_file
 
-from gates.base import GateContext, ModelSpec, ProjectSpec
-from gates.checkpoint import CheckpointGate, Settings
+from gates.engine.protocol import GateContext
+from gates.engine.spec import ModelSpec, ProjectSpec
+from gates.model.checkpoint import CheckpointGate, Settings
 from gates.result import Status
 from pipeline.adapter import AdapterError, load_adapter
 from pipeline.hf.folder import FolderError, read_folder

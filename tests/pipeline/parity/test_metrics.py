@@ -88,8 +88,8 @@ def test_threshold_overrides_apply_from_general_to_specific():
 def test_unknown_metrics_and_precisions_are_rejected():
     with pytest.raises(ValueError, match="unknown parity metric.*max_err"):
         thresholds_for("fp32", "logits", {"logits": {"max_err": 1.0}})
-    with pytest.raises(ValueError, match="unknown precision 'int8'"):
-        thresholds_for("int8", "logits")
+    with pytest.raises(ValueError, match="unknown precision 'bf16'"):
+        thresholds_for("bf16", "logits")  # int8 is a compression kind now
 
 
 def test_shape_mismatch_is_an_error_not_a_metric():

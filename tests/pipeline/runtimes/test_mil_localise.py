@@ -63,3 +63,25 @@ def test_torch_activations_are_keyed_by_exported_node_names():
 
     acts = torch_activations(Net(), (torch.ones(1, 3),))
     assert "softmax" in acts and np.allclose(acts["softmax"], 1 / 3)
+
+
+def test_a_renamed_output_is_never_matched_through_its_numbered_op_name():
+    from pipeline.runtimes.mil_interpreter import OpRecord
+
+    # the converter named the var after the model's output; the op kept a number that,
+    # in the FX graph, belongs to another transpose of the same shape
+    record = OpRecord(name="transpose_5", op_type="transpose", input_names=("x",), output_names=("v_cache_0",),
+                      outputs=(np.ones((1, 2), np.float32),))
+    reference = {"transpose_5": np.full((1, 2), 9.0, np.float32), "v_cache_0": np.ones((1, 2), np.float32)}
+    assert first_divergence([record], reference, rel_tol=1e-3) == (None, 1)
+    found, _ = first_divergence([record], {"transpose_5": reference["transpose_5"]}, rel_tol=1e-3)
+    assert found is None
+
+
+def test_torch_activations_also_name_the_outputs_as_the_package_does():
+    class Net(torch.nn.Module):
+        def forward(self, x):
+            return x * 2.0, torch.softmax(x, dim=-1)
+
+    acts = torch_activations(Net(), (torch.ones(1, 3),), output_names=("doubled", "probs"))
+    assert np.allclose(acts["doubled"], 2.0) and np.allclose(acts["probs"], 1 / 3)

@@ -158,6 +158,11 @@ CASES = {
                    lambda x: (x - 0.5) / np.sqrt(2.0 + 1e-5)),
     "instance_norm": ({"x": A}, lambda x: mb.instance_norm(x=x, epsilon=1e-5),
                       lambda x: _t(lambda t: torch.nn.functional.instance_norm(t, eps=1e-5), x)),
+    "slice_update": ({"x": A, "y": B}, lambda x, y: mb.slice_update(
+        x=x, update=mb.slice_by_index(x=y, begin=[0, 0, 1], end=[2, 2, 4], stride=[1, 1, 2]),
+        begin=[0, 1, 0], end=[2, 3, 4], stride=[1, 1, 2]),
+                     lambda x, y: np.concatenate([x[:, :1], np.stack([y[:, :2, 1], x[:, 1:3, 1], y[:, :2, 3],
+                                                                      x[:, 1:3, 3]], -1), x[:, 3:]], 1)),
 }
 
 
@@ -177,7 +182,12 @@ def _program(inputs, build):
 
 
 def test_every_supported_op_has_a_case():
-    assert set(SUPPORTED_OPS) - {"const"} == {name.split("_scalar")[0].replace("_index_squeeze", "_index") for name in CASES}
+    # compressed weights and state ops have their cases in test_mil_compressed_ops.py
+    from tests.pipeline.runtimes.test_mil_ops_vision import CASES as VISION_CASES
+
+    elsewhere = {op for op, source in SUPPORTED_OPS.items() if source in (Source.CONSTEXPR, Source.STATE)}
+    covered = {name.split("_scalar")[0].replace("_index_squeeze", "_index") for name in CASES}
+    assert set(SUPPORTED_OPS) - {"const"} - elsewhere == covered | {op for op, *_ in VISION_CASES.values()}
 
 
 @pytest.mark.parametrize("op_type", sorted(CASES))
@@ -203,7 +213,7 @@ def test_numpy_kernels_cover_ops_without_value_inference():
 
 
 def test_unsupported_lists_only_unknown_ops_sorted():
-    assert unsupported(["add", "while_loop", "conv", "add"]) == ("conv", "while_loop")
+    assert unsupported(["add", "while_loop", "crop_resize", "add"]) == ("crop_resize", "while_loop")
 
 
 def test_fp16_program_rounds_every_fp16_output():

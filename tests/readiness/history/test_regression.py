@@ -327,3 +327,69 @@ def test_diff_with_a_partial_side_says_partial_instead_of_a_score_change() -> No
     assert result["score"]["change"] == "partial" and result["score"]["delta"] is None
     assert result["partial"] == {"before": False, "after": True}
     assert [g["name"] for g in result["gates"]] == ["coverage"]
+
+
+# --- measured intervals (the performance gate's latencies) ---------------------------------
+
+LATENCY = Rule(metric="performance.*_decode_ms_T*", max_drop_pct=20.0, higher_is_better=False)
+SIZE = Rule(metric="performance.*_package_mb", max_drop_pct=10.0, higher_is_better=False)
+
+
+def _perf(ms: float, low: float, high: float, mb: float = 4.8) -> dict:
+    return assessment(gates=[gate("performance", onnx_fp32_decode_ms_T512=ms, onnx_fp32_package_mb=mb,
+                                  intervals={"onnx_fp32_decode_ms_T512": [low, high]})])
+
+
+def _regressed(before: dict, after: dict) -> list[str]:
+    return [r["metric"] for r in compare(after, before, [LATENCY, SIZE])["regressions"]]
+
+
+def test_a_slower_median_inside_overlapping_intervals_is_noise_not_a_regression() -> None:
+    # median +60 %, but the new fastest trial (0.30) is within 20 % of the baseline's slowest (0.40)
+    assert _regressed(_perf(0.25, 0.22, 0.40), _perf(0.40, 0.30, 0.90)) == []
+    # judged on the medians alone, the same rule would call it a regression
+    assert LATENCY.violated(before=0.25, after=0.40)
+
+
+def test_a_latency_whose_whole_interval_is_slower_beyond_the_tolerance_regresses() -> None:
+    before, after = _perf(0.25, 0.22, 0.30), _perf(0.50, 0.40, 0.60)  # 0.40 > 0.30 * 1.2
+    found = compare(after, before, [LATENCY, SIZE])["regressions"]
+    assert [r["metric"] for r in found] == ["onnx_fp32_decode_ms_T512"]
+    assert "beyond its interval" in found[0]["message"] and "[0.4–0.6]" in found[0]["message"]
+
+
+def test_interval_edges_allow_exactly_the_tolerance() -> None:
+    assert _regressed(_perf(0.25, 0.2, 0.25), _perf(0.4, 0.3, 0.5)) == []  # 0.3 is 0.25 + 20 %
+    assert _regressed(_perf(0.25, 0.2, 0.25), _perf(0.4, 0.3001, 0.5)) == ["onnx_fp32_decode_ms_T512"]
+
+
+def test_package_growth_has_no_interval_and_is_judged_on_its_value() -> None:
+    assert _regressed(_perf(0.25, 0.2, 0.3, mb=4.8), _perf(0.25, 0.2, 0.3, mb=5.28)) == []  # +10 %
+    assert _regressed(_perf(0.25, 0.2, 0.3, mb=4.8), _perf(0.25, 0.2, 0.3, mb=5.3)) == ["onnx_fp32_package_mb"]
+
+
+def test_a_throughput_rule_compares_the_lower_end_of_the_baseline_with_the_upper_end_of_now() -> None:
+    rule = Rule(metric="performance.*_prefill_rate_T*", max_drop_pct=10.0)
+    doc = lambda med, lo, hi: assessment(gates=[gate("performance", onnx_fp32_prefill_rate_T64=med,  # noqa: E731
+                                                     intervals={"onnx_fp32_prefill_rate_T64": [lo, hi]})])
+    assert compare(doc(800, 700, 1000), doc(1000, 900, 1100), [rule])["regressions"] == []  # 800 vs 900 - 10 %
+    assert [r["metric"] for r in compare(doc(600, 500, 620), doc(1000, 900, 1100), [rule])["regressions"]] == \
+        ["onnx_fp32_prefill_rate_T64"]
+
+
+def test_the_documented_performance_rules_parse_and_judge_on_intervals() -> None:
+    import re
+    import tomllib
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[3] / "docs" / "gates" / "performance.md"
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+                 if b.startswith("[history]"))
+    rules = parse_rules(tomllib.loads(block)["history"]["rules"])
+    noisy, slower = _perf(0.30, 0.25, 0.45), _perf(0.60, 0.58, 0.70)
+    assert compare(noisy, _perf(0.25, 0.22, 0.40), rules)["regressions"] == []
+    assert [r["metric"] for r in compare(slower, _perf(0.25, 0.22, 0.40), rules)["regressions"]] == \
+        ["onnx_fp32_decode_ms_T512"]
+    grown = _perf(0.25, 0.22, 0.40, mb=5.4)
+    assert [r["metric"] for r in compare(grown, _perf(0.25, 0.22, 0.40), rules)["regressions"]] == \
+        ["onnx_fp32_package_mb"]

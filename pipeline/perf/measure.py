@@ -1,0 +1,200 @@
+"""The performance figures of one model's converted targets, as JSON-able evidence entries.
+
+    >>> entry = static_figures("coreml", "fp16", [("prefill", p1), ("decode", p2)],
+    ...                        lengths=(64, 512), cache_range=(1, 639))               # doctest: +SKIP
+    >>> entry["package_bytes"], entry["cost"][0]["macs"], entry["fp16_ops_pct"]      # doctest: +SKIP
+    >>> timings = measure_timing(adapter, plans, lengths=(64, 512), cache_range=(1, 639))  # doctest: +SKIP
+    >>> timings["onnx_fp32"]["rows"][0]["ms"]["median"]                               # doctest: +SKIP
+
+`static_figures` reads the files only (size on disk, weight bytes by dtype,
+MACs and peak activations at every length, fp16 share). `measure_timing`
+opens each planned runtime, calls every prefill and decode once on its own
+(a runtime that fails there is reported and left out, the others go on), and
+times the rest together in interleaved rounds (`pipeline.perf.timing`),
+with torch and onnxruntime held to `threads` threads so both are compared on
+equal terms and the figures hold on a busy runner. A runtime that cannot run
+here (Core ML off macOS) is `not_evaluable` with the reason.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from pipeline.perf.decoder_timing import (
+    DECODE,
+    PREFILL,
+    DecoderInputs,
+    Runners,
+    cell_key,
+    decode_growth,
+    decoder_cells,
+    decoder_inputs,
+    timing_rows,
+)
+from pipeline.perf.footprint import disk_bytes, onnx_disk_bytes
+from pipeline.perf.mil_cost import CostError, MilProgram
+from pipeline.perf.onnx_cost import OnnxGraph
+from pipeline.perf.timing import run_trials
+from pipeline.runtimes.base import NotEvaluable
+
+_THREADS = threading.Lock()  # torch's thread count is process-wide
+
+
+def _program(path: Path) -> Any:
+    return OnnxGraph.load(path) if Path(path).suffix == ".onnx" else MilProgram.load(path)
+
+
+def _lengths_for(kind: str, lengths: Sequence[int], cache_range: tuple[int, int], own: int | None) -> list[int]:
+    if kind == PREFILL:
+        return [own] if own else list(lengths)
+    return [t for t in lengths if cache_range[0] <= t <= cache_range[1]]
+
+
+def static_figures(target: str, precision: str, files: Sequence[tuple[str, Path, int | None]], *,
+                   lengths: Sequence[int], cache_range: tuple[int, int]) -> dict[str, Any]:
+    """Sizes, weights, compute and fp16 share of one target's files ((kind, path, own length))."""
+    entry: dict[str, Any] = {"target": target, "precision": precision, "files": [], "weight_bytes": {},
+                             "cost": [], "cost_error": ""}
+    float_ops = fp16_ops = 0
+    for kind, path, own in files:
+        path = Path(path)
+        try:
+            program = _program(path)
+        except CostError as exc:
+            entry["files"].append({"file": path.name, "kind": kind, "bytes": disk_bytes(path)})
+            entry["cost_error"] = str(exc)
+            continue
+        size = onnx_disk_bytes(path, program.model) if isinstance(program, OnnxGraph) else disk_bytes(path)
+        entry["files"].append({"file": path.name, "kind": kind, "bytes": size})
+        for dtype, n in program.weight_bytes().items():
+            entry["weight_bytes"][dtype] = entry["weight_bytes"].get(dtype, 0) + n
+        try:
+            for i, length in enumerate(_lengths_for(kind, lengths, cache_range, own)):
+                cost = program.cost(length)
+                entry["cost"].append({"phase": kind, "T": length, "macs": cost.macs, "weight_macs": cost.weight_macs,
+                                      "activation_macs": cost.activation_macs,
+                                      "peak_activation_bytes": cost.peak_activation_bytes,
+                                      "uncounted": list(cost.uncounted)})
+                if i == 0:  # the share of fp16 ops does not change with the length
+                    float_ops, fp16_ops = float_ops + cost.float_ops, fp16_ops + cost.fp16_ops
+        except CostError as exc:
+            entry["cost_error"] = str(exc)
+    entry["package_bytes"] = sum(f["bytes"] for f in entry["files"])
+    entry["fp16_ops_pct"] = round(100.0 * fp16_ops / float_ops, 2) if float_ops else None
+    entry["cost"].sort(key=lambda r: (r["phase"] != PREFILL, r["T"]))
+    return entry
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TimingPlan:
+    """What to time for one key: its runtime and files, or why it is not timed here."""
+
+    key: str  # "torch", "onnx_fp32", "coreml_fp16", ...
+    runtime: str  # "torch", "onnxruntime", "coreml"
+    prefill: Mapping[int | None, Path] | None = None  # by own length (None: every length)
+    decode: Path | None = None
+    skip_reason: str = ""  # set: not timed here, and why
+    skip_status: str = "not_requested"
+
+
+class _ByLength:
+    """Per-length prefill packages behind one `run`."""
+
+    def __init__(self, runtimes: Mapping[int | None, Any]) -> None:
+        self._runtimes = dict(runtimes)
+
+    def run(self, inputs: Mapping[str, Any]) -> Any:
+        length = int(inputs["input_ids"].shape[1])
+        return self._runtimes.get(length, self._runtimes.get(None)).run(inputs)  # type: ignore[union-attr]
+
+
+def _open(plan: TimingPlan, adapter: Any, threads: int, compute_units: str) -> Runners:
+    if plan.runtime == "torch":
+        from pipeline.runtimes.eager import EagerRuntime
+
+        return Runners(key=plan.key,
+                       prefill=EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names()),
+                       decode=EagerRuntime(adapter.decode_module(), adapter.decode_input_names(),
+                                           adapter.decode_output_names()))
+    if plan.runtime == "onnxruntime":
+        from pipeline.runtimes.onnx_runtime import OnnxRuntime
+
+        def opener(p: Path) -> Any:
+            return OnnxRuntime(p, threads=threads)
+    else:
+        from pipeline.runtimes.coreml_runtime import CoreMLRuntime
+
+        def opener(p: Path) -> Any:
+            return CoreMLRuntime(p, compute_units=compute_units)
+    prefill = _ByLength({t: opener(p) for t, p in (plan.prefill or {}).items()}) if plan.prefill else None
+    return Runners(key=plan.key, prefill=prefill, decode=opener(plan.decode) if plan.decode else None)
+
+
+def _probe(runners: Runners, inputs: DecoderInputs) -> str:
+    """Run each of a runtime's calls once; the first failure's message, or ""."""
+    for phase, table, runtime in ((PREFILL, inputs.prefill, runners.prefill), (DECODE, inputs.decode, runners.decode)):
+        for length, feed in table.items():
+            if runtime is None:
+                continue
+            try:
+                runtime.run(feed)
+            except Exception as exc:  # this runtime errs; the others are still timed
+                return f"{phase} at T={length}: {type(exc).__name__}: {exc}"
+    return ""
+
+
+def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequence[int],
+                   cache_range: tuple[int, int], warmup: int = 2, trials: int = 15, min_trials: int = 7,
+                   max_s: float = 30.0, threads: int = 1, compute_units: str = "ALL", seed: int = 0,
+                   clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, Any]]:
+    """The timing entry of every plan, keyed like the plans (see the module docstring)."""
+    out: dict[str, dict[str, Any]] = {}
+    inputs = decoder_inputs(adapter, lengths=lengths, cache_range=cache_range, seed=seed)
+    runners = []
+    with _THREADS:
+        import torch
+
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            for plan in plans:
+                if plan.skip_reason:
+                    out[plan.key] = {"status": plan.skip_status, "reason": plan.skip_reason, "rows": []}
+                    continue
+                try:
+                    opened = _open(plan, adapter, threads, compute_units)
+                except NotEvaluable as exc:
+                    out[plan.key] = {"status": "not_evaluable", "reason": str(exc), "rows": []}
+                    continue
+                except Exception as exc:
+                    out[plan.key] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "rows": []}
+                    continue
+                failed = _probe(opened, inputs)
+                if failed:
+                    out[plan.key] = {"status": "error", "reason": failed, "rows": []}
+                else:
+                    runners.append((plan, opened))
+            done = run_trials(decoder_cells([r for _, r in runners], inputs), warmup=max(0, warmup - 1),
+                              trials=trials, min_trials=min_trials, max_s=max_s, clock=clock, seed=seed)
+        finally:
+            torch.set_num_threads(before)
+    rows = timing_rows(done, [r for _, r in runners], inputs, reference="torch")
+    decode_lengths = sorted(inputs.decode)
+    for plan, _opened in runners:
+        growth = decode_growth(done, plan.key, inputs)
+        out[plan.key] = {"status": "measured", "runtime": plan.runtime, "reason": "",
+                         "threads": threads, "rounds": done.rounds, "capped": done.capped,
+                         "elapsed_s": round(done.elapsed_s, 3),
+                         **({"compute_units": compute_units} if plan.runtime == "coreml" else {}),
+                         "rows": [r for r in rows if r["runtime"] == plan.key],
+                         "decode_growth": None if growth is None else
+                         {**growth.to_dict(4), "where": f"decode at T={decode_lengths[-1]} over T={decode_lengths[0]}"}}
+    return out
+
+
+__all__ = ["CostError", "TimingPlan", "cell_key", "measure_timing", "static_figures"]

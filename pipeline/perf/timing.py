@@ -1,0 +1,140 @@
+"""Timing that a busy machine cannot turn into a verdict: interleaved trials, medians, intervals.
+
+    >>> trials = run_trials([Cell(key="a", run=f), Cell(key="b", run=g)], warmup=2, trials=9)  # doctest: +SKIP
+    >>> median_interval(trials.samples["a"])                      # doctest: +SKIP
+    Estimate(median=0.0012, low=0.0011, high=0.0014, trials=9, confidence=0.961)
+    >>> paired_ratio(trials.samples["a"], trials.samples["b"])    # a/b, round by round  # doctest: +SKIP
+
+Every cell is warmed up, then the cells run in rounds: one trial of each cell
+per round, in a fresh seeded order each round, so a load spike hits every
+cell of that round rather than one runtime's whole series, and no cell
+always runs right after the same neighbour (a long prefill evicting the
+caches a short decode then has to refill). A ratio between two cells
+(ONNX against eager, decode at 512 against decode at 64) is taken round by
+round, which cancels what the round had in common.
+
+A median's interval comes from order statistics (distribution-free: no
+normality assumed): with n trials the interval [x_(k), x_(n-k+1)] covers the
+true median with probability 1 - 2·P(Bin(n, ½) < k); `confidence` reports
+the coverage actually reached, which with few trials is below the asked-for
+level (5 trials reach at most 93.75 %). Monotone transforms keep order
+statistics, so a rate is the inverse of a time with its ends swapped.
+
+Within a round, each trial is preceded by one untimed call of the same cell
+(`rewarm`): the cell before it may have evicted its weights from the CPU
+caches, and a decode loop on a device runs step after step with them warm,
+so that is the figure to report (a user timing the runtime directly sees the
+same; scripts/bench_performance.py compares the two).
+
+The time cap (`max_s`) bounds the rounds past `min_trials`: those always run.
+The clock is injected, so tests never depend on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    """A median with its order-statistic interval."""
+
+    median: float
+    low: float
+    high: float
+    trials: int
+    confidence: float
+
+    def scaled(self, factor: float) -> Estimate:
+        """Every figure times a positive `factor` (seconds to milliseconds)."""
+        return Estimate(median=self.median * factor, low=self.low * factor, high=self.high * factor,
+                        trials=self.trials, confidence=self.confidence)
+
+    def inverted(self, numerator: float = 1.0) -> Estimate:
+        """numerator / x: a time per call becomes a rate (the interval's ends swap)."""
+        return Estimate(median=numerator / self.median, low=numerator / self.high, high=numerator / self.low,
+                        trials=self.trials, confidence=self.confidence)
+
+    def to_dict(self, digits: int = 6) -> dict[str, Any]:
+        return {"median": round(self.median, digits), "low": round(self.low, digits),
+                "high": round(self.high, digits), "trials": self.trials,
+                "confidence": round(self.confidence, 4)}
+
+
+def _below(k: int, n: int) -> float:
+    """P(Bin(n, 1/2) < k)."""
+    return sum(math.comb(n, i) for i in range(k)) / 2 ** n
+
+
+def median_interval(samples: Sequence[float], confidence: float = 0.95) -> Estimate:
+    """The median and the narrowest symmetric order-statistic interval reaching `confidence`.
+
+    >>> e = median_interval([5, 1, 4, 2, 3, 9, 8, 7, 6])
+    >>> (e.median, e.low, e.high, round(e.confidence, 3))
+    (5, 2, 8, 0.961)
+    """
+    if not samples:
+        raise ValueError("no samples to estimate from")
+    ordered = sorted(samples)
+    n = len(ordered)
+    k = 1
+    while k + 1 <= (n + 1) // 2 and 1 - 2 * _below(k + 1, n) >= confidence:
+        k += 1
+    return Estimate(median=statistics.median(ordered), low=ordered[k - 1], high=ordered[n - k],
+                    trials=n, confidence=1 - 2 * _below(k, n))
+
+
+def paired_ratio(numerators: Sequence[float], denominators: Sequence[float],
+                 confidence: float = 0.95) -> Estimate:
+    """The median of round-by-round ratios, with its interval."""
+    ratios = [a / b for a, b in zip(numerators, denominators) if b > 0]
+    return median_interval(ratios, confidence)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Cell:
+    """One thing to time: `run()` is one call (a prefill at T, one decode step)."""
+
+    key: str
+    run: Callable[[], Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trials:
+    samples: Mapping[str, tuple[float, ...]]  # seconds per call, one per round, by cell key
+    rounds: int
+    capped: bool  # stopped by the time cap before `trials` rounds
+    elapsed_s: float
+
+
+def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_trials: int = 5,
+               max_s: float = 30.0, clock: Callable[[], float] = time.perf_counter, seed: int = 0,
+               rewarm: bool = True) -> Trials:
+    """Warm every cell up, then time them in shuffled rounds until `trials` or the cap."""
+    if min_trials < 1 or trials < min_trials:
+        raise ValueError(f"need 1 <= min_trials ({min_trials}) <= trials ({trials})")
+    start = clock()
+    for cell in cells:
+        for _ in range(warmup):
+            cell.run()
+    samples: dict[str, list[float]] = {c.key: [] for c in cells}
+    order, rng = list(cells), random.Random(seed)
+    rounds = 0
+    for r in range(trials):
+        if r >= min_trials and clock() - start > max_s:
+            break
+        rng.shuffle(order)
+        for cell in order:
+            if rewarm:
+                cell.run()
+            began = clock()
+            cell.run()
+            samples[cell.key].append(clock() - began)
+        rounds += 1
+    return Trials(samples={k: tuple(v) for k, v in samples.items()}, rounds=rounds, capped=rounds < trials,
+                  elapsed_s=clock() - start)
