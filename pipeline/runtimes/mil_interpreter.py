@@ -11,8 +11,9 @@ own values (`value_inference()`, used for constant folding). So:
 `load` rebuilds the program with coremltools' milproto loader, evaluates
 every `const` once and plans each op. `run` checks each input against the
 package's enumerated or ranged shapes, then evaluates the ops in program
-order on a fresh value table. Hot ops run a numpy kernel on input values
-(`mil_fast`); any other op goes through coremltools' `value_inference()`:
+order on a fresh value table, dropping each value after the last op that
+reads it (a run holds the live activations, not every op's output). Hot
+ops run a numpy kernel on input values (`mil_fast`); any other op goes through coremltools' `value_inference()`:
 its input vars are given the concrete values and shapes, and it is re-typed
 with them (`type_inference`, so `shape` ops of dynamic programs do not yield
 symbols). Arithmetic is float32; outputs of fp16-typed ops are rounded to
@@ -179,7 +180,26 @@ class MilInterpreter:
         self._steps = [_Step(op) for op in self._ops]
         self._saved = {id(v): (v, v._sym_type, v._sym_val) for v in self._touched_vars()}
         self._out_vars = {v.name: v for v in function.outputs}
+        self._release = self._plan_release()
         self._lock = threading.Lock()
+
+    def _plan_release(self) -> list[tuple[int, ...]]:
+        """For each step, the values no later step reads: dropped right after it (a run that
+        is not traced holds only live activations, not every op's output of the program)."""
+        last: dict[int, int] = {}
+        for index, step in enumerate(self._steps):
+            for var in step.outputs:
+                last[id(var)] = index  # an output nobody reads is dropped where it is made
+            for _, key in step.inputs:
+                for var_id in key if isinstance(key, tuple) else (key,):
+                    if var_id not in self._consts:
+                        last[var_id] = index
+        kept = {id(v) for v in self._out_vars.values()}
+        release: list[list[int]] = [[] for _ in self._steps]
+        for var_id, index in last.items():
+            if var_id not in kept:
+                release[index].append(var_id)
+        return [tuple(ids) for ids in release]
 
     @classmethod
     def load(cls, path: str | Path, function_name: str | None = None) -> MilInterpreter:
@@ -323,12 +343,14 @@ class MilInterpreter:
             session = state.session() if state is not None else {}
             try:
                 self._bind_inputs(inputs, values)
-                for step in self._steps:
+                for step, release in zip(self._steps, self._release):
                     outs = self._evaluate(step, values, session)
                     if records is not None:
                         records.append(OpRecord(
                             name=step.op.name, op_type=step.op.op_type, input_names=step.record_inputs,
                             output_names=tuple(v.name for v in step.outputs), outputs=outs))
+                    for var_id in release:
+                        values.pop(var_id, None)
                 outputs = {name: self._output(var, values[id(var)]) for name, var in self._out_vars.items()}
                 if state is not None:
                     state.commit(session)  # only a run that finished updates the state

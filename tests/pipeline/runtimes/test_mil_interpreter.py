@@ -141,3 +141,33 @@ def test_unsupported_ops_are_named_and_not_evaluable():
 def test_a_missing_package_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="no such Core ML package"):
         MilInterpreter.load(tmp_path / "absent.mlpackage")
+
+
+def test_a_run_holds_only_live_values_and_a_trace_keeps_every_output() -> None:
+    ct = pytest.importorskip("coremltools")
+    from coremltools.converters.mil import Builder as mb
+
+    steps, shape = 24, (1, 256, 1024)  # one activation: 1 MiB
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=shape)], opset_version=ct.target.iOS18)
+    def prog(x):
+        for _ in range(steps):
+            x = mb.add(x=x, y=np.float32(1.0))
+        return x
+
+    interp = MilInterpreter.from_function(prog.functions["main"])
+    live: list[int] = []
+    evaluate = interp._evaluate
+
+    def measuring(step, values, states):  # bytes of activations held when each op runs
+        live.append(sum(v.nbytes for k, v in values.items()
+                        if isinstance(v, np.ndarray) and k not in interp._consts))
+        return evaluate(step, values, states)
+
+    interp._evaluate = measuring  # type: ignore[method-assign]
+    x = np.zeros(shape, np.float32)
+    out = next(iter(interp.run({"x": x}).values()))
+    np.testing.assert_array_equal(out, x + steps)
+    assert max(live) <= 2 * x.nbytes  # the input and one intermediate, never the chain
+    outputs, records = interp.trace({"x": x})
+    assert len(records) == steps and all(r.outputs[0].nbytes == x.nbytes for r in records)
