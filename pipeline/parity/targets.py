@@ -50,6 +50,28 @@ ROW_METRICS = ("max_abs", "max_rel", "mean_abs", "psnr_db", "cosine", "top1_pct"
 STATEFUL_TARGET = "coreml_stateful"
 
 
+class Programs(dict):
+    """The target's programs by path, opened on first use; a released one (None) is opened
+    again when asked for, so a finished length holds no memory until a localiser needs it."""
+
+    def __init__(self, opener: Any) -> None:
+        super().__init__()
+        self._opener = opener
+
+    def __getitem__(self, path: Any) -> Any:
+        runtime = super().get(path)
+        if runtime is None:
+            runtime = self._opener(path)
+            super().__setitem__(path, runtime)
+        return runtime
+
+    def get(self, path: Any, default: Any = None) -> Any:
+        return self[path] if path in self else default
+
+    def release(self, path: Any) -> None:
+        super().__setitem__(path, None)
+
+
 def _open(target: str, runtime: str, path: Any) -> Any:
     if target == "onnx":
         from pipeline.runtimes.onnx_runtime import OnnxRuntime
@@ -159,14 +181,14 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
                     generate_tokens=0):
     names = _names(adapter)
     ref_prefill, ref_decode = refs
-    opened: dict[Any, Any] = {}
+    opened = Programs(lambda path: _open(plan.target, plan.runtime, path))
+
+    def program(kind: str, length: int | None = None) -> Any:
+        return (arts.onnx_model(kind) if plan.target == "onnx"
+                else arts.coreml_package(kind, plan.precision, length=length))
 
     def runtime_for(kind: str, length: int | None = None) -> Any:
-        path = (arts.onnx_model(kind) if plan.target == "onnx"
-                else arts.coreml_package(kind, plan.precision, length=length))
-        if path not in opened:
-            opened[path] = _open(plan.target, plan.runtime, path)
-        return opened[path]
+        return opened[program(kind, length)]
 
     def bounds(output: str) -> dict[str, float]:
         return thresholds_for(plan.precision, output, thresholds)
@@ -201,6 +223,13 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
         if generate_tokens and length == primary and length + generate_tokens <= high:
             rows.append(_generation(ref_prefill, ref_decode, cand_prefill, cand_decode, prompts, names,
                                     generate_tokens, bounds))
+        # A length's program (the whole model's weights, for per-length packages) is let go once
+        # its rows are in; the localiser opens the failing one again.
+        later = {program("prefill", n) for n in arts.options.lengths[arts.options.lengths.index(length) + 1:]}
+        path = program("prefill", length)
+        if path not in later and path != program("decode"):
+            opened.release(path)
+        cand_prefill = None
     return rows, opened
 
 

@@ -85,3 +85,49 @@ def test_a_localisation_that_fails_is_noted_and_never_changes_the_verdict(monkey
     entry = _run(monkeypatch, ([_c("logits", misses=("max_abs",))], {}), localise=True)
     assert entry["status"] == TargetStatus.FAIL
     assert entry["localisation"] == [{"kind": "unavailable", "detail": "KeyError: 'no such op'"}]
+
+
+def test_programs_open_on_first_use_and_a_released_one_opens_again_when_asked_for() -> None:
+    opened: list[str] = []
+    programs = targets.Programs(lambda path: opened.append(path) or f"runtime of {path}")
+    assert programs.get("never.mlpackage") is None and opened == []
+    assert programs["a.mlpackage"] == "runtime of a.mlpackage" and programs["a.mlpackage"] is not None
+    assert opened == ["a.mlpackage"]  # opened once
+    programs.release("a.mlpackage")
+    assert dict.get(programs, "a.mlpackage") is None and list(programs) == ["a.mlpackage"]
+    assert programs.get("a.mlpackage") == "runtime of a.mlpackage" and opened == ["a.mlpackage"] * 2
+
+
+def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-length prefill packages each hold the whole model: only the one in use may be open."""
+    live: set[str] = set()
+    seen: list[tuple[str, set[str]]] = []
+
+    class Program:
+        def __init__(self, path: str) -> None:
+            self.path = path
+            live.add(path)
+
+        def __del__(self) -> None:
+            live.discard(self.path)
+
+    def prefill(ref, cand, ids, source, bounds, names):
+        seen.append((cand.path, set(live)))
+        return [_c("logits", length=len(ids))]
+
+    monkeypatch.setattr(targets, "_open", lambda target, runtime, path: Program(path))
+    monkeypatch.setattr(targets, "prefill_comparisons", prefill)
+    monkeypatch.setattr(targets, "decode_comparisons", lambda *a, **k: [])
+    monkeypatch.setattr(targets, "input_ids", lambda source, length, **k: list(range(length)))
+    monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(prefill_outputs=("logits",)))
+    arts = SimpleNamespace(options=SimpleNamespace(lengths=(8, 16, 32), primary_length=16),
+                           export=SimpleNamespace(cache_range=(1, 64)),
+                           coreml_package=lambda kind, precision, length=None: f"{kind}_{length}.mlpackage")
+    rows, opened = targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (None, None), {}, 1, 0,
+                                           ("random",), ())
+    assert [path for path, _ in seen] == ["prefill_8.mlpackage", "prefill_16.mlpackage", "prefill_32.mlpackage"]
+    for path, open_then in seen:
+        assert open_then == {path, "decode_None.mlpackage"}, open_then
+    assert live == {"decode_None.mlpackage"} and len(rows) == 3
+    assert sorted(opened) == ["decode_None.mlpackage", "prefill_16.mlpackage", "prefill_32.mlpackage",
+                              "prefill_8.mlpackage"]  # every program is still named in the evidence
