@@ -198,9 +198,24 @@ def build_student(ckpt: Checkpoint, student_cls: type[Student] = Student) -> Stu
     if arch_hash(expected) != ckpt.arch_hash:
         raise CheckpointError(f"{ckpt.path}: model_arch disagrees with the weights: "
                               f"{first_difference(expected, ckpt.state_dict)}")
-    model = student_cls(cfg)
-    model.load_state_dict(dict(ckpt.state_dict), strict=True)
-    return model.float().eval()
+    return _materialise(student_cls, cfg, ckpt.state_dict).float().eval()
+
+
+def _materialise(student_cls: type[Student], cfg: StudentConfig, state_dict: Mapping[str, torch.Tensor]) -> Student:
+    """The model holding the checkpoint's own tensors: built on the meta device and given
+    the weights (one copy of them in memory, not a random one plus the file's), then the
+    derived tables. A subclass with buffers of its own is built and loaded the plain way."""
+    with torch.device("meta"):
+        model = student_cls(cfg)
+    model.load_state_dict(dict(state_dict), strict=True, assign=True)
+    derived = student_cls.derived_buffers(cfg)
+    for name, buffer in list(model.named_buffers()):
+        if buffer.is_meta and name in derived:
+            setattr(model, name, derived[name])
+    if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+        model = student_cls(cfg)
+        model.load_state_dict(dict(state_dict), strict=True)
+    return model
 
 
 def load_student(path: Path, student_cls: type[Student] = Student) -> Student:

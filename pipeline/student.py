@@ -135,11 +135,14 @@ class Student(nn.Module):
         self.norm = RMSNorm(cfg.d_model, cfg.rms_eps)
         self.lm_head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         self.halt = nn.Linear(cfg.d_model, 2) if cfg.halt_head else None
+        for name, table in self.derived_buffers(cfg).items():
+            self.register_buffer(name, table, persistent=False)  # from the config, not the checkpoint
+
+    @staticmethod
+    def derived_buffers(cfg: StudentConfig) -> dict[str, Tensor]:
+        """The tables computed from the configuration: rotary cos/sin and the causal mask."""
         cos, sin = rotary_tables(cfg.max_seq_len, cfg.d_head, cfg.rope_theta)
-        # Derived from the config, so not part of the checkpoint.
-        self.register_buffer("rope_cos", cos, persistent=False)
-        self.register_buffer("rope_sin", sin, persistent=False)
-        self.register_buffer("causal", causal_table(cfg.max_seq_len), persistent=False)
+        return {"rope_cos": cos, "rope_sin": sin, "causal": causal_table(cfg.max_seq_len)}
 
     @property
     def arch(self) -> dict[str, Any]:

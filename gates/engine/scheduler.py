@@ -23,7 +23,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from gates.engine import children
 from gates.engine.cache import ResultCache
@@ -159,6 +159,18 @@ class _Running:
                       time.monotonic() - self.started, severity=self.severity).with_(peak_rss_mb=peak)
 
 
+# How long a stopped run waits for its running gates to store what they decided (the
+# mutation gate keeps decided mutants) once their child processes are stopped: a hang
+# guard, not a timing; a second Ctrl-C ends the wait at once.
+STOP_GRACE_S = 60.0
+
+
+def _let_running_gates_settle(running: Iterable[_Running]) -> None:
+    deadline = time.monotonic() + STOP_GRACE_S
+    for job in running:
+        job.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
 def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOptions = EngineOptions(),
         listener: Listener | None = None) -> list[GateResult]:
     """Run `gates`; returns one result per gate, in dependency order."""
@@ -201,7 +213,9 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
             running[gate.name] = _Running(gate, ctx, wake, cache_key, meter)
         wake.wait(timeout=0.05)
         wake.clear()
-        children.raise_if_stopped()
+        if children.stop_requested.is_set():
+            _let_running_gates_settle(running.values())
+            children.raise_if_stopped()
         for name, job in list(running.items()):
             limit = options.timeout_for(name)
             if job.result is not None:

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import enum
 import platform
+import tempfile
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gates.engine.protocol import GateContext, GateError
@@ -292,13 +294,16 @@ class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Setti
         sources = tuple(s for s in settings.sources if s != "text" or text_ids)
         if not sources:
             raise GateError(f"no inputs to compare on ({why})")
-        refs = references(adapter)
-        targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
-                                     decode_steps=settings.decode_steps, seed=settings.seed,
-                                     sources=sources, text_ids=text_ids, localise=settings.localise,
-                                     localise_tol=dict(settings.localise_tol),
-                                     generate_tokens=settings.generate_tokens)
-                   for p in plans}
+        # The reference outputs wait on disk between targets (removed when the gate ends).
+        Path(ctx.work_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="references-", dir=ctx.work_dir) as spill:
+            refs = references(adapter, spill=Path(spill))
+            targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
+                                         decode_steps=settings.decode_steps, seed=settings.seed,
+                                         sources=sources, text_ids=text_ids, localise=settings.localise,
+                                         localise_tol=dict(settings.localise_tol),
+                                         generate_tokens=settings.generate_tokens)
+                       for p in plans}
         from gates.model.parity_tradeoff import package_sizes
 
         for p in plans:

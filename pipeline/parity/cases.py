@@ -19,6 +19,7 @@ output of every step is one `Comparison`; `worst` folds them per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
@@ -67,12 +68,16 @@ class CachedRuntime:
     Every target is compared on the same inputs, and decode starts from the
     reference's own caches, so the reference's runs repeat exactly across
     targets: computing them once keeps the gate's cost in the candidates.
+    With `spill` (a folder) the outputs are kept there as .npy files and read
+    back memory-mapped, so memory holds only the outputs in use, not those of
+    every length (at T=2048 a 32k-vocabulary model's logits are 260 MB).
     """
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Any, spill: Path | None = None) -> None:
         self.runtime = runtime
         self.name = getattr(runtime, "name", "reference")
-        self._seen: dict[Any, dict[str, np.ndarray]] = {}
+        self._spill = spill
+        self._seen: dict[Any, dict[str, np.ndarray] | list[str]] = {}
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import hashlib
@@ -81,8 +86,21 @@ class CachedRuntime:
                      hashlib.sha1(np.ascontiguousarray(v).tobytes()).hexdigest())
                     for name, v in sorted(inputs.items()))
         if key not in self._seen:
-            self._seen[key] = self.runtime.run(inputs)
-        return self._seen[key]
+            outputs = self.runtime.run(inputs)
+            if self._spill is None:
+                self._seen[key] = outputs
+                return outputs
+            stem = self._spill / f"ref_{len(self._seen)}"
+            stem.mkdir(parents=True)
+            for i, value in enumerate(outputs.values()):
+                np.save(stem / f"{i}.npy", np.asarray(value), allow_pickle=False)
+            self._seen[key] = list(outputs)
+            return outputs
+        seen = self._seen[key]
+        if isinstance(seen, dict):
+            return seen
+        stem = self._spill / f"ref_{list(self._seen).index(key)}"  # type: ignore[operator]
+        return {name: np.load(stem / f"{i}.npy", mmap_mode="r") for i, name in enumerate(seen)}
 
 
 def input_ids(source: str, length: int, *, vocab: int, seed: int,

@@ -75,53 +75,90 @@ def _round(value: float) -> float:
     return round(value, DIGITS - 1 - int(math.floor(math.log10(abs(value)))))
 
 
+# Metrics run over blocks of rows of at most this many values (32 MB in float64), so
+# comparing a [T, vocab] logits output never holds float64 copies of the whole tensor.
+BLOCK_ELEMENTS = 1 << 22
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     x = x - x.max(axis=-1, keepdims=True)
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
-def _overlap_pct(r: np.ndarray, c: np.ndarray, k: int) -> float:
-    rk, ck = np.argsort(-r, axis=-1)[:, :k], np.argsort(-c, axis=-1)[:, :k]
-    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(rk, ck)]) * 100.0)
+def _row_blocks(ref: np.ndarray, cand: np.ndarray):
+    """(ref, cand) as float64 blocks of whole rows of the last axis."""
+    last = ref.shape[-1] if ref.ndim else 1
+    r, c = ref.reshape(-1, last), cand.reshape(-1, last)
+    step = max(1, BLOCK_ELEMENTS // max(last, 1))
+    for start in range(0, r.shape[0], step):
+        yield r[start:start + step].astype(np.float64), c[start:start + step].astype(np.float64)
+
+
+def _top_k_overlap(r: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
+    """Per row, how many of the k largest of `r` are among the k largest of `c`."""
+    rk = np.argpartition(-r, k - 1, axis=-1)[:, :k]
+    ck = np.argpartition(-c, k - 1, axis=-1)[:, :k]
+    return (rk[:, :, None] == ck[:, None, :]).any(-1).sum(-1)
 
 
 def logit_metrics(ref: np.ndarray, cand: np.ndarray, top_k: int | None = None) -> dict[str, float]:
     """top-1 / top-5 (and top-k) agreement (%) and mean KL(p_ref || p_cand) over the last axis."""
-    r: np.ndarray = ref.reshape(-1, ref.shape[-1]).astype(np.float64)
-    c: np.ndarray = cand.reshape(-1, cand.shape[-1]).astype(np.float64)
-    top1 = float(np.mean(r.argmax(-1) == c.argmax(-1)) * 100.0)
-    lr, lc = _log_softmax(r), _log_softmax(c)
-    kl = float(np.mean(np.sum(np.exp(lr) * (lr - lc), axis=-1)))
-    metrics = {"top1_pct": top1, "top5_pct": _overlap_pct(r, c, min(5, r.shape[-1])), "kl": max(kl, 0.0)}
-    if top_k is not None:
-        metrics["topk_pct"] = _overlap_pct(r, c, min(top_k, r.shape[-1]))
-    return metrics
+    ref, cand = np.asarray(ref), np.asarray(cand)
+    last = ref.shape[-1] if ref.ndim else 1
+    ks = {"top5_pct": min(5, last), **({"topk_pct": min(top_k, last)} if top_k is not None else {})}
+    rows = agree = 0
+    kl = 0.0
+    overlap = dict.fromkeys(ks, 0.0)
+    for r, c in _row_blocks(ref, cand):
+        rows += r.shape[0]
+        agree += int(np.count_nonzero(r.argmax(-1) == c.argmax(-1)))
+        lr, lc = _log_softmax(r), _log_softmax(c)
+        kl += float(np.sum(np.exp(lr) * (lr - lc)))
+        for name, k in ks.items():
+            overlap[name] += float(_top_k_overlap(r, c, k).sum()) / k
+    if not rows:
+        return {"top1_pct": math.nan, "kl": math.nan, **dict.fromkeys(ks, math.nan)}
+    return {"top1_pct": agree / rows * 100.0, **{n: v / rows * 100.0 for n, v in overlap.items()},
+            "kl": max(kl / rows, 0.0)}
 
 
 def compare(ref: np.ndarray, cand: np.ndarray, *, logits: bool = False,
             top_k: int | None = None) -> dict[str, float]:
     """Every metric of `cand` against `ref` (same shape), rounded to DIGITS."""
-    ref = np.asarray(ref, np.float64)
-    cand = np.asarray(cand, np.float64)
+    ref, cand = np.asarray(ref), np.asarray(cand)
     if ref.shape != cand.shape:
         raise ValueError(f"shapes differ: reference {list(ref.shape)}, candidate {list(cand.shape)}")
-    nan_count, inf_count = int(np.isnan(cand).sum()), int(np.isinf(cand).sum())
-    if nan_count or inf_count or not np.all(np.isfinite(ref)):
+    nan_count = inf_count = 0
+    ref_finite = True
+    err_max = err_sum = err_sq = scale = dot = ref_sq = cand_sq = 0.0
+    for r, c in _row_blocks(ref, cand):
+        nan_count += int(np.count_nonzero(np.isnan(c)))
+        inf_count += int(np.count_nonzero(np.isinf(c)))
+        ref_finite = ref_finite and bool(np.all(np.isfinite(r)))
+        if nan_count or inf_count or not ref_finite:
+            continue  # only the counts matter now
+        err = np.abs(r - c)
+        err_max = max(err_max, float(err.max(initial=0.0)))
+        err_sum += float(err.sum())
+        err_sq += float(np.dot(err.ravel(), err.ravel()))
+        scale = max(scale, float(np.abs(r).max(initial=0.0)))
+        dot += float(np.dot(r.ravel(), c.ravel()))
+        ref_sq += float(np.dot(r.ravel(), r.ravel()))
+        cand_sq += float(np.dot(c.ravel(), c.ravel()))
+    if nan_count or inf_count or not ref_finite:
         metrics = {k: math.nan for k in DIRECTIONS if (logits or k not in LOGIT_METRICS)
                    and (k != "topk_pct" or top_k is not None)}
     else:
-        err = np.abs(ref - cand)
-        scale = float(np.abs(ref).max()) if ref.size else 0.0
-        rmse = float(np.sqrt(np.mean(err**2))) if err.size else 0.0
-        denom = float(np.linalg.norm(ref) * np.linalg.norm(cand))
+        size = ref.size
+        rmse = math.sqrt(err_sq / size) if size else 0.0
+        denom = math.sqrt(ref_sq) * math.sqrt(cand_sq)
         metrics = {
-            "max_abs": float(err.max()) if err.size else 0.0,
-            "max_rel": float(err.max() / scale) if scale else float(err.max(initial=0.0)),
-            "mean_abs": float(err.mean()) if err.size else 0.0,
+            "max_abs": err_max,
+            "max_rel": err_max / scale if scale else err_max,
+            "mean_abs": err_sum / size if size else 0.0,
             "psnr_db": PSNR_CAP_DB if rmse == 0 else min(PSNR_CAP_DB, 20 * math.log10(scale / rmse))
             if scale else 0.0,
-            "cosine": float(np.dot(ref.ravel(), cand.ravel()) / denom) if denom else
-            (1.0 if not np.any(ref) and not np.any(cand) else 0.0),
+            "cosine": dot / denom if denom else (1.0 if not ref_sq and not cand_sq else 0.0),
         }
         if logits:
             metrics.update(logit_metrics(ref, cand, top_k))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from pipeline.parity.cases import (
@@ -100,13 +101,15 @@ def fold_rows(comparisons: Sequence[Comparison], runtime: str) -> list[dict[str,
     return rows
 
 
-def references(adapter: ModelAdapter) -> tuple[Any, Any]:
-    """PyTorch eager prefill and decode, cached so several targets share their runs."""
+def references(adapter: ModelAdapter, spill: Path | None = None) -> tuple[Any, Any]:
+    """PyTorch eager prefill and decode, cached so several targets share their runs
+    (in `spill`, a folder, when given: see `CachedRuntime`)."""
     from pipeline.runtimes.eager import EagerRuntime
 
     prefill = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
     decode = EagerRuntime(adapter.decode_module(), adapter.decode_input_names(), adapter.decode_output_names())
-    return CachedRuntime(prefill), CachedRuntime(decode)
+    return (CachedRuntime(prefill, spill and spill / "prefill"),
+            CachedRuntime(decode, spill and spill / "decode"))
 
 
 def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
@@ -205,24 +208,24 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
         return stateful_rows(ref_prefill, ref_decode, runtime_for("decode_stateful"), arts, adapter, bounds,
                              names=names, steps=decode_steps, seed=seed, sources=sources, text_ids=text_ids,
                              generate_tokens=generate_tokens, chain=lossy), opened
-    cand_decode = runtime_for("decode")
     low, high = arts.export.cache_range
     primary = primary_length(arts)  # generation runs on the primary length's prompts
     rows: list[Comparison] = []
+    prompts: dict[int, list[tuple[str, Any]]] = {}
+    # Prefill at every length first, then decode: decode starts from the reference's caches,
+    # so the two programs (each the whole model's weights) never need to be open together,
+    # except for the generation of a lossy target, which chains the candidate's own.
     for length in arts.options.lengths:
         cand_prefill = runtime_for("prefill", length)
-        prompts = []
+        prompts[length] = []
         for source in sources:
             ids = input_ids(source, length, vocab=adapter.vocab_size, seed=seed, text_ids=text_ids)
-            prompts.append((source, ids))
+            prompts[length].append((source, ids))
             rows += prefill_comparisons(ref_prefill, cand_prefill, ids, source, bounds,
                                         names.prefill_outputs)
-            if low <= length and length + decode_steps <= high:
-                rows += decode_comparisons(ref_prefill, ref_decode, cand_decode, ids, source, bounds,
-                                           steps=decode_steps, names=names, chain=lossy)
         if generate_tokens and length == primary and length + generate_tokens <= high:
-            rows.append(_generation(ref_prefill, ref_decode, cand_prefill, cand_decode, prompts, names,
-                                    generate_tokens, bounds))
+            rows.append(_generation(ref_prefill, ref_decode, cand_prefill, runtime_for("decode"), prompts[length],
+                                    names, generate_tokens, bounds))
         # A length's program (the whole model's weights, for per-length packages) is let go once
         # its rows are in; the localiser opens the failing one again.
         later = {program("prefill", n) for n in arts.options.lengths[arts.options.lengths.index(length) + 1:]}
@@ -230,6 +233,12 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
         if path not in later and path != program("decode"):
             opened.release(path)
         cand_prefill = None
+    for length in arts.options.lengths:
+        if not (low <= length and length + decode_steps <= high):
+            continue
+        for source, ids in prompts[length]:
+            rows += decode_comparisons(ref_prefill, ref_decode, runtime_for("decode"), ids, source, bounds,
+                                       steps=decode_steps, names=names, chain=lossy)
     return rows, opened
 
 

@@ -30,7 +30,7 @@ class EagerRuntime:
         missing = [n for n in self.input_names if n not in inputs]
         if missing:
             raise InputShapeError(f"missing inputs: {', '.join(missing)}")
-        args = [torch.from_numpy(np.ascontiguousarray(inputs[n])) for n in self.input_names]
+        args = [torch.from_numpy(_writable(inputs[n])) for n in self.input_names]
         with torch.inference_mode():
             out = self.module(*args)
         outs = out if isinstance(out, (tuple, list)) else (out,)
@@ -39,3 +39,9 @@ class EagerRuntime:
                              f"{len(self.output_names)} ({', '.join(self.output_names)})")
         return {n: t.detach().float().numpy() if t.is_floating_point() else t.numpy()
                 for n, t in zip(self.output_names, outs)}
+
+
+def _writable(value: np.ndarray) -> np.ndarray:
+    """A contiguous array torch may wrap (a read-only one, e.g. memory-mapped, is copied)."""
+    array = np.ascontiguousarray(value)
+    return array if array.flags.writeable else array.copy()

@@ -2,7 +2,9 @@
 
 The session is created once per model file. Inputs are passed by the names
 the ONNX graph declares; integer inputs are cast to what the graph expects
-(exporters sometimes widen int32 ids to int64).
+(exporters sometimes widen int32 ids to int64). The CPU memory arena and the
+memory-pattern planner are off: both keep the largest activations of any run
+(at T=2048, gigabytes for a 32k-vocabulary decoder) for the session's life.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class OnnxRuntime:
         if not self.path.exists():
             raise ValueError(f"{self.path}: no such ONNX model")
         options = ort.SessionOptions()
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         if threads:
             options.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(self.path), options,

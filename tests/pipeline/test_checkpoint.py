@@ -12,6 +12,7 @@ import torch
 from pipeline.checkpoint import (
     CheckpointError,
     arch_hash,
+    build_student,
     load_student,
     read_checkpoint,
     save_checkpoint,
@@ -158,3 +159,15 @@ def test_metadata_with_wrongly_typed_fields_is_refused(model: Student, tmp_path:
     path = write_checkpoint(tmp_path / "typed.safetensors", model.state_dict(), {"model_arch": arch})
     with pytest.raises(CheckpointError, match="typed.safetensors: model_arch is invalid: .*d_ff"):
         load_student(path)
+
+
+def test_a_loaded_student_holds_the_files_tensors_not_a_second_copy(model: Student, saved: Path) -> None:
+    ckpt = read_checkpoint(saved)
+    loaded = build_student(ckpt)
+    shared = {t.data_ptr() for t in ckpt.state_dict.values()}
+    assert all(p.data_ptr() in shared for p in loaded.parameters())  # the weights were not copied
+    for name, table in model.named_buffers():  # the derived tables are real, and right
+        assert torch.equal(dict(loaded.named_buffers())[name], table), name
+    ids = torch.randint(0, model.cfg.vocab_size, (1, 12), dtype=torch.int32)
+    with torch.no_grad():
+        assert torch.equal(loaded(ids), model.eval()(ids))

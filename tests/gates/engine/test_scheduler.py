@@ -151,3 +151,31 @@ def test_gate_without_cache_inputs_always_runs(tmp_path: Path) -> None:
     gate = StaticGate.passing("g")
     engine.run([gate], _factory(tmp_path), options)
     assert gate.calls == 1
+
+
+class _StoresOnStop(StaticGate):
+    """Runs until the stop, then takes its time to store what it decided (as the mutation gate does)."""
+
+    stored = False
+
+    def check(self, ctx: GateContext) -> GateResult:
+        from gates.engine import children
+
+        children.stop_requested.wait(HANG_GUARD_S)
+        for _ in range(20):  # storing takes a while; the run must wait for it
+            threading.Event().wait(0.01)
+        type(self).stored = True
+        raise children.Interrupted("interrupted")
+
+
+def test_a_stopped_run_waits_for_its_running_gates_to_store_what_they_decided(tmp_path: Path) -> None:
+    from gates.engine import children
+
+    gate = _StoresOnStop.passing("mutation")
+    threading.Timer(0.05, children.request_stop).start()
+    try:
+        with pytest.raises(children.Interrupted):
+            engine.run([gate], _factory(tmp_path))
+        assert _StoresOnStop.stored  # the run ended only after the gate had stored its results
+    finally:
+        children.reset()

@@ -57,3 +57,26 @@ def test_worst_keeps_the_worst_value_in_each_direction_and_every_miss():
     entry = folded["logits"]
     assert entry["metrics"]["max_abs"] == 0.3 and entry["metrics"]["cosine"] == pytest.approx(0.7)
     assert entry["runs"] == 2 and entry["misses"] == ["logits (text): max_abs 0.3"]
+
+
+def test_a_spilled_reference_runs_once_and_reads_back_equal_from_disk(tmp_path) -> None:
+
+    calls = []
+
+    class Reference:
+        def run(self, inputs):
+            calls.append(inputs["input_ids"].copy())
+            ids = inputs["input_ids"].astype(np.float32)
+            return {"logits": np.repeat(ids[..., None], 3, -1) * 0.5, "k_cache_0": ids[None] + 1}
+
+    cached = CachedRuntime(Reference(), spill=tmp_path / "refs")
+    a, b = np.arange(6, dtype=np.int32)[None], np.arange(1, 7, dtype=np.int32)[None]
+    first = cached.run({"input_ids": a})
+    again = cached.run({"input_ids": a.copy()})
+    other = cached.run({"input_ids": b})
+    assert len(calls) == 2  # the same input content is run once
+    assert list(again) == ["logits", "k_cache_0"] and isinstance(again["logits"], np.memmap)
+    for name in first:
+        np.testing.assert_array_equal(again[name], first[name])
+    assert not np.array_equal(other["logits"], first["logits"])
+    assert len(list((tmp_path / "refs").glob("ref_*/*.npy"))) == 4

@@ -99,7 +99,8 @@ def test_programs_open_on_first_use_and_a_released_one_opens_again_when_asked_fo
 
 
 def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Per-length prefill packages each hold the whole model: only the one in use may be open."""
+    """Per-length prefill packages each hold the whole model: only the one in use may be open,
+    and decode (which starts from the reference's caches) runs once every prefill is let go."""
     live: set[str] = set()
     seen: list[tuple[str, set[str]]] = []
 
@@ -111,13 +112,13 @@ def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest
         def __del__(self) -> None:
             live.discard(self.path)
 
-    def prefill(ref, cand, ids, source, bounds, names):
+    def compared(ref, cand, ids, *args, **kwargs):
         seen.append((cand.path, set(live)))
         return [_c("logits", length=len(ids))]
 
     monkeypatch.setattr(targets, "_open", lambda target, runtime, path: Program(path))
-    monkeypatch.setattr(targets, "prefill_comparisons", prefill)
-    monkeypatch.setattr(targets, "decode_comparisons", lambda *a, **k: [])
+    monkeypatch.setattr(targets, "prefill_comparisons", compared)
+    monkeypatch.setattr(targets, "decode_comparisons", lambda ref, ref_decode, cand, *a, **k: compared(ref, cand, *a))
     monkeypatch.setattr(targets, "input_ids", lambda source, length, **k: list(range(length)))
     monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(prefill_outputs=("logits",)))
     arts = SimpleNamespace(options=SimpleNamespace(lengths=(8, 16, 32), primary_length=16),
@@ -125,9 +126,10 @@ def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest
                            coreml_package=lambda kind, precision, length=None: f"{kind}_{length}.mlpackage")
     rows, opened = targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (None, None), {}, 1, 0,
                                            ("random",), ())
-    assert [path for path, _ in seen] == ["prefill_8.mlpackage", "prefill_16.mlpackage", "prefill_32.mlpackage"]
+    assert [path for path, _ in seen] == ["prefill_8.mlpackage", "prefill_16.mlpackage", "prefill_32.mlpackage"] + \
+        ["decode_None.mlpackage"] * 3
     for path, open_then in seen:
-        assert open_then == {path, "decode_None.mlpackage"}, open_then
-    assert live == {"decode_None.mlpackage"} and len(rows) == 3
+        assert open_then == {path}, open_then  # never two programs at once
+    assert live == {"decode_None.mlpackage"} and len(rows) == 6
     assert sorted(opened) == ["decode_None.mlpackage", "prefill_16.mlpackage", "prefill_32.mlpackage",
                               "prefill_8.mlpackage"]  # every program is still named in the evidence

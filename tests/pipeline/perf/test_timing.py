@@ -72,9 +72,19 @@ def test_rounds_interleave_every_cell_in_a_fresh_order_each_round() -> None:
 
 def test_each_timed_call_follows_an_untimed_call_of_the_same_cell() -> None:
     clock = FakeClock()
-    trials = run_trials([clock.cell("a", 1.0), clock.cell("b", 2.0)], warmup=0, trials=3, min_trials=3, clock=clock)
+    trials = run_trials([clock.cell("a", 0.125), clock.cell("b", 0.25)], warmup=0, trials=3, min_trials=3,
+                        clock=clock)
     assert all(clock.calls[i] == clock.calls[i + 1] for i in range(0, len(clock.calls), 2))
-    assert trials.samples == {"a": (1.0,) * 3, "b": (2.0,) * 3}  # the re-warming call is not timed
+    assert trials.samples == {"a": (0.125,) * 3, "b": (0.25,) * 3}  # the re-warming call is not timed
+
+
+def test_a_call_long_enough_to_warm_itself_gets_one_warm_up_and_no_re_warming() -> None:
+    clock = FakeClock()
+    trials = run_trials([clock.cell("decode", 1 / 64), clock.cell("prefill_2048", 4.0)], warmup=2, trials=3,
+                        min_trials=3, clock=clock, self_warming_s=0.5)
+    assert clock.calls[:3] == ["decode", "decode", "prefill_2048"]  # warm-up: the long call once
+    assert clock.calls.count("prefill_2048") == 1 + 3 and clock.calls.count("decode") == 2 + 2 * 3
+    assert trials.samples == {"decode": (1 / 64,) * 3, "prefill_2048": (4.0,) * 3}
 
 
 def test_the_time_cap_stops_extra_rounds_but_never_the_minimum() -> None:
