@@ -112,6 +112,7 @@ def validate_length(module, program, ids: torch.Tensor, names: Sequence[str],
         return failed_length(length, Finding.EAGER_FAILED, "eager model failed", exc)
     err = max_abs_err(got, want)
     problem = compare(got, want, names, out_specs, {"T": length, "B": ids.shape[0]})
+    got, want = got[:1], None  # only the logits are needed from here (at T=2048, the rest is GBs)
     finding = Finding.BAD_OUTPUTS if problem else None
     if not problem and err > options.atol:
         problem, finding = f"differs from eager by {err:.3g} > atol {options.atol:g}", Finding.DIFFERS_FROM_EAGER
@@ -135,7 +136,7 @@ def causal_shift(run: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor,
         return None
     if other.shape != logits.shape or logits.shape[1] < 2:
         return None
-    return float((other[:, :-1].float() - logits[:, :-1].float()).abs().max())
+    return float(torch.sub(other[:, :-1].float(), logits[:, :-1].float()).abs_().max())
 
 
 def not_causal(length: int, shift: float) -> str:
@@ -251,7 +252,7 @@ def as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
 def max_abs_err(got, want) -> float:
     if len(got) != len(want):
         return float("nan")
-    errs = [float((g.float() - w.float()).abs().max()) if g.shape == w.shape and g.numel() else
+    errs = [float(torch.sub(g.float(), w.float()).abs_().max()) if g.shape == w.shape and g.numel() else
             (0.0 if g.shape == w.shape else float("inf")) for g, w in zip(got, want)]
     return max(errs) if errs else float("nan")
 

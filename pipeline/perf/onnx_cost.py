@@ -44,6 +44,13 @@ def _type_shape(value_type: Any, env: Mapping[str, int]) -> tuple[tuple[int, ...
     return tuple(dims), dtype
 
 
+# An initializer of more elements than this is a weight, never a shape that data propagation
+# reads: its values are dropped once loaded, so neither the graph nor the copies shape
+# inference makes hold the model's weights (gigabytes, for a large decoder).
+VALUES_KEPT = 4096
+_DATA_FIELDS = ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data")
+
+
 class OnnxGraph:
     """One ONNX model, loaded once and costed at any length (thread-safe)."""
 
@@ -51,6 +58,10 @@ class OnnxGraph:
         self.path = path
         self.model = model
         graph = model.graph
+        for tensor in graph.initializer:  # weights: counting needs their dims and types, not their values
+            if numel(tuple(tensor.dims)) > VALUES_KEPT:
+                for field in _DATA_FIELDS:
+                    tensor.ClearField(field)
         self._initializers = {t.name: t for t in graph.initializer}
         self._const = self._constants(graph)
         self._lock = threading.Lock()
