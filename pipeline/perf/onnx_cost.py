@@ -59,7 +59,7 @@ class OnnxGraph:
         self.model = model
         graph = model.graph
         for tensor in graph.initializer:  # weights: counting needs their dims and types, not their values
-            if numel(tuple(tensor.dims)) > VALUES_KEPT:
+            if (numel(tuple(tensor.dims)) or 0) > VALUES_KEPT:
                 for field in _DATA_FIELDS:
                     tensor.ClearField(field)
         self._initializers = {t.name: t for t in graph.initializer}
