@@ -166,9 +166,13 @@ def save_contract(contract: Contract, path: Path) -> Path:
 
 def load_contract(path: Path) -> Contract:
     """Read, schema-check and consistency-check one contract file."""
-    path = Path(path)
+    return validate(read_document(Path(path)), Path(path))
+
+
+def read_document(path: Path) -> Any:
+    """A contract file's JSON; every way it cannot be read is a ContractError naming the file."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ContractError(f"{path}: no such contract file") from None
     except IsADirectoryError:
@@ -179,28 +183,34 @@ def load_contract(path: Path) -> Contract:
         raise ContractError(f"{path}: not valid JSON ({exc})") from None
     except RecursionError:
         raise ContractError(f"{path}: not a contract (JSON nested too deeply)") from None
-    return validate(doc, path)
 
 
-def validate(doc: Any, path: Path | None) -> Contract:
-    """The schema first (with a clear word for a newer version), then consistency."""
+def check_document(doc: Any, path: Path | None, *, schema_path: Path, schema_version: int,
+                   consistency: Any) -> None:
+    """The schema first (with a clear word for a newer version), then `consistency(doc)`'s problems."""
     import jsonschema
 
     where = str(path) if path else "<contract>"
     if not isinstance(doc, dict):
         raise ContractError(f"{where}: a contract is a JSON object, got {type(doc).__name__}")
     version = doc.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
+    if isinstance(version, int) and version > schema_version:
         raise ContractError(f"{where}: schema_version {version} is newer than this harness "
-                            f"understands ({SCHEMA_VERSION}); upgrade readiness")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+                            f"understands ({schema_version}); upgrade readiness")
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
     if error is not None:
         at = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ContractError(f"{where}: {at}: {error.message}")
-    problems = consistency_problems(doc)
+    problems = consistency(doc)
     if problems:
         raise ContractError(f"{where}: inconsistent contract: {'; '.join(problems)}")
+
+
+def validate(doc: Any, path: Path | None) -> Contract:
+    """A decoder contract document checked (`check_document`)."""
+    check_document(doc, path, schema_path=SCHEMA_PATH, schema_version=SCHEMA_VERSION,
+                   consistency=consistency_problems)
     return Contract(doc=doc, path=path)
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from pipeline.contract import ContractError, TensorSpec
+from pipeline.contract import TensorSpec, check_document, read_document
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schemas" / "contract-module-v1.json"
@@ -99,35 +99,13 @@ def save_module_contract(contract: ModuleContract, path: Path) -> Path:
 
 def load_module_contract(path: Path) -> ModuleContract:
     """Read, schema-check and consistency-check one module contract file."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ContractError(f"{path}: no such contract file") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ContractError(f"{path}: not a readable JSON contract ({exc})") from None
-    return validate_module_contract(doc, path)
+    return validate_module_contract(read_document(Path(path)), Path(path))
 
 
 def validate_module_contract(doc: Any, path: Path | None) -> ModuleContract:
     """The schema first (a newer version gets its own word), then consistency."""
-    import jsonschema
-
-    where = str(path) if path else "<contract>"
-    if not isinstance(doc, dict):
-        raise ContractError(f"{where}: a contract is a JSON object, got {type(doc).__name__}")
-    version = doc.get("schema_version")
-    if isinstance(version, int) and version > SCHEMA_VERSION:
-        raise ContractError(f"{where}: schema_version {version} is newer than this harness "
-                            f"understands ({SCHEMA_VERSION}); upgrade readiness")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
-    if error is not None:
-        at = "/".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ContractError(f"{where}: {at}: {error.message}")
-    problems = consistency_problems(doc)
-    if problems:
-        raise ContractError(f"{where}: inconsistent contract: {'; '.join(problems)}")
+    check_document(doc, path, schema_path=SCHEMA_PATH, schema_version=SCHEMA_VERSION,
+                   consistency=consistency_problems)
     return ModuleContract(doc=doc, path=path)
 
 
