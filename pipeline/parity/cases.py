@@ -77,7 +77,7 @@ class CachedRuntime:
         self.runtime = runtime
         self.name = getattr(runtime, "name", "reference")
         self._spill = spill
-        self._seen: dict[Any, dict[str, np.ndarray] | list[str]] = {}
+        self._seen: dict[Any, dict[str, np.ndarray] | tuple[Path, list[str]]] = {}
 
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import hashlib
@@ -94,13 +94,13 @@ class CachedRuntime:
             stem.mkdir(parents=True)
             for i, value in enumerate(outputs.values()):
                 np.save(stem / f"{i}.npy", np.asarray(value), allow_pickle=False)
-            self._seen[key] = list(outputs)
+            self._seen[key] = (stem, list(outputs))
             return outputs
         seen = self._seen[key]
         if isinstance(seen, dict):
             return seen
-        stem = self._spill / f"ref_{list(self._seen).index(key)}"  # type: ignore[operator]
-        return {name: np.load(stem / f"{i}.npy", mmap_mode="r") for i, name in enumerate(seen)}
+        stem, names = seen
+        return {name: np.load(stem / f"{i}.npy", mmap_mode="r") for i, name in enumerate(names)}
 
 
 def input_ids(source: str, length: int, *, vocab: int, seed: int,
