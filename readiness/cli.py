@@ -22,6 +22,7 @@ import typer
 from rich.console import Console
 
 from gates.engine import children, registry
+from pipeline import heap
 from readiness import assessment, cli_history, document, merging, outputs
 from readiness import config as configuration
 from readiness.exit_codes import ExitCode, HarnessError
@@ -284,6 +285,7 @@ def _quiet_third_party() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every outcome to an exit code."""
     _quiet_third_party()
+    heap.configure()  # large blocks go back to the OS when freed (pipeline/heap.py)
     _register_plugins()
     children.reset()
     previous = {sig: signal.signal(sig, _on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}

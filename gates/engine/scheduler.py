@@ -30,6 +30,7 @@ from gates.engine.cache import ResultCache
 from gates.engine.memory import PeakMeter
 from gates.engine.protocol import Gate, GateContext
 from gates.result import GateResult, Severity, Status
+from pipeline import heap
 
 ContextFactory = Callable[[Gate, Mapping[str, GateResult]], GateContext]
 Listener = Callable[[str, str, GateResult | None], None]
@@ -149,6 +150,7 @@ class _Running:
                 result = _error(self.gate, message, time.monotonic() - self.started,
                                 "".join(traceback.format_exception(exc))[-4000:], self.severity)
             self.result = result.with_(peak_rss_mb=self._meter.stop(self.gate.name))
+            heap.release()  # what the gate freed goes back to the OS before the next one starts
         finally:
             self._meter.stop(self.gate.name)  # already stopped unless something above raised
             self._wake.set()

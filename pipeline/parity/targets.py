@@ -21,6 +21,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
+from pipeline import heap
 from pipeline.parity.cases import (
     CachedRuntime,
     Comparison,
@@ -70,7 +71,14 @@ class Programs(dict):
         return self[path] if path in self else default
 
     def release(self, path: Any) -> None:
-        super().__setitem__(path, None)
+        if super().get(path) is not None:
+            super().__setitem__(path, None)
+            heap.release()  # a loaded program's weights go back to the OS now, not at the next gc
+
+    def close(self) -> None:
+        """Let every program go (the paths stay: they are the evidence's file list)."""
+        for path in list(self):
+            self.release(path)
 
 
 def _open(target: str, runtime: str, path: Any) -> Any:
@@ -139,6 +147,7 @@ def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict,
                                               text_ids, refs or references(adapter))
         except Exception as exc:  # localising is a help, never the verdict
             entry["localisation"] = [{"kind": "unavailable", "detail": f"{type(exc).__name__}: {exc}"}]
+    opened.close()
     return entry
 
 

@@ -8,9 +8,11 @@
 
 `static_figures` reads the files only (size on disk, weight bytes by dtype,
 MACs and peak activations at every length, fp16 share). `measure_timing`
-opens each planned runtime, calls every prefill and decode once on its own
-(a runtime that fails there is reported and left out, the others go on), and
-times the rest together in interleaved rounds (`pipeline.perf.timing`),
+times prefill, then decode: for each phase it opens that phase's runtime of
+every plan (only those: each holds the whole model's weights), calls each
+once on its own (a runtime that fails there is reported and left out, the
+others go on), and times them together in interleaved rounds
+(`pipeline.perf.timing`),
 with torch and onnxruntime held to `threads` threads so both are compared on
 equal terms and the figures hold on a busy runner. A runtime that cannot run
 here (Core ML off macOS) is `not_evaluable` with the reason.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from pipeline import heap
 from pipeline.perf.decoder_timing import (
     DECODE,
     PREFILL,
@@ -38,7 +41,7 @@ from pipeline.perf.decoder_timing import (
 from pipeline.perf.footprint import disk_bytes, onnx_disk_bytes
 from pipeline.perf.mil_cost import CostError, MilProgram
 from pipeline.perf.onnx_cost import OnnxGraph
-from pipeline.perf.timing import run_trials
+from pipeline.perf.timing import Trials, run_trials
 from pipeline.runtimes.base import NotEvaluable
 
 _THREADS = threading.Lock()  # torch's thread count is process-wide
@@ -83,6 +86,8 @@ def static_figures(target: str, precision: str, files: Sequence[tuple[str, Path,
                     float_ops, fp16_ops = float_ops + cost.float_ops, fp16_ops + cost.fp16_ops
         except CostError as exc:
             entry["cost_error"] = str(exc)
+        del program
+        heap.release()  # a loaded MIL program sits in reference cycles: its weights go now
     entry["package_bytes"] = sum(f["bytes"] for f in entry["files"])
     entry["fp16_ops_pct"] = round(100.0 * fp16_ops / float_ops, 2) if float_ops else None
     entry["cost"].sort(key=lambda r: (r["phase"] != PREFILL, r["T"]))
@@ -112,14 +117,18 @@ class _ByLength:
         return self._runtimes.get(length, self._runtimes.get(None)).run(inputs)  # type: ignore[union-attr]
 
 
-def _open(plan: TimingPlan, adapter: Any, threads: int, compute_units: str) -> Runners:
+def _open(plan: TimingPlan, phase: str, adapter: Any, threads: int, compute_units: str) -> Runners:
+    """The plan's runtime for one phase (the other phase's is None)."""
     if plan.runtime == "torch":
         from pipeline.runtimes.eager import EagerRuntime
 
-        return Runners(key=plan.key,
-                       prefill=EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names()),
-                       decode=EagerRuntime(adapter.decode_module(), adapter.decode_input_names(),
-                                           adapter.decode_output_names()))
+        if phase == PREFILL:
+            runtime: Any = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
+        else:
+            runtime = EagerRuntime(adapter.decode_module(), adapter.decode_input_names(),
+                                   adapter.decode_output_names())
+        return Runners(key=plan.key, prefill=runtime if phase == PREFILL else None,
+                       decode=runtime if phase == DECODE else None)
     if plan.runtime == "onnxruntime":
         from pipeline.runtimes.onnx_runtime import OnnxRuntime
 
@@ -130,8 +139,10 @@ def _open(plan: TimingPlan, adapter: Any, threads: int, compute_units: str) -> R
 
         def opener(p: Path) -> Any:
             return CoreMLRuntime(p, compute_units=compute_units)
-    prefill = _ByLength({t: opener(p) for t, p in (plan.prefill or {}).items()}) if plan.prefill else None
-    return Runners(key=plan.key, prefill=prefill, decode=opener(plan.decode) if plan.decode else None)
+    if phase == PREFILL:
+        prefill = _ByLength({t: opener(p) for t, p in (plan.prefill or {}).items()}) if plan.prefill else None
+        return Runners(key=plan.key, prefill=prefill, decode=None)
+    return Runners(key=plan.key, prefill=None, decode=opener(plan.decode) if plan.decode else None)
 
 
 def _probe(runners: Runners, inputs: DecoderInputs) -> str:
@@ -151,10 +162,21 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                    cache_range: tuple[int, int], warmup: int = 2, trials: int = 15, min_trials: int = 7,
                    max_s: float = 30.0, threads: int = 1, compute_units: str = "ALL", seed: int = 0,
                    clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, Any]]:
-    """The timing entry of every plan, keyed like the plans (see the module docstring)."""
+    """The timing entry of every plan, keyed like the plans (see the module docstring).
+
+    Prefill is timed first, then decode, each phase in its own rounds with only its own
+    runtimes open: a converted prefill and decode each hold the whole model's weights, and
+    every ratio (a runtime against eager, decode at one cache length against another) is
+    taken within a phase."""
     out: dict[str, dict[str, Any]] = {}
     inputs = decoder_inputs(adapter, lengths=lengths, cache_range=cache_range, seed=seed)
-    runners = []
+    live = []
+    for plan in plans:
+        if plan.skip_reason:
+            out[plan.key] = {"status": plan.skip_status, "reason": plan.skip_reason, "rows": []}
+        else:
+            live.append(plan)
+    phases = []
     with _THREADS:
         import torch
 
@@ -162,30 +184,39 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
         if threads:
             torch.set_num_threads(threads)
         try:
-            for plan in plans:
-                if plan.skip_reason:
-                    out[plan.key] = {"status": plan.skip_status, "reason": plan.skip_reason, "rows": []}
-                    continue
-                try:
-                    opened = _open(plan, adapter, threads, compute_units)
-                except NotEvaluable as exc:
-                    out[plan.key] = {"status": "not_evaluable", "reason": str(exc), "rows": []}
-                    continue
-                except Exception as exc:
-                    out[plan.key] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "rows": []}
-                    continue
-                failed = _probe(opened, inputs)
-                if failed:
-                    out[plan.key] = {"status": "error", "reason": failed, "rows": []}
-                else:
-                    runners.append((plan, opened))
-            done = run_trials(decoder_cells([r for _, r in runners], inputs), warmup=max(0, warmup - 1),
-                              trials=trials, min_trials=min_trials, max_s=max_s, clock=clock, seed=seed)
+            for phase in (PREFILL, DECODE):
+                runners, opened = [], None
+                for plan in live:
+                    if plan.key in out:  # it failed in an earlier phase
+                        continue
+                    try:
+                        opened = _open(plan, phase, adapter, threads, compute_units)
+                    except NotEvaluable as exc:
+                        out[plan.key] = {"status": "not_evaluable", "reason": str(exc), "rows": []}
+                        continue
+                    except Exception as exc:
+                        out[plan.key] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "rows": []}
+                        continue
+                    failed = _probe(opened, inputs)
+                    if failed:
+                        out[plan.key] = {"status": "error", "reason": failed, "rows": []}
+                    else:
+                        runners.append(opened)
+                phases.append(run_trials(decoder_cells(runners, inputs), warmup=max(0, warmup - 1),
+                                         trials=trials, min_trials=min_trials, max_s=max_s, clock=clock,
+                                         seed=seed))
+                del runners, opened
+                heap.release()  # this phase's sessions (each the whole model's weights) are gone
         finally:
             torch.set_num_threads(before)
-    rows = timing_rows(done, [r for _, r in runners], inputs, reference="torch")
+    done = Trials(samples={k: v for t in phases for k, v in t.samples.items()},
+                  rounds=max(t.rounds for t in phases), capped=any(t.capped for t in phases),
+                  elapsed_s=sum(t.elapsed_s for t in phases))
+    timed = [p for p in live if p.key not in out]
+    keys = [Runners(key=p.key, prefill=None, decode=None) for p in timed]
+    rows = timing_rows(done, keys, inputs, reference="torch")
     decode_lengths = sorted(inputs.decode)
-    for plan, _opened in runners:
+    for plan in timed:
         growth = decode_growth(done, plan.key, inputs)
         out[plan.key] = {"status": "measured", "runtime": plan.runtime, "reason": "",
                          "threads": threads, "rounds": done.rounds, "capped": done.capped,
@@ -194,7 +225,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                          "rows": [r for r in rows if r["runtime"] == plan.key],
                          "decode_growth": None if growth is None else
                          {**growth.to_dict(4), "where": f"decode at T={decode_lengths[-1]} over T={decode_lengths[0]}"}}
-    return out
+    return {p.key: out[p.key] for p in plans}
 
 
 __all__ = ["CostError", "TimingPlan", "cell_key", "measure_timing", "static_figures"]

@@ -37,12 +37,20 @@ def _axes(a: dict, key: str = "axes") -> tuple[int, ...] | None:
 
 def _linear(a: dict, memo: dict) -> Any:
     weight = a["weight"]
-    if memo.get("key") is not weight:  # weights are consts: wrap once
-        memo["key"], memo["w"] = weight, torch.from_numpy(np.ascontiguousarray(weight, np.float32))
+    if memo.get("key") is not weight:  # weights are consts: wrap once (no copy)
+        memo["key"], memo["w"] = weight, _wrapped(weight)
         bias = a.get("bias")
-        memo["b"] = torch.from_numpy(np.ascontiguousarray(bias, np.float32)) if bias is not None else None
+        memo["b"] = _wrapped(bias) if bias is not None else None
     x = torch.from_numpy(np.ascontiguousarray(a["x"], np.float32))
-    return torch.nn.functional.linear(x, memo["w"], memo["b"]).numpy()
+    # a float16 weight is widened for this call only: the program holds it at half the bytes
+    w, b = (t.float() if t is not None and t.dtype == torch.float16 else t for t in (memo["w"], memo["b"]))
+    return torch.nn.functional.linear(x, w, b).numpy()
+
+
+def _wrapped(value: Any) -> torch.Tensor:
+    """A const as a tensor sharing its memory; float16 stays float16, anything else float32."""
+    array = np.asarray(value)
+    return torch.from_numpy(np.ascontiguousarray(array, np.float16 if array.dtype == np.float16 else np.float32))
 
 
 def _matmul(a: dict, memo: dict) -> Any:
@@ -170,3 +178,7 @@ FAST: dict[str, Callable[[dict, dict], Any]] = {
     "range_1d": lambda a, memo: np.arange(a["start"], a["end"], a["step"]),
     **{name: (lambda fn: lambda a, memo: fn(a))(fn) for name, fn in NUMPY_KERNELS.items()},
 }
+
+# Inputs a kernel takes as float16 consts without widening them first: `linear` widens its
+# weight per call itself, `gather` picks rows (an embedding table) before they are widened.
+HALF_NATIVE: dict[str, tuple[str, ...]] = {"linear": ("weight", "bias"), "gather": ("x",)}

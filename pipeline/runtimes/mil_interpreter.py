@@ -36,7 +36,7 @@ import numpy as np
 
 from pipeline.runtimes.base import InputShapeError, UnsupportedOps
 from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS, materialise
-from pipeline.runtimes.mil_fast import FAST, SLOW
+from pipeline.runtimes.mil_fast import FAST, HALF_NATIVE, SLOW
 from pipeline.runtimes.mil_ops import unsupported
 from pipeline.runtimes.mil_package import InputContract, LoadedPackage, load_package
 from pipeline.runtimes.mil_state import MilState, StateSpec, held
@@ -73,6 +73,9 @@ class OpRecord:
 
 
 _FP16 = "fp16"  # stored rounded to float16, held as float32
+# fp16 consts at least this large (weights) are held as float16, half the bytes, and widened
+# to float32 for the op that reads them (`_widen`): the op computes as before.
+HALF_CONST_MIN = 1024
 _STATE_OPS = ("read_state", "coreml_update_state")
 
 
@@ -127,6 +130,19 @@ def _storage(var: Any, value: Any) -> Any:
     return _store(_kind(var), value)
 
 
+def _const_storage(var: Any, value: Any) -> Any:
+    """A const as held between runs: a large fp16 const stays float16 (see HALF_CONST_MIN)."""
+    kind = _kind(var)
+    if kind[0] is _FP16 and isinstance(value, np.ndarray) and value.size >= HALF_CONST_MIN:
+        return np.asarray(value, np.float16)  # the loaded weight itself, not a copy
+    return _store(kind, value)
+
+
+def _widen(value: Any) -> Any:
+    """A float16 const as the float32 array an op computes with (a copy that lives for that op)."""
+    return value.astype(np.float32) if isinstance(value, np.ndarray) and value.dtype == np.float16 else value
+
+
 def _retype(var: Any, value: Any) -> None:
     """Trust the value's shape where the op's own type inference disagrees."""
     from coremltools.converters.mil.mil import types
@@ -142,7 +158,7 @@ def _retype(var: Any, value: Any) -> None:
 class _Step:
     """One planned op: its kernel, where its inputs come from, what it stores."""
 
-    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs", "state")
+    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs", "state", "halves")
 
     def __init__(self, op: Any) -> None:
         self.op = op
@@ -156,6 +172,7 @@ class _Step:
         self.kinds = [_kind(v) for v in op.outputs]  # the declared dtype never changes
         self.memo: dict = {}
         self.record_inputs = tuple(v.name for v in op.get_flattened_inputs())
+        self.halves: frozenset[str] = frozenset()  # inputs that are float16 consts (set by the interpreter)
 
 
 class MilInterpreter:
@@ -178,6 +195,10 @@ class MilInterpreter:
         self.weights: dict[str, Materialised] = {}  # every expanded compressed weight, by var name
         self._consts = self._freeze_consts(function, self.weights)
         self._steps = [_Step(op) for op in self._ops]
+        for step in self._steps:
+            step.halves = frozenset(name for name, key in step.inputs if not isinstance(key, tuple)
+                                    and getattr(self._consts.get(key), "dtype", None) == np.float16
+                                    and name not in HALF_NATIVE.get(step.op.op_type, ()))
         self._saved = {id(v): (v, v._sym_type, v._sym_val) for v in self._touched_vars()}
         self._out_vars = {v.name: v for v in function.outputs}
         self._release = self._plan_release()
@@ -228,14 +249,14 @@ class MilInterpreter:
                 values: tuple[Any, ...] = tuple(var.val if var.val is not None else var.sym_val
                                                 for var in op.outputs)
             elif op.op_type in CONSTEXPR_OPS:
-                args = {name: consts[id(var)] if id(var) in consts else var.val
+                args = {name: _widen(consts[id(var)]) if id(var) in consts else var.val
                         for name, var in op.inputs.items()}
                 result = materialise(op.op_type, args)
                 values = result if isinstance(result, tuple) else (result,)
             else:
                 continue
             for var, value in zip(op.outputs, values):
-                value = _storage(var, value)
+                value = _const_storage(var, value) if op.op_type == "const" else _storage(var, value)
                 var._sym_val = _Value(value)
                 consts[id(var)] = value
                 if op.op_type != "const":
@@ -269,15 +290,23 @@ class MilInterpreter:
     def _slow(self, step: _Step, values: dict[int, Any]) -> Any:
         """coremltools' value_inference(), on vars given this run's values and shapes."""
         op = step.op
+        widened = []  # float16 consts given as float32 for this op: their own value is put back
         for var in op.get_flattened_inputs():
             value = values[id(var)]
+            if getattr(value, "dtype", None) == np.float16:
+                widened.append((var, var._sym_val))
+                value = _widen(value)
             _retype(var, value)
             var._sym_val = _Value(value)
-        out_types = op.type_inference()
-        out_types = out_types if isinstance(out_types, tuple) else (out_types,)
-        for var, sym_type in zip(op.outputs, out_types):
-            var._sym_type = sym_type
-        return op.value_inference()
+        try:
+            out_types = op.type_inference()
+            out_types = out_types if isinstance(out_types, tuple) else (out_types,)
+            for var, sym_type in zip(op.outputs, out_types):
+                var._sym_type = sym_type
+            return op.value_inference()
+        finally:
+            for var, sym_val in widened:
+                var._sym_val = sym_val
 
     def _evaluate(self, step: _Step, values: dict[int, Any], states: dict[str, np.ndarray]) -> tuple[Any, ...]:
         result = SLOW
@@ -288,6 +317,8 @@ class MilInterpreter:
             elif step.fast is not None:
                 args = {name: tuple(values[k] for k in key) if isinstance(key, tuple) else values[key]
                         for name, key in step.inputs}
+                for name in step.halves:
+                    args[name] = _widen(args[name])
                 result = step.fast(args, step.memo)
             if result is SLOW:
                 result = self._slow(step, values)

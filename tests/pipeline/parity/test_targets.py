@@ -45,7 +45,11 @@ def _run(monkeypatch: pytest.MonkeyPatch, outcome: Any, **kwargs: Any) -> dict[s
     def compare(*args: Any) -> Any:
         if isinstance(outcome, BaseException):
             raise outcome
-        return outcome
+        rows, paths = outcome
+        opened = targets.Programs(lambda path: object())
+        for path in paths:
+            opened[path]  # opened, as the comparisons would have
+        return rows, opened
 
     monkeypatch.setattr(targets, "_compare_target", compare)
     options = {"thresholds": {}, "decode_steps": 1, "seed": 0, "sources": ("random",), "text_ids": (),
@@ -133,3 +137,5 @@ def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest
     assert live == {"decode_None.mlpackage"} and len(rows) == 6
     assert sorted(opened) == ["decode_None.mlpackage", "prefill_16.mlpackage", "prefill_32.mlpackage",
                               "prefill_8.mlpackage"]  # every program is still named in the evidence
+    opened.close()  # run_target's last step: the target holds no program once its entry is made
+    assert live == set() and len(opened) == 4

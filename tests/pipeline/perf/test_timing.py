@@ -90,9 +90,23 @@ def test_a_call_long_enough_to_warm_itself_gets_one_warm_up_and_no_re_warming() 
 def test_the_time_cap_stops_extra_rounds_but_never_the_minimum() -> None:
     clock = FakeClock()
     trials = run_trials([clock.cell("slow", 10.0)], warmup=0, trials=9, min_trials=4, max_s=5.0, clock=clock,
-                        rewarm=False)
+                        rewarm=False, self_warming_s=60.0)
     assert trials.rounds == 4 and trials.capped and len(trials.samples["slow"]) == 4
     assert trials.elapsed_s == 40.0
+
+
+def test_past_the_cap_a_long_cell_stops_at_three_rounds_and_short_cells_go_on_to_the_minimum() -> None:
+    clock = FakeClock()
+    cells = [clock.cell("prefill", 8.0), clock.cell("eager_prefill", 12.0), clock.cell("decode", 0.01)]
+    trials = run_trials(cells, warmup=1, trials=15, min_trials=7, max_s=30.0, clock=clock, rewarm=False,
+                        self_warming_s=0.5)
+    assert {k: len(v) for k, v in trials.samples.items()} == {"prefill": 3, "eager_prefill": 3, "decode": 7}
+    assert trials.rounds == 7 and trials.capped
+    # under the cap a long cell goes on like any other
+    clock = FakeClock()
+    trials = run_trials([clock.cell("prefill", 2.0)], warmup=1, trials=15, min_trials=7, max_s=20.0, clock=clock,
+                        rewarm=False, self_warming_s=0.5)
+    assert len(trials.samples["prefill"]) == 10  # rounds start at 2, 4, ... 20 s: the 11th would start past 20
 
 
 def test_trials_below_the_minimum_are_refused() -> None:

@@ -61,6 +61,19 @@ def test_fp16_program_is_evaluated_at_fp16_precision(prefill16, prefill32, stude
     assert err32 < err16 / 100
 
 
+def test_fp16_weights_are_held_at_half_the_bytes_and_compute_as_if_widened(prefill16, monkeypatch):
+    from pipeline.runtimes import mil_interpreter
+
+    held = [v for v in prefill16._consts.values() if isinstance(v, np.ndarray) and v.size >= 1024]
+    assert held and all(v.dtype == np.float16 for v in held)  # the weights, not float32 copies
+    monkeypatch.setattr(mil_interpreter, "HALF_CONST_MIN", 10**12)  # every const held as float32
+    widened = MilInterpreter.load(GOOD / "prefill_fp16.mlpackage")
+    assert all(v.dtype != np.float16 for v in widened._consts.values() if isinstance(v, np.ndarray))
+    x = ids(16, seed=3)
+    for name, value in prefill16.run({"input_ids": x}).items():
+        np.testing.assert_array_equal(value, widened.run({"input_ids": x})[name])
+
+
 def test_decode_threads_the_cache_like_pytorch(decode32, student):
     x = ids(8)
     with torch.no_grad():

@@ -1,0 +1,87 @@
+"""Keeping the process's resident size near what it holds: the C allocator's settings and trims.
+
+A model gate allocates and frees thousands of arrays of a few MB to a few
+hundred MB (activations of every layer at every length). glibc's malloc
+serves those under its dynamic mmap threshold (which climbs to 32 MB after
+the first large free) from its heaps, one per thread that allocated, and
+keeps what was freed there: the resident size creeps up by GBs while what
+is live stays flat. Two calls keep it honest:
+
+- `configure()` (once, at start): a fixed mmap threshold, so every block of
+  `MMAP_THRESHOLD` bytes or more is mapped on its own and returned to the
+  OS when freed, and at most `ARENA_MAX` heaps;
+- `trim()` (between gates, between a gate's large steps): hands the free
+  pages left in the heaps back to the OS (`malloc_trim`); `release()` first
+  collects the reference cycles a dropped object graph may sit in (a loaded
+  MIL program is one: its ops and vars point at each other), then trims.
+
+Elsewhere than glibc (macOS, musl) both do nothing and say so (`False`).
+scripts/bench_scale.py measures the difference (`--no-heap-settings`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import gc
+import sys
+
+MMAP_THRESHOLD = 1 << 20  # bytes: blocks this large are mapped, and unmapped when freed
+ARENA_MAX = 2  # heaps: the gates' threads share them instead of each keeping its own
+_M_MMAP_THRESHOLD = -3  # mallopt parameter numbers (malloc.h)
+_M_ARENA_MAX = -8
+_PAGE = 4096
+
+
+@functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version  # noqa: B018 - glibc only: musl has no such symbol
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+def configure() -> bool:
+    """Fixed mmap threshold and a bounded number of heaps (see the module docstring)."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX))
+
+
+def trim() -> bool:
+    """Give the heaps' free pages back to the OS; True when glibc released some."""
+    libc = _glibc()
+    return bool(libc.malloc_trim(0)) if libc is not None else False
+
+
+COLLECT_GROWTH = 256 << 20  # bytes the process grew since the last release before a collection pays
+_settled = 0  # resident bytes right after the last release
+
+
+def resident_bytes() -> int:
+    """This process's resident size (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def release() -> bool:
+    """Free what dropped object graphs still hold (their reference cycles), then `trim()`.
+
+    A full collection costs about 0.2 s once torch and coremltools are loaded, so it runs
+    only when the process grew by `COLLECT_GROWTH` since the last release: after a large
+    model's program or gate, not after each step of a small one."""
+    global _settled
+    if resident_bytes() - _settled >= COLLECT_GROWTH:
+        gc.collect()
+    freed = trim()
+    _settled = resident_bytes()
+    return freed

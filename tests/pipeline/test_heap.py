@@ -1,0 +1,91 @@
+"""The C allocator's settings: freed large blocks go back to the OS."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipeline import heap
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# One 2 MB array made and freed (glibc's dynamic mmap threshold then climbs above 2 MB), then
+# 300 more, each followed by a small allocation that stays alive (so a heap could not simply
+# shrink from its top), then the arrays are freed: resident MB before, full, after.
+CHURN = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from pipeline import heap
+    if sys.argv[1] == "configured":
+        assert heap.configure()
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+    base = rss()
+    np.ones(2**18).sum()  # a first large block freed: glibc's own threshold would climb past 2 MB
+    big, small = [], []
+    for i in range(300):
+        big.append(np.ones(2**18))  # 2 MB, touched
+        small.append(np.ones(64))
+    full = rss()
+    del big
+    if sys.argv[2] == "trim":
+        heap.trim()
+    print(base, full, rss())
+""")
+
+
+def churn(mode: str, trim: str) -> tuple[float, float, float]:
+    out = subprocess.run([sys.executable, "-c", CHURN, mode, trim], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    base, full, after = (float(v) for v in out.split())
+    return base, full, after
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_freed_large_arrays_leave_the_process_once_configured_or_trimmed() -> None:
+    base, full, after = churn("configured", "no trim")
+    assert full - base > 500  # the arrays were resident
+    assert after - base < 50  # and every one of them went back as it was freed
+    base, full, after = churn("plain", "no trim")
+    assert after - base > 500  # the control: glibc's own settings keep them in its heap
+    base, full, after = churn("plain", "trim")
+    assert after - base < 50  # until a trim hands the free pages back
+
+
+def test_elsewhere_than_glibc_the_settings_say_they_did_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_glibc", lambda: None)
+    assert heap.configure() is False and heap.trim() is False and heap.release() is False
+
+
+CYCLES = textwrap.dedent("""
+    import gc
+    import numpy as np
+    from pipeline import heap
+    gc.disable()  # only release() may collect
+    heap.release()
+    class Node:
+        pass
+    def rss():
+        return heap.resident_bytes() / 2**20
+    base = rss()
+    for _ in range(3):  # a loaded program: objects pointing at each other, holding big arrays
+        a, b = Node(), Node()
+        a.other, b.other, a.weights = b, a, np.ones(2**25)  # 256 MB, touched
+        del a, b
+    full = rss()
+    heap.release()
+    print(base, full, rss())
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc")
+def test_release_collects_dropped_cycles_once_the_process_has_grown() -> None:
+    out = subprocess.run([sys.executable, "-c", CYCLES], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    base, full, after = (float(v) for v in out.split())
+    assert full - base > 700  # three cycles of 256 MB each, unreachable but not yet collected
+    assert after - base < 50
