@@ -41,7 +41,7 @@ from pipeline.perf.decoder_timing import (
 from pipeline.perf.footprint import disk_bytes, onnx_disk_bytes
 from pipeline.perf.mil_cost import CostError, MilProgram
 from pipeline.perf.onnx_cost import OnnxGraph
-from pipeline.perf.timing import Trials, run_trials
+from pipeline.perf.timing import SELF_WARMING_S, Trials, run_trials
 from pipeline.runtimes.base import NotEvaluable
 
 _THREADS = threading.Lock()  # torch's thread count is process-wide
@@ -145,16 +145,22 @@ def _open(plan: TimingPlan, phase: str, adapter: Any, threads: int, compute_unit
     return Runners(key=plan.key, prefill=None, decode=opener(plan.decode) if plan.decode else None)
 
 
-def _probe(runners: Runners, inputs: DecoderInputs) -> str:
-    """Run each of a runtime's calls once; the first failure's message, or ""."""
+def _probe(runners: Runners, inputs: DecoderInputs, long_calls: set[str],
+           clock: Callable[[], float] = time.perf_counter) -> str:
+    """Run each of a runtime's calls once; the first failure's message, or "".
+    Cells whose call took `SELF_WARMING_S` or longer are added to `long_calls`: the probe
+    was their warm-up."""
     for phase, table, runtime in ((PREFILL, inputs.prefill, runners.prefill), (DECODE, inputs.decode, runners.decode)):
         for length, feed in table.items():
             if runtime is None:
                 continue
+            began = clock()
             try:
                 runtime.run(feed)
             except Exception as exc:  # this runtime errs; the others are still timed
                 return f"{phase} at T={length}: {type(exc).__name__}: {exc}"
+            if clock() - began >= SELF_WARMING_S:
+                long_calls.add(cell_key(runners.key, phase, length))
     return ""
 
 
@@ -185,7 +191,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
             torch.set_num_threads(threads)
         try:
             for phase in (PREFILL, DECODE):
-                runners, opened = [], None
+                runners, opened, warm = [], None, set()
                 for plan in live:
                     if plan.key in out:  # it failed in an earlier phase
                         continue
@@ -197,14 +203,14 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                     except Exception as exc:
                         out[plan.key] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "rows": []}
                         continue
-                    failed = _probe(opened, inputs)
+                    failed = _probe(opened, inputs, warm, clock)
                     if failed:
                         out[plan.key] = {"status": "error", "reason": failed, "rows": []}
                     else:
                         runners.append(opened)
                 phases.append(run_trials(decoder_cells(runners, inputs), warmup=max(0, warmup - 1),
                                          trials=trials, min_trials=min_trials, max_s=max_s, clock=clock,
-                                         seed=seed))
+                                         seed=seed, warm=frozenset(warm)))
                 del runners, opened
                 heap.release()  # this phase's sessions (each the whole model's weights) are gone
         finally:

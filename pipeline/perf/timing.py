@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 LONG_MIN_TRIALS = 3  # rounds a long cell (see self_warming_s) always gets
+SELF_WARMING_S = 0.5  # a call this long warms the caches itself
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,12 +127,16 @@ class Trials:
 
 def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_trials: int = 5,
                max_s: float = 30.0, clock: Callable[[], float] = time.perf_counter, seed: int = 0,
-               rewarm: bool = True, self_warming_s: float = 0.5) -> Trials:
-    """Warm every cell up, then time them in shuffled rounds until `trials` or the cap."""
+               rewarm: bool = True, self_warming_s: float = SELF_WARMING_S,
+               warm: frozenset[str] = frozenset()) -> Trials:
+    """Warm every cell up, then time them in shuffled rounds until `trials` or the cap.
+
+    `warm`: keys of long cells the caller has just called once (a probe): that call was
+    their warm-up, so they get none here."""
     if min_trials < 1 or trials < min_trials:
         raise ValueError(f"need 1 <= min_trials ({min_trials}) <= trials ({trials})")
     start = clock()
-    long_calls: set[str] = set()  # cells whose one call warms them (see the module docstring)
+    long_calls: set[str] = set(warm)  # cells whose one call warms them (see the module docstring)
 
     def timed(cell: Cell) -> float:
         began = clock()
@@ -142,7 +147,7 @@ def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_t
         return took
 
     for cell in cells:
-        for _ in range(warmup):
+        for _ in range(0 if cell.key in warm else warmup):
             timed(cell)
             if cell.key in long_calls:
                 break

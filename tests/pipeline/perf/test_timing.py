@@ -87,6 +87,14 @@ def test_a_call_long_enough_to_warm_itself_gets_one_warm_up_and_no_re_warming() 
     assert trials.samples == {"decode": (1 / 64,) * 3, "prefill_2048": (4.0,) * 3}
 
 
+def test_a_long_cell_the_caller_just_probed_gets_no_warm_up_call() -> None:
+    clock = FakeClock()
+    trials = run_trials([clock.cell("decode", 1 / 64), clock.cell("prefill_2048", 4.0)], warmup=2, trials=3,
+                        min_trials=3, clock=clock, self_warming_s=0.5, warm=frozenset({"prefill_2048"}))
+    assert clock.calls.count("prefill_2048") == 3 and clock.calls[:2] == ["decode", "decode"]
+    assert trials.samples["prefill_2048"] == (4.0,) * 3
+
+
 def test_the_time_cap_stops_extra_rounds_but_never_the_minimum() -> None:
     clock = FakeClock()
     trials = run_trials([clock.cell("slow", 10.0)], warmup=0, trials=9, min_trials=4, max_s=5.0, clock=clock,
