@@ -191,7 +191,8 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
             torch.set_num_threads(threads)
         try:
             for phase in (PREFILL, DECODE):
-                runners, opened, warm = [], None, set()
+                runners, opened = [], None
+                warm: set[str] = set()
                 for plan in live:
                     if plan.key in out:  # it failed in an earlier phase
                         continue
