@@ -16,7 +16,10 @@ is live stays flat. Two calls keep it honest:
   MIL program is one: its ops and vars point at each other), then trims.
 
 Elsewhere than glibc (macOS, musl) both do nothing and say so (`False`).
-scripts/bench_scale.py measures the difference (`--no-heap-settings`).
+What it costs: a mapped block is zero-filled page by page when first
+written, about 5 % more CPU in a MIL interpreter run of a 125M decoder at
+T=1024 (user+sys 24.0 s -> 25.5 s over three runs, 1.4 M page faults instead
+of 0.6 M); tests/pipeline/test_heap.py shows what it returns.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from gates.engine.cache import ResultCache
 from gates.engine.memory import PeakMeter
 from gates.engine.protocol import Gate, GateContext
 from gates.result import GateResult, Severity, Status
-from pipeline import heap
 
 ContextFactory = Callable[[Gate, Mapping[str, GateResult]], GateContext]
 Listener = Callable[[str, str, GateResult | None], None]
@@ -150,6 +149,8 @@ class _Running:
                 result = _error(self.gate, message, time.monotonic() - self.started,
                                 "".join(traceback.format_exception(exc))[-4000:], self.severity)
             self.result = result.with_(peak_rss_mb=self._meter.stop(self.gate.name))
+            from pipeline import heap  # standard library only (C allocator calls)
+
             heap.release()  # what the gate freed goes back to the OS before the next one starts
         finally:
             self._meter.stop(self.gate.name)  # already stopped unless something above raised
