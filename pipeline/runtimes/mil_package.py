@@ -11,8 +11,12 @@ inputs that Core ML itself would refuse.
 from __future__ import annotations
 
 import logging
+import os
+import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,6 +90,43 @@ def _quiet_coremltools() -> None:
     logging.getLogger("coremltools").setLevel(logging.ERROR)
 
 
+_LOADING = threading.Lock()  # the reader is swapped in coremltools' module while one package loads
+_BLOB_SENTINEL = 0xDEADBEEF
+_BLOB_DTYPES = {"fp32": np.float32, "fp16": np.float16}  # read here; other dtypes by coremltools
+
+
+def _read_blob(path: str, offset: int, dtype: Any) -> np.ndarray:
+    """One tensor of a package's weight file, read (not memory-mapped): its pages are not the
+    process's while the rest of the program loads. The blob's 64-byte header at `offset`
+    holds a sentinel, the MIL dtype, the byte size and the data's offset."""
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        header = handle.read(24)
+        sentinel, _, size, data_offset = struct.unpack("<IIQQ", header)
+        if sentinel != _BLOB_SENTINEL:
+            raise ValueError(f"{path}: no weight blob at offset {offset}")
+        handle.seek(data_offset)
+        return np.frombuffer(handle.read(size), dtype)
+
+
+def _file_value_reader(original: Any) -> Any:
+    """coremltools' reader of a const's file value, reading fp32 and fp16 tensors with `_read_blob`.
+
+    coremltools' BlobReader maps the whole weight file and keeps it mapped while the package
+    loads: every weight's pages stay resident next to its loaded copy, twice the program's
+    weights at the end of the load (14 GB for a 1B decoder)."""
+    from coremltools.converters.mil.mil import types
+
+    def read(context: Any, filevalue_spec: Any, dtype: Any) -> Any:
+        name = next((k for k, t in (("fp32", types.fp32), ("fp16", types.fp16)) if dtype == t), None)
+        if name is None:
+            return original(context, filevalue_spec, dtype)
+        path = os.path.join(context.weights_dir, filevalue_spec.fileName.split("/")[-1])
+        return _read_blob(path, int(filevalue_spec.offset), _BLOB_DTYPES[name])
+
+    return read
+
+
 def load_package(path: str | Path, function_name: str | None = None) -> LoadedPackage:
     """Load `path` (.mlpackage) into pyMIL; raise ValueError naming the problem."""
     from coremltools.converters.mil.frontend.milproto import load as milproto
@@ -99,7 +140,13 @@ def load_package(path: str | Path, function_name: str | None = None) -> LoadedPa
     if spec.WhichOneof("Type") != "mlProgram":
         raise ValueError(f"{path}: not an ML Program (found {spec.WhichOneof('Type')})")
     weights_dir = _try_get_weights_dir_path(str(path)) or ""
-    program = milproto.load(spec, spec.specificationVersion, weights_dir)
+    with _LOADING:
+        original = milproto._load_file_value
+        milproto._load_file_value = _file_value_reader(original)
+        try:
+            program = milproto.load(spec, spec.specificationVersion, weights_dir)
+        finally:
+            milproto._load_file_value = original
     name = function_name or spec.description.defaultFunctionName or "main"
     if name not in program.functions:
         raise ValueError(f"{path}: no function {name!r} (has {', '.join(program.functions)})")
