@@ -92,7 +92,6 @@ def _quiet_coremltools() -> None:
 
 _LOADING = threading.Lock()  # the reader is swapped in coremltools' module while one package loads
 _BLOB_SENTINEL = 0xDEADBEEF
-_BLOB_DTYPES = {"fp32": np.float32, "fp16": np.float16}  # read here; other dtypes by coremltools
 
 
 def _read_blob(path: str, offset: int, dtype: Any) -> np.ndarray:
@@ -102,11 +101,14 @@ def _read_blob(path: str, offset: int, dtype: Any) -> np.ndarray:
     with open(path, "rb") as handle:
         handle.seek(offset)
         header = handle.read(24)
-        sentinel, _, size, data_offset = struct.unpack("<IIQQ", header)
-        if sentinel != _BLOB_SENTINEL:
+        if len(header) < 24 or struct.unpack_from("<I", header)[0] != _BLOB_SENTINEL:
             raise ValueError(f"{path}: no weight blob at offset {offset}")
+        _, _, size, data_offset = struct.unpack("<IIQQ", header)
         handle.seek(data_offset)
-        return np.frombuffer(handle.read(size), dtype)
+        data = handle.read(size)
+    if len(data) < size or size % np.dtype(dtype).itemsize:
+        raise ValueError(f"{path}: the weight blob at offset {offset} is truncated")
+    return np.frombuffer(data, dtype)
 
 
 def _file_value_reader(original: Any) -> Any:
@@ -117,12 +119,14 @@ def _file_value_reader(original: Any) -> Any:
     weights at the end of the load (14 GB for a 1B decoder)."""
     from coremltools.converters.mil.mil import types
 
+    dtypes = ((types.fp32, np.float32), (types.fp16, np.float16))  # others: coremltools' reader
+
     def read(context: Any, filevalue_spec: Any, dtype: Any) -> Any:
-        name = next((k for k, t in (("fp32", types.fp32), ("fp16", types.fp16)) if dtype == t), None)
-        if name is None:
+        found = next((np_dtype for mil_dtype, np_dtype in dtypes if dtype == mil_dtype), None)
+        if found is None:
             return original(context, filevalue_spec, dtype)
         path = os.path.join(context.weights_dir, filevalue_spec.fileName.split("/")[-1])
-        return _read_blob(path, int(filevalue_spec.offset), _BLOB_DTYPES[name])
+        return _read_blob(path, int(filevalue_spec.offset), found)
 
     return read
 

@@ -32,3 +32,14 @@ def test_a_weight_offset_that_is_not_a_blob_is_refused(tmp_path) -> None:
     path.write_bytes(bytes(256))
     with pytest.raises(ValueError, match="no weight blob at offset 64"):
         mil_package._read_blob(str(path), 64, np.float32)
+
+
+def test_a_weight_blob_cut_short_is_refused_naming_the_file(tmp_path) -> None:
+    import struct
+
+    path = tmp_path / "weight.bin"
+    path.write_bytes(bytes(64) + struct.pack("<IIQQ", 0xDEADBEEF, 1, 4096, 128) + bytes(40) + bytes(100))
+    with pytest.raises(ValueError, match=r"weight.bin: the weight blob at offset 64 is truncated"):
+        mil_package._read_blob(str(path), 64, np.float32)
+    with pytest.raises(ValueError, match="no weight blob at offset 250"):
+        mil_package._read_blob(str(path), 250, np.float32)  # past the end
