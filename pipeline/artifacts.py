@@ -355,7 +355,7 @@ def _build_onnx(adapter: Any, arts: ModelArtifacts, errors: dict[str, str], reus
     opts, models, reused = arts.options, {}, []
     for kind in KINDS:
         path = arts.folder / f"{kind}.onnx"
-        if reuse and path.is_file():  # written under a temporary name and renamed: complete
+        if reuse and to_onnx.is_complete(path):  # its data files are moved in before it
             models[kind] = path
             reused.append(f"onnx:{kind}")
             continue

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -137,7 +137,7 @@ def causal_shift(run: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor,
         return None
     if other.shape != logits.shape or logits.shape[1] < 2:
         return None
-    return float(torch.sub(other[:, :-1].float(), logits[:, :-1].float()).abs_().max())
+    return max_abs_diff(other[:, :-1], logits[:, :-1])
 
 
 def not_causal(length: int, shift: float) -> str:
@@ -253,9 +253,43 @@ def as_tuple(value: Any) -> tuple[torch.Tensor, ...]:
 def max_abs_err(got, want) -> float:
     if len(got) != len(want):
         return float("nan")
-    errs = [float(torch.sub(g.float(), w.float()).abs_().max()) if g.shape == w.shape and g.numel() else
+    errs = [max_abs_diff(g, w) if g.shape == w.shape and g.numel() else
             (0.0 if g.shape == w.shape else float("inf")) for g, w in zip(got, want)]
     return max(errs) if errs else float("nan")
+
+
+PIECE = 1 << 22  # elements: the reductions below walk views this size, never a full-size temporary
+
+
+def pieces(tensor: torch.Tensor) -> Iterator[torch.Tensor]:
+    """Views of `tensor` of at most about PIECE elements, in order (at T=2048 one logits
+    difference would be 2x the weights of a 125M model's embedding)."""
+    if tensor.dim() == 0 or tensor.numel() <= PIECE:
+        yield tensor
+    elif tensor.dim() == 1:
+        for start in range(0, tensor.numel(), PIECE):
+            yield tensor[start:start + PIECE]
+    elif (rows := PIECE // max(1, tensor[0].numel())) >= 1:
+        for start in range(0, tensor.shape[0], rows):
+            yield tensor[start:start + rows]
+    else:
+        for row in tensor:
+            yield from pieces(row)
+
+
+def max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    """max |a - b| over two tensors of one shape, piece by piece; NaN if either holds NaN."""
+    worst = 0.0
+    for x, y in zip(pieces(a), pieces(b)):
+        diff = float(torch.sub(x.float(), y.float()).abs_().max())
+        if diff != diff:
+            return diff
+        worst = max(worst, diff)
+    return worst
+
+
+def all_finite(tensor: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(piece).all()) for piece in pieces(tensor))
 
 
 def compare(got, want, names, specs, env: dict[str, int]) -> str:
@@ -266,7 +300,7 @@ def compare(got, want, names, specs, env: dict[str, int]) -> str:
         expected = resolve_shape(spec.shape, env)
         if tuple(tensor.shape) != expected:
             return f"{spec.name} has shape {list(tensor.shape)}, expected {list(expected)}"
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if tensor.is_floating_point() and not all_finite(tensor):
             return f"{spec.name} contains NaN or Inf"
     if len(want) != len(got):
         return f"eager returned {len(want)} outputs, the program {len(got)}"

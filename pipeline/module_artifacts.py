@@ -167,10 +167,10 @@ def _build_coreml(model: Any, arts: ModuleArtifacts, errors: dict[str, str], reu
 
 def _build_onnx(model: Any, arts: ModuleArtifacts, errors: dict[str, str], reuse: bool,
                 reused: list[str]) -> Path | None:
-    from pipeline.to_onnx import export_module_onnx
+    from pipeline.to_onnx import export_module_onnx, is_complete
 
     path = arts.folder / "module.onnx"
-    if reuse and path.is_file():  # written under a temporary name and renamed: complete
+    if reuse and is_complete(path):  # its data files are moved in before it
         reused.append("onnx")
         return path
     io = model.io

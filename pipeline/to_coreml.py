@@ -17,6 +17,9 @@ Why it is shaped so:
   step into the next without a cast (float16 I/O needs iOS16+: below that
   they are float32 and the converter casts, see `io_float_dtype`); `cache_range_problems` checks that the
   converted spec gave every cache input the same range (it stores one each);
+- fp16 conversions run coremltools' fp16 cast pass with a lean overflow
+  check (`pipeline.fp16_cast`; same package, without a transient of 1.5x
+  the weights);
 - a failed conversion raises `ConversionError` with the converter's own
   message: there is no placeholder package. A package is written to a
   temporary name and renamed, so a crash never leaves a half package behind;
@@ -38,6 +41,7 @@ import numpy as np
 from coremltools.proto import FeatureTypes_pb2, MIL_pb2
 
 from pipeline.contract import TensorSpec
+from pipeline.fp16_cast import fp16_pipeline
 
 PRECISIONS = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}
 _NP_FLOAT = {"float32": np.float32, "float16": np.float16}
@@ -162,6 +166,8 @@ def convert_program(program: Any, inputs: list, outputs: list | None, precision:
         raise ValueError(f"precision {precision!r} is not one of {', '.join(PRECISIONS)}")
     target = deployment_target(deployment)
     extra = {"states": states} if states else {}
+    if precision == "fp16":  # coremltools' fp16 cast pass, its overflow check made lean
+        pass_pipeline = fp16_pipeline(pass_pipeline if pass_pipeline is not None else ct.PassPipeline.DEFAULT)
     if pass_pipeline is not None:
         extra["pass_pipeline"] = pass_pipeline
     try:

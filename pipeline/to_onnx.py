@@ -10,8 +10,9 @@
 `torch.onnx.export(..., dynamo=True)` re-traces with torch.export, so the
 same `Dim`s the export step uses (T for prefill, one shared T_cache across all
 cache inputs) become the ONNX symbolic axes; inputs and outputs carry the
-adapter's names. Every model is checked with `onnx.checker.check_model`
-(full check, path-based so large weights are fine); a failed export or check
+adapter's names. Weights go to an external data file beside the model
+(`prefill.onnx.data`), written one tensor at a time. Every model is checked with
+`onnx.checker.check_model` (full check, path-based); a failed export or check
 raises `OnnxError` with the exporter's message, and nothing is left behind.
 """
 
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,21 +79,49 @@ def _export(module, args, input_names, output_names, dynamic_shapes, out_path: P
         raise ValueError(f"opset {opset} is below 17")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(out_path.stem + ".partial.onnx")
+    # written in a staging folder beside it, then moved: data files first, the .onnx last
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}-", dir=out_path.parent))
     try:
-        with warnings.catch_warnings(), _quiet():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(module, args, dynamo=True, opset_version=opset,
-                                        input_names=input_names, output_names=output_names,
-                                        dynamic_shapes=dynamic_shapes, verbose=False)
-            program.save(str(tmp))
-        onnx.checker.check_model(str(tmp), full_check=True)
-    except Exception as exc:
-        _remove(tmp)
-        raise OnnxError(f"ONNX export to {out_path.name} failed: {type(exc).__name__}: "
-                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
-    os.replace(tmp, out_path)
+        tmp = staging / out_path.name
+        try:
+            with warnings.catch_warnings(), _quiet():
+                warnings.simplefilter("ignore")
+                program = torch.onnx.export(module, args, dynamo=True, opset_version=opset,
+                                            input_names=input_names, output_names=output_names,
+                                            dynamic_shapes=dynamic_shapes, verbose=False)
+                # weights streamed to `<name>.data` one tensor at a time: an in-file model is
+                # serialised whole in memory first (twice the weights, measured)
+                program.save(str(tmp), external_data=True)
+                del program
+            onnx.checker.check_model(str(tmp), full_check=True)
+        except Exception as exc:
+            raise OnnxError(f"ONNX export to {out_path.name} failed: {type(exc).__name__}: "
+                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+        _remove(out_path)
+        for part in staging.iterdir():
+            if part != tmp:
+                os.replace(part, out_path.parent / part.name)
+        os.replace(tmp, out_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out_path
+
+
+def is_complete(path: Path) -> bool:
+    """An `.onnx` file is there and every external data file it names is beside it."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:
+        return False
+    return all((path.parent / name).is_file() for name in _data_files(model))
+
+
+def _data_files(model: Any) -> set[str]:
+    return {entry.value for tensor in model.graph.initializer for entry in tensor.external_data
+            if entry.key == "location"}
 
 
 class _quiet:

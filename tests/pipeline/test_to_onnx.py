@@ -48,3 +48,27 @@ def test_failed_export_raises_and_leaves_nothing(tmp_path):
         export_prefill_onnx(Broken(), torch.zeros(1, 8, dtype=torch.int32), output_names=("logits",),
                             out_path=tmp_path / "p.onnx", min_length=2, max_length=16)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_weights_are_written_beside_the_model_and_nothing_else_is_left(tmp_path):
+    import onnx
+
+    from pipeline.to_onnx import is_complete
+
+    adapter = built.good_adapter()
+    ids = torch.zeros(1, 8, dtype=torch.int32)
+    path = export_prefill_onnx(adapter.prefill_module(), ids, output_names=adapter.prefill_output_names(),
+                               out_path=tmp_path / "p.onnx", min_length=2, max_length=16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.onnx", "p.onnx.data"]  # no staging folder
+    model = onnx.load(str(path), load_external_data=False)
+    locations = {e.value for t in model.graph.initializer for e in t.external_data if e.key == "location"}
+    assert locations == {"p.onnx.data"}
+    eager = adapter.prefill_module()(ids)[0].detach().numpy()
+    import onnxruntime as ort
+
+    ran = ort.InferenceSession(str(path)).run(["logits"], {"input_ids": ids.numpy()})[0]
+    np.testing.assert_allclose(ran, eager, rtol=1e-4, atol=1e-4)
+    assert is_complete(path)
+    (tmp_path / "p.onnx.data").unlink()
+    assert not is_complete(path)  # a model whose weights are gone is built again, not reused
+    assert not is_complete(tmp_path / "absent.onnx")
