@@ -14,6 +14,13 @@ values (tuples for tuple inputs; absent optional inputs are missing), `memo`
 is per-op storage that lives as long as the loaded program (e.g. a
 contiguous transposed weight). Returning `SLOW` hands the op back to
 `value_inference()` for a case the kernel does not cover.
+
+`INTO[op](a, memo, name)` is the same kernel writing its result over input
+`name`, which the interpreter hands over only when nothing else can see that
+array (its last reader is this op, no const, program input or live view shares
+its memory). Same ufuncs, same dtype: bit-equal results, without a second
+array of the largest activations (a T=2048 attention's scores). It returns
+`SLOW` where the result would not fit in that input (broadcasting, dtype).
 """
 
 from __future__ import annotations
@@ -67,8 +74,31 @@ def _matmul(a: dict, memo: dict) -> Any:
 def _softmax(a: dict, memo: dict) -> Any:
     x = a["x"]
     axis = int(a.get("axis", -1))
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    e = np.subtract(x, x.max(axis=axis, keepdims=True))  # one array, worked on in place: at T=2048
+    np.exp(e, out=e)  # the scores of every head are the largest activation there is
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _softmax_into(a: dict, memo: dict, name: str) -> Any:
+    if name != "x":
+        return SLOW
+    x = a["x"]
+    axis = int(a.get("axis", -1))
+    x -= x.max(axis=axis, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=axis, keepdims=True)
+    return x
+
+
+def _binary_into(fn: Callable) -> Callable:
+    def kernel(a: dict, memo: dict, name: str) -> Any:
+        target, other = a[name], a["y" if name == "x" else "x"]
+        if (not isinstance(other, (np.ndarray, np.generic)) or other.dtype != target.dtype
+                or np.broadcast_shapes(target.shape, np.shape(other)) != target.shape):
+            return SLOW
+        return fn(a["x"], a["y"], out=target)
+    return kernel
 
 
 def _reduce(fn: Callable) -> Callable:
@@ -178,6 +208,13 @@ FAST: dict[str, Callable[[dict, dict], Any]] = {
     "range_1d": lambda a, memo: np.arange(a["start"], a["end"], a["step"]),
     **{name: (lambda fn: lambda a, memo: fn(a))(fn) for name, fn in NUMPY_KERNELS.items()},
 }
+
+INTO: dict[str, Callable[[dict, dict, str], Any]] = {
+    "add": _binary_into(np.add), "sub": _binary_into(np.subtract), "mul": _binary_into(np.multiply),
+    "real_div": _binary_into(np.divide), "maximum": _binary_into(np.maximum),
+    "minimum": _binary_into(np.minimum), "softmax": _softmax_into,
+}
+DONATABLE: dict[str, tuple[str, ...]] = {op: ("x",) if op == "softmax" else ("x", "y") for op in INTO}
 
 # Inputs a kernel takes as float16 consts without widening them first: `linear` widens its
 # weight per call itself, `gather` picks rows (an embedding table) before they are widened.

@@ -36,7 +36,7 @@ import numpy as np
 
 from pipeline.runtimes.base import InputShapeError, UnsupportedOps
 from pipeline.runtimes.mil_constexpr import CONSTEXPR_OPS, materialise
-from pipeline.runtimes.mil_fast import FAST, HALF_NATIVE, SLOW
+from pipeline.runtimes.mil_fast import DONATABLE, FAST, HALF_NATIVE, INTO, SLOW
 from pipeline.runtimes.mil_ops import unsupported
 from pipeline.runtimes.mil_package import InputContract, LoadedPackage, load_package
 from pipeline.runtimes.mil_state import MilState, StateSpec, held
@@ -98,8 +98,9 @@ def _kind(var: Any) -> tuple[Any, bool]:
     return kind, bool(types.is_tensor(var.sym_type))
 
 
-def _round_fp16(value: Any) -> np.ndarray:
-    """float32 values rounded to the nearest float16 (inf past 65504), as float32.
+def _round_fp16(value: Any, in_place: bool = False) -> np.ndarray:
+    """float32 values rounded to the nearest float16 (inf past 65504), as float32;
+    `in_place`: into `value` itself when it is a writeable contiguous float32 array.
 
     torch's conversion gives the same bits as numpy's astype round trip in a
     third of the time, and this runs after every fp16 op."""
@@ -108,17 +109,22 @@ def _round_fp16(value: Any) -> np.ndarray:
     array = np.asarray(value, np.float32)
     if not array.flags.writeable or not array.flags.c_contiguous:
         array = np.array(array, np.float32, order="C")
+    elif in_place and array is value:
+        tensor = torch.from_numpy(array)
+        tensor.copy_(tensor.to(torch.float16))
+        return array
     return torch.from_numpy(array).to(torch.float16).to(torch.float32).numpy()
 
 
-def _store(kind: tuple[Any, bool], value: Any) -> Any:
-    """`value` as a var of `kind` stores it: fp16 rounded (kept float32), ints as
-    declared, scalars as numpy scalars (ops pass them to numpy as axes and flags)."""
+def _store(kind: tuple[Any, bool], value: Any, in_place: bool = False) -> Any:
+    """`value` as a var of `kind` stores it: fp16 rounded (kept float32; `in_place`: into
+    `value`, which nothing else sees), ints as declared, scalars as numpy scalars (ops pass
+    them to numpy as axes and flags)."""
     if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
         return value  # strings and lists pass through
     dtype, is_tensor = kind
     if dtype is _FP16:
-        value = _round_fp16(value)
+        value = _round_fp16(value, in_place)
     else:
         value = np.asarray(value, dtype)
     if not is_tensor and value.ndim == 0:
@@ -158,7 +164,8 @@ def _retype(var: Any, value: Any) -> None:
 class _Step:
     """One planned op: its kernel, where its inputs come from, what it stores."""
 
-    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs", "state", "halves")
+    __slots__ = ("op", "fast", "inputs", "outputs", "kinds", "memo", "record_inputs", "state", "halves",
+                 "last", "donors")
 
     def __init__(self, op: Any) -> None:
         self.op = op
@@ -173,6 +180,8 @@ class _Step:
         self.memo: dict = {}
         self.record_inputs = tuple(v.name for v in op.get_flattened_inputs())
         self.halves: frozenset[str] = frozenset()  # inputs that are float16 consts (set by the interpreter)
+        self.last: frozenset[int] = frozenset()  # input values no later op reads (set by the interpreter)
+        self.donors: tuple[tuple[str, int], ...] = ()  # inputs an INTO kernel may write over, when owned
 
 
 class MilInterpreter:
@@ -202,7 +211,20 @@ class MilInterpreter:
         self._saved = {id(v): (v, v._sym_type, v._sym_val) for v in self._touched_vars()}
         self._out_vars = {v.name: v for v in function.outputs}
         self._release = self._plan_release()
+        self._plan_donors()
         self._lock = threading.Lock()
+
+    def _plan_donors(self) -> None:
+        """Which inputs each op may overwrite: read last here, and neither a const nor a
+        program input (whether the array is owned is known only while running)."""
+        bound = {id(v) for v in self._input_vars.values()}
+        for step, release in zip(self._steps, self._release):
+            step.last = frozenset(release)
+            if step.fast is None or step.op.op_type not in INTO:
+                continue
+            step.donors = tuple((name, key) for name, key in step.inputs
+                                if name in DONATABLE[step.op.op_type] and not isinstance(key, tuple)
+                                and key in step.last and key not in self._consts and key not in bound)
 
     def _plan_release(self) -> list[tuple[int, ...]]:
         """For each step, the values no later step reads: dropped right after it (a run that
@@ -308,8 +330,11 @@ class MilInterpreter:
             for var, sym_val in widened:
                 var._sym_val = sym_val
 
-    def _evaluate(self, step: _Step, values: dict[int, Any], states: dict[str, np.ndarray]) -> tuple[Any, ...]:
-        result = SLOW
+    def _evaluate(self, step: _Step, values: dict[int, Any], states: dict[str, np.ndarray],
+                  owned: set[int] | None = None) -> tuple[Any, ...]:
+        """One op's outputs, stored. `owned` (None while tracing: records keep every value)
+        holds the vars whose array nothing else references; see `_own`."""
+        result, fast = SLOW, False
         # Overflow to inf is a finding (fp16), not a reason to warn.
         with np.errstate(all="ignore"):
             if step.state is not None:
@@ -319,16 +344,47 @@ class MilInterpreter:
                         for name, key in step.inputs}
                 for name in step.halves:
                     args[name] = _widen(args[name])
-                result = step.fast(args, step.memo)
+                for name, key in step.donors if owned is not None else ():
+                    if key in owned:
+                        result = INTO[step.op.op_type](args, step.memo, name)
+                        if result is not SLOW:
+                            break
+                if result is SLOW:
+                    result = step.fast(args, step.memo)
+                fast = result is not SLOW
             if result is SLOW:
                 result = self._slow(step, values)
         results = result if isinstance(result, (tuple, list)) and len(step.outputs) > 1 else (result,)
         if any(v is None for v in results):
             raise RuntimeError(f"MIL op {step.op.name!r} ({step.op.op_type}) could not be evaluated")
-        stored = tuple(_store(kind, v) for kind, v in zip(step.kinds, results))
+        if owned is None:
+            stored = tuple(_store(kind, v) for kind, v in zip(step.kinds, results))
+        else:
+            stored = self._own(step, results, values, owned, fast and step.state is None)
         for var, value in zip(step.outputs, stored):
             values[id(var)] = value
         return stored
+
+    @staticmethod
+    def _own(step: _Step, results: tuple[Any, ...], values: dict[int, Any], owned: set[int],
+             may_own: bool) -> tuple[Any, ...]:
+        """Store `results`, keeping `owned` true: an output is owned when it shares memory with
+        no input, or only with owned inputs read last here (a view takes the array over);
+        an input an output shares memory with is owned no more. Only fast kernels' results
+        are owned (coremltools' value_inference may hand out arrays it keeps)."""
+        shared_inputs = [(k, values[k]) for _, key in step.inputs for k in (key if isinstance(key, tuple) else (key,))
+                         if isinstance(values.get(k), np.ndarray)]
+        stored = []
+        for kind, value in zip(step.kinds, results):
+            sharing = [k for k, array in shared_inputs
+                       if isinstance(value, np.ndarray) and np.may_share_memory(value, array)]
+            mine = may_own and isinstance(value, np.ndarray) and value.flags.writeable and (
+                not sharing or (len(step.outputs) == 1 and all(k in owned and k in step.last for k in sharing)))
+            stored.append(_store(kind, value, in_place=mine))
+            owned.difference_update(sharing)
+            if mine:
+                owned.add(id(step.outputs[len(stored) - 1]))
+        return tuple(stored)
 
     def _state_op(self, step: _Step, name: str, values: dict[int, Any], states: dict[str, np.ndarray]) -> Any:
         """read_state copies state `name`'s value out of the session; coreml_update_state writes one in."""
@@ -372,17 +428,21 @@ class MilInterpreter:
         with self._lock:
             values = dict(self._consts)
             session = state.session() if state is not None else {}
+            owned: set[int] | None = set() if records is None else None
             try:
                 self._bind_inputs(inputs, values)
                 for step, release in zip(self._steps, self._release):
-                    outs = self._evaluate(step, values, session)
+                    outs = self._evaluate(step, values, session, owned)
                     if records is not None:
                         records.append(OpRecord(
                             name=step.op.name, op_type=step.op.op_type, input_names=step.record_inputs,
                             output_names=tuple(v.name for v in step.outputs), outputs=outs))
                     for var_id in release:
                         values.pop(var_id, None)
-                outputs = {name: self._output(var, values[id(var)]) for name, var in self._out_vars.items()}
+                        if owned is not None:
+                            owned.discard(var_id)
+                outputs = {name: self._output(var, values[id(var)], owned is not None and id(var) in owned)
+                           for name, var in self._out_vars.items()}
                 if state is not None:
                     state.commit(session)  # only a run that finished updates the state
                 return outputs
@@ -390,11 +450,14 @@ class MilInterpreter:
                 self._restore()
 
     @staticmethod
-    def _output(var: Any, value: Any) -> np.ndarray:
+    def _output(var: Any, value: Any, owned: bool = False) -> np.ndarray:
+        """An output as the caller gets it: its own array (an owned one already is)."""
         from coremltools.converters.mil.mil import types
 
         value = np.asarray(value)
-        return value.astype(np.float16) if var.dtype == types.fp16 else value.copy()
+        if var.dtype == types.fp16:
+            return value.astype(np.float16)
+        return value if owned else value.copy()
 
     def run(self, inputs: Mapping[str, np.ndarray], state: MilState | None = None) -> dict[str, np.ndarray]:
         """The program's outputs by name; raises InputShapeError for a refused input.

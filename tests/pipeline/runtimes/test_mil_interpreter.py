@@ -172,10 +172,10 @@ def test_a_run_holds_only_live_values_and_a_trace_keeps_every_output() -> None:
     live: list[int] = []
     evaluate = interp._evaluate
 
-    def measuring(step, values, states):  # bytes of activations held when each op runs
+    def measuring(step, values, states, owned=None):  # bytes of activations held when each op runs
         live.append(sum(v.nbytes for k, v in values.items()
                         if isinstance(v, np.ndarray) and k not in interp._consts))
-        return evaluate(step, values, states)
+        return evaluate(step, values, states, owned)
 
     interp._evaluate = measuring  # type: ignore[method-assign]
     x = np.zeros(shape, np.float32)
@@ -184,3 +184,91 @@ def test_a_run_holds_only_live_values_and_a_trace_keeps_every_output() -> None:
     assert max(live) <= 2 * x.nbytes  # the input and one intermediate, never the chain
     outputs, records = interp.trace({"x": x})
     assert len(records) == steps and all(r.outputs[0].nbytes == x.nbytes for r in records)
+
+
+# --- writing over a dying input ---------------------------------------------------------------
+
+def _attention_like(shape):
+    """matmul -> scale -> reshape -> + mask -> softmax -> matmul: the scores are the big array."""
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    heads, t, d = shape
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(heads, t, d)), mb.TensorSpec(shape=(heads, t, d))],
+                opset_version=ct.target.iOS18)
+    def prog(q, k):
+        scores = mb.matmul(x=q, y=k, transpose_y=True)
+        scores = mb.mul(x=scores, y=np.float32(d ** -0.5))
+        scores = mb.reshape(x=scores, shape=[1, heads, t, t])
+        scores = mb.add(x=scores, y=np.triu(np.full((t, t), -1e4, np.float32), 1))
+        probs = mb.softmax(x=scores, axis=-1)
+        return mb.matmul(x=mb.reshape(x=probs, shape=[heads, t, t]), y=k)
+
+    return prog
+
+
+def test_ops_write_over_inputs_nothing_else_sees_and_give_the_same_bits():
+    import tracemalloc
+
+    heads, t, d = 4, 256, 8
+    interp = MilInterpreter.from_function(_attention_like((heads, t, d)).functions["main"])
+    rng = np.random.default_rng(0)
+    feed = {"q": rng.standard_normal((heads, t, d), np.float32), "k": rng.standard_normal((heads, t, d), np.float32)}
+    kept = {n: v.copy() for n, v in feed.items()}
+    traced, _ = interp.trace(feed)  # a trace keeps every op's output: nothing is written over
+    tracemalloc.start()
+    ran = interp.run(feed)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    scores = heads * t * t * 4
+    name = next(iter(ran))
+    np.testing.assert_array_equal(ran[name], traced[name])
+    assert all(np.array_equal(feed[n], kept[n]) for n in feed)  # the caller's inputs are untouched
+    assert peak < 2 * scores  # the scores, scaled, masked and softmaxed in one array (4x without)
+
+
+def test_an_input_a_live_view_still_sees_is_not_written_over():
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 6))], opset_version=ct.target.iOS18)
+    def prog(x):
+        z = mb.add(x=x, y=np.float32(1.0))  # owned by the run
+        view = mb.reshape(x=z, shape=[3, 4])  # shares z's memory and lives on
+        w = mb.add(x=z, y=np.float32(10.0))  # z read last here: written over only if nothing sees it
+        return mb.add(x=mb.reshape(x=w, shape=[3, 4]), y=view)
+
+    interp = MilInterpreter.from_function(prog.functions["main"])
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    out = next(iter(interp.run({"x": x}).values()))
+    np.testing.assert_array_equal(out, ((x + 11) + (x + 1)).reshape(3, 4))
+
+
+def test_consts_and_outputs_are_never_written_over():
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    weight = np.linspace(-1, 1, 12, dtype=np.float32).reshape(2, 6)
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 6))], opset_version=ct.target.iOS18)
+    def prog(x):
+        same = mb.identity(x=weight)  # an op whose output is the const's own array
+        first = mb.add(x=same, y=x)
+        return first, mb.mul(x=first, y=np.float32(2.0))  # `first` is an output and read here
+
+    interp = MilInterpreter.from_function(prog.functions["main"])
+    x = np.ones((2, 6), np.float32)
+    for _ in range(2):
+        first, second = interp.run({"x": x}).values()
+        np.testing.assert_array_equal(first, weight + 1)
+        np.testing.assert_array_equal(second, (weight + 1) * 2)
+
+
+def test_fp16_runs_round_in_place_to_the_same_bits_as_a_trace(prefill16):
+    feed = {"input_ids": ids(16, seed=3)}
+    ran = prefill16.run(feed)
+    traced, _ = prefill16.trace(feed)
+    assert ran.keys() == traced.keys()
+    for name in ran:
+        np.testing.assert_array_equal(ran[name], traced[name])
