@@ -18,7 +18,8 @@ process so that each peak is its own:
 It prints peak RSS against the targets of issue 17 (3x the fp32 weight bytes;
 for the 125M size, 1.1x the direct conversion's peak and 2 GB) and wall time
 against 2x the eager compute the checks require (every counted pass priced at
-one eager pass of its shape).
+one eager pass of its shape, on the number of threads it ran on: the
+performance gate times on one thread, the other gates run on torch's default).
 
     .venv/bin/python scripts/bench_scale.py --size 125m [--lengths 512 1024 2048] [--work DIR]
     .venv/bin/python scripts/bench_scale.py --size 1b
@@ -78,14 +79,15 @@ def write_config(work: Path, lengths: list[int]) -> Path:
 
 # --- children ---------------------------------------------------------------------------------
 
-def _shape_key(first, cache=None) -> tuple[str, int] | None:
-    """("prefill", T) for a prompt of T tokens, ("decode", cache length) for one new token."""
+def _shape_key(first, cache=None, threads: int = 0) -> tuple[str, int, int] | None:
+    """("prefill", T, threads) for a prompt of T tokens, ("decode", cache length, threads) for
+    one new token; `threads`: the CPU threads the pass ran on."""
     shape = tuple(getattr(first, "shape", ()))
     if len(shape) != 2:
         return None
     if shape[1] > 1:
-        return ("prefill", int(shape[1]))
-    return ("decode", int(cache.shape[2])) if cache is not None and len(cache.shape) == 4 else None
+        return ("prefill", int(shape[1]), threads)
+    return ("decode", int(cache.shape[2]), threads) if cache is not None and len(cache.shape) == 4 else None
 
 
 def count_passes(counts: dict) -> None:
@@ -105,22 +107,24 @@ def count_passes(counts: dict) -> None:
         program = isinstance(module, torch.fx.GraphModule) and not entry
         if not (entry or program) or not args or type(args[0]) is not torch.Tensor:
             return  # a submodule, or a trace with fake tensors
-        tally(_shape_key(args[0], args[2] if len(args) > 2 else None))
+        tally(_shape_key(args[0], args[2] if len(args) > 2 else None, torch.get_num_threads()))
 
     torch.nn.modules.module.register_module_forward_pre_hook(hook)
 
-    def runs(cls, method):
+    def runs(cls, method, threads):
         original = getattr(cls, method)
 
         def counted(self, inputs, *rest, **kw):
             caches = [v for k, v in inputs.items() if "cache" in k]
-            tally(_shape_key(inputs.get("input_ids"), caches[0] if caches else None))
+            tally(_shape_key(inputs.get("input_ids"), caches[0] if caches else None, threads(self)))
             return original(self, inputs, *rest, **kw)
 
         setattr(cls, method, counted)
 
-    runs(MilInterpreter, "_execute")
-    runs(OnnxRuntime, "run")
+    # the interpreter's matrix products run on torch's threads; a session on its own (0: all cores)
+    runs(MilInterpreter, "_execute", lambda _: torch.get_num_threads())
+    runs(OnnxRuntime, "run",
+         lambda self: self._session.get_session_options().intra_op_num_threads or torch.get_num_threads())
 
 
 def child_assess(work: str, out: str) -> dict:
@@ -139,11 +143,11 @@ def child_assess(work: str, out: str) -> dict:
     wall = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"exit": code, "wall_s": wall, "peak_mb": peak * 1.048576,
-            "passes": [[k[0], k[1], n] for k, n in sorted(counts.items())]}
+            "passes": [[*k, n] for k, n in sorted(counts.items())]}
 
 
 def child_eager(checkpoint: str, shapes: list) -> dict:
-    """Median of 3 eager passes (after one warm-up) of each (phase, length)."""
+    """Median of 3 eager passes (after one warm-up) of each (phase, length, threads)."""
     warnings.filterwarnings("ignore")
     sys.path.insert(0, str(ROOT))
     import torch
@@ -154,7 +158,8 @@ def child_eager(checkpoint: str, shapes: list) -> dict:
     prefill, decode = adapter.prefill_module(), adapter.decode_module()
     times = []
     with torch.no_grad():
-        for phase, length in shapes:
+        for phase, length, threads in shapes:
+            torch.set_num_threads(threads)
             if phase == "prefill":
                 args = (torch.randint(0, adapter.vocab_size, (1, length), dtype=torch.int32),)
                 module = prefill
@@ -169,7 +174,7 @@ def child_eager(checkpoint: str, shapes: list) -> dict:
                 module(*args)
                 if i:
                     trials.append(time.perf_counter() - t0)
-            times.append([phase, length, statistics.median(trials)])
+            times.append([phase, length, threads, statistics.median(trials)])
     return {"times": times}
 
 
@@ -213,11 +218,12 @@ def run_child(*args: str, timeout: int) -> dict:
 
 # --- pricing ----------------------------------------------------------------------------------
 
-def price(times: dict, phase: str, length: int) -> float:
-    """One eager pass of (phase, length): measured, else interpolated linearly in length."""
-    known = sorted((n, t) for (p, n), t in times.items() if p == phase)
-    if (phase, length) in times:
-        return times[(phase, length)]
+def price(times: dict, phase: str, length: int, threads: int) -> float:
+    """One eager pass of (phase, length) on `threads` threads: measured, else interpolated
+    linearly in length."""
+    known = sorted((n, t) for (p, n, k), t in times.items() if p == phase and k == threads)
+    if (phase, length, threads) in times:
+        return times[(phase, length, threads)]
     if not known:
         return 0.0
     below = [(n, t) for n, t in known if n < length]
@@ -231,9 +237,9 @@ def price(times: dict, phase: str, length: int) -> float:
 
 def report(facts: dict, lengths: list, assess: dict, doc: dict, eager: dict, direct: dict, size: str) -> bool:
     weights_mb = facts["weight_bytes"] / 1e6
-    times = {(p, n): t for p, n, t in eager["times"]}
-    passes = {(p, n): c for p, n, c in assess["passes"]}
-    required = sum(c * price(times, p, n) for (p, n), c in passes.items())
+    times = {(p, n, k): t for p, n, k, t in eager["times"]}
+    passes = {(p, n, k): c for p, n, k, c in assess["passes"]}
+    required = sum(c * price(times, p, n, k) for (p, n, k), c in passes.items())
     print(f"model: {size}, {facts['params'] / 1e6:.0f} M parameters, fp32 weights {weights_mb:.0f} MB; "
           f"lengths {lengths}; cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}\n")
     print(f"{'gate':<12} {'status':<15} {'wall s':>8} {'peak RSS MB':>12}")
@@ -243,8 +249,9 @@ def report(facts: dict, lengths: list, assess: dict, doc: dict, eager: dict, dir
               f"{(f'{peak:.0f}' if peak is not None else '-'):>12}")
     print(f"\nassess exit {assess['exit']}: wall {assess['wall_s']:.0f} s, peak RSS {assess['peak_mb']:.0f} MB")
     print(f"forward passes: {sum(passes.values())} "
-          + ", ".join(f"{p} {n}: {c}" for (p, n), c in sorted(passes.items())))
-    print(f"eager compute those passes need: {required:.0f} s")
+          + ", ".join(f"{p} {n} ({k} thr): {c}" for (p, n, k), c in sorted(passes.items())))
+    print(f"eager compute those passes need: {required:.0f} s (each priced at one eager pass of its "
+          f"shape on the threads it ran on)")
     print(f"direct export + fp16 conversion: {direct['export_s']:.0f} s + {direct['convert_s']:.0f} s, "
           f"peak RSS {direct['peak_mb']:.0f} MB\n")
     checks = [("peak RSS / fp32 weights", assess["peak_mb"] / weights_mb, 3.0),
@@ -287,7 +294,7 @@ def main() -> int:
         out = work / "report"
         assess = run_child("assess", str(work), str(out), timeout=6 * 3600)
         doc = json.loads((out / "assessment.json").read_text(encoding="utf-8"))
-        shapes = sorted({(p, n) for p, n, _ in assess["passes"]})
+        shapes = sorted({(p, n, k) for p, n, k, _ in assess["passes"]})
         eager = run_child("eager", str(checkpoint), json.dumps(shapes), timeout=3600)
         direct = run_child("direct", str(checkpoint), json.dumps(args.lengths), str(work), timeout=3600)
         met = report(facts, args.lengths, assess, doc, eager, direct, args.size)

@@ -380,9 +380,10 @@ class MilInterpreter:
                        if isinstance(value, np.ndarray) and np.may_share_memory(value, array)]
             mine = may_own and isinstance(value, np.ndarray) and value.flags.writeable and (
                 not sharing or (len(step.outputs) == 1 and all(k in owned and k in step.last for k in sharing)))
-            stored.append(_store(kind, value, in_place=mine))
+            kept = _store(kind, value, in_place=mine)
+            stored.append(kept)
             owned.difference_update(sharing)
-            if mine:
+            if mine and isinstance(kept, np.ndarray):  # a scalar is stored as a numpy scalar
                 owned.add(id(step.outputs[len(stored) - 1]))
         return tuple(stored)
 

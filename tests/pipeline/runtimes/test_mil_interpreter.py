@@ -272,3 +272,23 @@ def test_fp16_runs_round_in_place_to_the_same_bits_as_a_trace(prefill16):
     assert ran.keys() == traced.keys()
     for name in ran:
         np.testing.assert_array_equal(ran[name], traced[name])
+
+
+def test_a_scalar_result_is_never_written_over():
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(2, 3))], opset_version=ct.target.iOS18)
+    def prog(x):
+        total = mb.reduce_sum(x=x, axes=[0, 1], keep_dims=False)  # stored as a numpy scalar
+        return mb.mul(x=total, y=np.float32(2.0))
+
+    for precision in ("fp32", "fp16"):
+        program = prog
+        if precision == "fp16":
+            from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY
+
+            PASS_REGISTRY["common::add_fp16_cast"](program)
+        interp = MilInterpreter.from_function(program.functions["main"])
+        out = next(iter(interp.run({"x": np.ones((2, 3), np.float32)}).values()))
+        assert float(out) == 12.0
