@@ -81,9 +81,9 @@ def _softmax(a: dict, memo: dict) -> Any:
 
 
 def _softmax_into(a: dict, memo: dict, name: str) -> Any:
-    if name != "x":
-        return SLOW
     x = a["x"]
+    if name != "x" or x.dtype != np.float32:
+        return SLOW
     axis = int(a.get("axis", -1))
     x -= x.max(axis=axis, keepdims=True)
     np.exp(x, out=x)
@@ -94,7 +94,8 @@ def _softmax_into(a: dict, memo: dict, name: str) -> Any:
 def _binary_into(fn: Callable) -> Callable:
     def kernel(a: dict, memo: dict, name: str) -> Any:
         target, other = a[name], a["y" if name == "x" else "x"]
-        if (not isinstance(other, (np.ndarray, np.generic)) or other.dtype != target.dtype
+        if (target.dtype != np.float32 or not isinstance(other, (np.ndarray, np.generic))
+                or other.dtype != target.dtype  # float32 with float32: the result is float32 too
                 or np.broadcast_shapes(target.shape, np.shape(other)) != target.shape):
             return SLOW
         return fn(a["x"], a["y"], out=target)

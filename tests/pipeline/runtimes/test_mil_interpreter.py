@@ -292,3 +292,22 @@ def test_a_scalar_result_is_never_written_over():
         interp = MilInterpreter.from_function(program.functions["main"])
         out = next(iter(interp.run({"x": np.ones((2, 3), np.float32)}).values()))
         assert float(out) == 12.0
+
+
+def test_an_integer_division_is_not_written_over_its_integer_input():
+    import coremltools as ct
+    from coremltools.converters.mil import Builder as mb
+
+    @mb.program(input_specs=[mb.TensorSpec(shape=(4,), dtype=ct.converters.mil.mil.types.int32)],
+                opset_version=ct.target.iOS18)
+    def prog(x):
+        doubled = mb.mul(x=x, y=np.int32(2))  # an int32 array the run owns
+        return mb.real_div(x=doubled, y=np.int32(3))  # numpy's true division gives float64
+
+    interp = MilInterpreter.from_function(prog.functions["main"])
+    feed = {"x": np.arange(4, dtype=np.int32)}
+    traced, _ = interp.trace(feed)  # a trace never writes over an input
+    out = interp.run(feed)
+    assert out.keys() == traced.keys()
+    for name in out:
+        np.testing.assert_array_equal(out[name], traced[name])
