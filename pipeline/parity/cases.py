@@ -79,6 +79,11 @@ class CachedRuntime:
         self._spill = spill
         self._seen: dict[Any, dict[str, np.ndarray] | tuple[Path, list[str]]] = {}
 
+    @property
+    def spills(self) -> bool:
+        """Whether outputs are kept on disk (computing one ahead of its use then costs no memory)."""
+        return self._spill is not None
+
     def run(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import hashlib
 

@@ -220,6 +220,13 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
     low, high = arts.export.cache_range
     primary = primary_length(arts)  # generation runs on the primary length's prompts
     rows: list[Comparison] = []
+    if getattr(ref_prefill, "spills", False):
+        # the reference's prefill at every length before any candidate opens (kept on disk):
+        # an eager pass at the longest length and a program's weights never share memory
+        for length in arts.options.lengths:
+            for source in sources:
+                ref_prefill.run({"input_ids": input_ids(source, length, vocab=adapter.vocab_size, seed=seed,
+                                                        text_ids=text_ids)})
     prompts: dict[int, list[tuple[str, Any]]] = {}
     # Prefill at every length first, then decode: decode starts from the reference's caches,
     # so the two programs (each the whole model's weights) never need to be open together,

@@ -139,3 +139,39 @@ def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest
                               "prefill_8.mlpackage"]  # every program is still named in the evidence
     opened.close()  # run_target's last step: the target holds no program once its entry is made
     assert live == set() and len(opened) == 4
+
+
+def test_a_spilling_reference_runs_every_length_before_any_program_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An eager pass at the longest length and a program's weights never share memory."""
+    events: list[str] = []
+
+    class Reference:
+        spills = True
+
+        def run(self, inputs):
+            events.append(f"reference T={len(inputs['input_ids'])}")
+            return {"logits": None}
+
+    class Program:
+        def __init__(self, path: str) -> None:
+            events.append(f"open {path}")
+            self.path = path
+
+    monkeypatch.setattr(targets, "_open", lambda target, runtime, path: Program(path))
+    monkeypatch.setattr(targets, "prefill_comparisons",
+                        lambda ref, cand, ids, *a, **k: [ref.run({"input_ids": ids}), _c("logits", length=len(ids))][1:])
+    monkeypatch.setattr(targets, "decode_comparisons", lambda *a, **k: [])
+    monkeypatch.setattr(targets, "input_ids", lambda source, length, **k: list(range(length)))
+    monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(prefill_outputs=("logits",)))
+    arts = SimpleNamespace(options=SimpleNamespace(lengths=(8, 16, 32), primary_length=16),
+                           export=SimpleNamespace(cache_range=(1, 64)),
+                           coreml_package=lambda kind, precision, length=None: f"{kind}.mlpackage")
+    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), None), {}, 1, 0,
+                            ("random",), ())
+    first_open = events.index("open prefill.mlpackage")
+    assert events[:first_open] == ["reference T=8", "reference T=16", "reference T=32"]
+    Reference.spills = False  # a reference kept in memory is not run ahead: that would hold every length
+    events.clear()
+    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), None), {}, 1, 0,
+                            ("random",), ())
+    assert events[0] == "open prefill.mlpackage"
