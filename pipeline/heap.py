@@ -76,14 +76,16 @@ def resident_bytes() -> int:
         return 0
 
 
-def release() -> bool:
+def release(collect: bool = False) -> bool:
     """Free what dropped object graphs still hold (their reference cycles), then `trim()`.
 
     A full collection costs about 0.2 s once torch and coremltools are loaded, so it runs
-    only when the process grew by `COLLECT_GROWTH` since the last release: after a large
-    model's program or gate, not after each step of a small one."""
+    only when the process grew by `COLLECT_GROWTH` since the last release (after a large
+    model's gate, not after each step of a small one), or when asked (`collect`): a caller
+    that just dropped a loaded program, whose cycles hold its weights, asks, since an
+    earlier release may have been made while that program was still alive."""
     global _settled
-    if resident_bytes() - _settled >= COLLECT_GROWTH:
+    if collect or resident_bytes() - _settled >= COLLECT_GROWTH:
         gc.collect()
     freed = trim()
     _settled = resident_bytes()

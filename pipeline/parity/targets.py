@@ -73,7 +73,7 @@ class Programs(dict):
     def release(self, path: Any) -> None:
         if super().get(path) is not None:
             super().__setitem__(path, None)
-            heap.release()  # a loaded program's weights go back to the OS now, not at the next gc
+            heap.release(collect=True)  # a loaded program's weights go back to the OS now, not at the next gc
 
     def close(self) -> None:
         """Let every program go (the paths stay: they are the evidence's file list)."""
