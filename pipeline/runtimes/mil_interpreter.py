@@ -30,7 +30,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -344,8 +344,8 @@ class MilInterpreter:
                         for name, key in step.inputs}
                 for name in step.halves:
                     args[name] = _widen(args[name])
-                for name, key in step.donors if owned is not None else ():
-                    if key in owned:
+                for name, key in step.donors:
+                    if owned is not None and key in owned:
                         result = INTO[step.op.op_type](args, step.memo, name)
                         if result is not SLOW:
                             break
@@ -366,7 +366,7 @@ class MilInterpreter:
         return stored
 
     @staticmethod
-    def _own(step: _Step, results: tuple[Any, ...], values: dict[int, Any], owned: set[int],
+    def _own(step: _Step, results: Sequence[Any], values: dict[int, Any], owned: set[int],
              may_own: bool) -> tuple[Any, ...]:
         """Store `results`, keeping `owned` true: an output is owned when it shares memory with
         no input, or only with owned inputs read last here (a view takes the array over);

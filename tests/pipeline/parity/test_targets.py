@@ -158,8 +158,11 @@ def test_a_spilling_reference_runs_every_length_before_any_program_opens(monkeyp
             self.path = path
 
     monkeypatch.setattr(targets, "_open", lambda target, runtime, path: Program(path))
-    monkeypatch.setattr(targets, "prefill_comparisons",
-                        lambda ref, cand, ids, *a, **k: [ref.run({"input_ids": ids}), _c("logits", length=len(ids))][1:])
+    def compared(ref, cand, ids, *args, **kwargs):
+        ref.run({"input_ids": ids})
+        return [_c("logits", length=len(ids))]
+
+    monkeypatch.setattr(targets, "prefill_comparisons", compared)
     monkeypatch.setattr(targets, "decode_comparisons", lambda *a, **k: [])
     monkeypatch.setattr(targets, "input_ids", lambda source, length, **k: list(range(length)))
     monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(prefill_outputs=("logits",)))
