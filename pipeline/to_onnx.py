@@ -116,7 +116,8 @@ def is_complete(path: Path) -> bool:
         model = onnx.load(str(path), load_external_data=False)
     except Exception:
         return False
-    return all((path.parent / name).is_file() for name in _data_files(model))
+    # a data file is a plain name beside the model: a location with a folder in it is not ours
+    return all(Path(name).name == name and (path.parent / name).is_file() for name in _data_files(model))
 
 
 def _data_files(model: Any) -> set[str]:

@@ -61,7 +61,7 @@ def test_elsewhere_than_glibc_the_settings_say_they_did_nothing(monkeypatch: pyt
     assert heap.configure() is False and heap.trim() is False and heap.release() is False
 
 
-CYCLES = textwrap.dedent("""
+PROGRAMS = textwrap.dedent("""
     import gc
     import numpy as np
     from pipeline import heap
@@ -72,6 +72,9 @@ CYCLES = textwrap.dedent("""
     def rss():
         return heap.resident_bytes() / 2**20
     base = rss()
+""")
+
+CYCLES = PROGRAMS + textwrap.dedent("""
     for _ in range(3):  # a loaded program: objects pointing at each other, holding big arrays
         a, b = Node(), Node()
         a.other, b.other, a.weights = b, a, np.ones(2**25)  # 256 MB, touched
@@ -91,17 +94,7 @@ def test_release_collects_dropped_cycles_once_the_process_has_grown() -> None:
     assert after - base < 50
 
 
-LATE_DROP = textwrap.dedent("""
-    import gc
-    import numpy as np
-    from pipeline import heap
-    gc.disable()  # only release() may collect
-    heap.release()
-    class Node:
-        pass
-    def rss():
-        return heap.resident_bytes() / 2**20
-    base = rss()
+LATE_DROP = PROGRAMS + textwrap.dedent("""
     a, b = Node(), Node()
     a.other, b.other, a.weights = b, a, np.ones(2**25)  # a loaded program, still in use: 256 MB
     heap.release()  # made while the program is alive: the process now 'settled' with it
