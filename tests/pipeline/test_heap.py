@@ -85,11 +85,16 @@ CYCLES = PROGRAMS + textwrap.dedent("""
 """)
 
 
+def _figures(script: str) -> tuple[float, ...]:
+    """The MB figures a script prints, run in a fresh process."""
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    return tuple(float(v) for v in out.split())
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc")
 def test_release_collects_dropped_cycles_once_the_process_has_grown() -> None:
-    out = subprocess.run([sys.executable, "-c", CYCLES], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    base, full, after = (float(v) for v in out.split())
+    base, full, after = _figures(CYCLES)
     assert full - base > 700  # three cycles of 256 MB each, unreachable but not yet collected
     assert after - base < 50
 
@@ -108,8 +113,6 @@ LATE_DROP = PROGRAMS + textwrap.dedent("""
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc")
 def test_a_program_dropped_after_a_release_is_collected_when_the_caller_asks() -> None:
-    out = subprocess.run([sys.executable, "-c", LATE_DROP], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    base, held, after = (float(v) for v in out.split())
+    base, held, after = _figures(LATE_DROP)
     assert held - base > 200  # the growth rule alone does not see it: the process did not grow since
     assert after - base < 50
