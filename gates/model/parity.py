@@ -39,7 +39,14 @@ from typing import Any, Mapping, Sequence
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelKind, ModelSpec
-from gates.model.shared import ModelGate, model_cache_inputs, resolve, shared_adapter, shared_artifacts
+from gates.model.shared import (
+    ModelGate,
+    model_cache_inputs,
+    resolve,
+    shared_adapter,
+    shared_artifacts,
+    shared_mapped_weights,
+)
 from gates.result import GateResult, Severity, Status
 
 
@@ -298,11 +305,13 @@ class ParityGate(ModelGate, name="parity", needs=("conversion",), settings=Setti
         Path(ctx.work_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="references-", dir=ctx.work_dir) as spill:
             refs = references(adapter, spill=Path(spill))
+            # once the reference is on disk the eager weights leave memory while programs run
+            park = shared_mapped_weights(ctx, adapter.module).park
             targets = {p.key: run_target(p, adapter, arts, refs=refs, thresholds=dict(settings.thresholds),
                                          decode_steps=settings.decode_steps, seed=settings.seed,
                                          sources=sources, text_ids=text_ids, localise=settings.localise,
                                          localise_tol=dict(settings.localise_tol),
-                                         generate_tokens=settings.generate_tokens)
+                                         generate_tokens=settings.generate_tokens, park=park)
                        for p in plans}
         from gates.model.parity_tradeoff import package_sizes
 

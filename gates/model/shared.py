@@ -40,10 +40,11 @@ if TYPE_CHECKING:
     from pipeline.adapter import ModelAdapter
     from pipeline.artifacts import ModelArtifacts
     from pipeline.checkpoint import Checkpoint
+    from pipeline.mapped_weights import MappedWeights
     from pipeline.module_artifacts import ModuleArtifacts
     from pipeline.module_model import ModuleModel
 
-ADAPTER, ARTIFACTS = "adapter", "artifacts"  # memo keys
+ADAPTER, ARTIFACTS, MAPPED_WEIGHTS = "adapter", "artifacts", "mapped_weights"  # memo keys
 MODULE, MODULE_ARTIFACTS = "module", "module_artifacts"  # memo keys of kind = "module"
 BUILTIN = "builtin:student"
 # The bundled student's results depend on these pipeline sources as well as on its files.
@@ -104,12 +105,26 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
     def load() -> ModelAdapter:
         try:
             if checkpoint is not None and model.adapter == BUILTIN:
-                return StudentAdapter(build_student(checkpoint), checkpoint.path)
-            return load_adapter(model, ctx.root)
+                adapter: ModelAdapter = StudentAdapter(build_student(checkpoint), checkpoint.path)
+            else:
+                adapter = load_adapter(model, ctx.root)
         except (AdapterError, CheckpointError) as exc:
             raise ModelLoadError(str(exc)) from None
+        # The weights move into a file map at once: whatever holds them from here on (the
+        # ONNX exporter keeps references to them after it returns) holds pages of that file,
+        # which a park hands back, never a second copy.
+        shared_mapped_weights(ctx, adapter.module).park()
+        return adapter
 
     return ctx.memo.get(ADAPTER, load)
+
+
+def shared_mapped_weights(ctx: GateContext, module: Any) -> MappedWeights:
+    """The run's one `pipeline.mapped_weights.MappedWeights` of the loaded model (mapped when
+    `shared_adapter` loads it; the parity gate parks it again before each target)."""
+    from pipeline.mapped_weights import MappedWeights
+
+    return ctx.memo.get(MAPPED_WEIGHTS, lambda: MappedWeights(module, Path(ctx.work_dir)))
 
 
 def decoder_model(ctx: GateContext) -> ModelSpec:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
 
@@ -168,6 +168,24 @@ def chain_comparison(ref_logits: Sequence[np.ndarray], cand_logits: Sequence[np.
     return Comparison(output=output, metrics=metrics, misses=tuple(judge(metrics, chain_bounds)), **where)
 
 
+def reference_steps(prefill: Mapping[str, np.ndarray], ref_decode: Any, length: int, *, steps: int,
+                    names: DecodeNames) -> Iterator[tuple[int, dict[str, np.ndarray], Mapping[str, np.ndarray]]]:
+    """The reference's own greedy decode after its `prefill` outputs of a `length`-token prompt:
+    per step, its number, the token and position fed, and the reference's outputs (its caches
+    threaded, its arg-max fed). It depends on the reference alone, so a `CachedRuntime` can
+    run it ahead of any candidate."""
+    caches = {n: prefill[n] for n in names.cache_inputs}
+    token = int(np.argmax(prefill["logits"][0, -1]))
+    position = length
+    for step in range(1, steps + 1):
+        head = {"input_ids": np.array([[token]], np.int32), "position": np.array([position], np.int32)}
+        ref = ref_decode.run({**head, **caches})
+        yield step, head, ref
+        caches = {i: ref[o] for i, o in zip(names.cache_inputs, names.decode_outputs[1:])}
+        token = int(np.argmax(ref["logits"][0, -1]))
+        position += 1
+
+
 def decode_comparisons(ref_prefill: Any, ref_decode: Any, cand_decode: Any, ids: np.ndarray,
                        source: str, bounds: Bounds, *, steps: int, names: DecodeNames,
                        chain: bool = False) -> list[Comparison]:
@@ -176,17 +194,11 @@ def decode_comparisons(ref_prefill: Any, ref_decode: Any, cand_decode: Any, ids:
     With `chain` (lossy targets) the logits of all steps are one comparison
     (`chain_comparison`); every other output is still compared step by step."""
     prefill = ref_prefill.run({"input_ids": ids})
-    caches = {n: prefill[n] for n in names.cache_inputs}
-    ref_caches, cand_caches = dict(caches), {n: v.copy() for n, v in caches.items()}
-    token = int(np.argmax(prefill["logits"][0, -1]))
-    position = int(ids.shape[1])
+    cand_caches = {n: prefill[n].copy() for n in names.cache_inputs}
     rows: list[Comparison] = []
     logits_name = names.decode_outputs[0]
     chained: tuple[list, list] = ([], [])
-    for step in range(1, steps + 1):
-        head = {"input_ids": np.array([[token]], np.int32),
-                "position": np.array([position], np.int32)}
-        ref = ref_decode.run({**head, **ref_caches})
+    for step, head, ref in reference_steps(prefill, ref_decode, int(ids.shape[1]), steps=steps, names=names):
         cand = cand_decode.run({**head, **cand_caches})
         outputs = names.decode_outputs
         if chain and logits_name in cand:
@@ -195,13 +207,9 @@ def decode_comparisons(ref_prefill: Any, ref_decode: Any, cand_decode: Any, ids:
             outputs = outputs[1:]
         rows += _compare_all(ref, cand, outputs, bounds, phase="decode", source=source,
                              length=int(ids.shape[1]), step=step)
-        outs = names.decode_outputs[1:]
-        ref_caches = {i: ref[o] for i, o in zip(names.cache_inputs, outs)}
-        cand_caches = {i: cand[o] for i, o in zip(names.cache_inputs, outs) if o in cand}
-        if len(cand_caches) != len(ref_caches):
+        cand_caches = {i: cand[o] for i, o in zip(names.cache_inputs, names.decode_outputs[1:]) if o in cand}
+        if len(cand_caches) != len(names.cache_inputs):
             break  # a missing cache output is already a miss; nothing to thread
-        token = int(np.argmax(ref["logits"][0, -1]))
-        position += 1
     if chained[0]:
         rows.append(chain_comparison(*chained, bounds, logits_name, phase="decode", source=source,
                                      length=int(ids.shape[1]), step=len(chained[0])))

@@ -30,6 +30,8 @@ from typing import Mapping
 
 import numpy as np
 
+from pipeline import heap
+
 PSNR_CAP_DB = 200.0
 DIGITS = 6  # significant digits every metric is rounded to, here and in reports
 
@@ -86,12 +88,25 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _row_blocks(ref: np.ndarray, cand: np.ndarray):
-    """(ref, cand) as float64 blocks of whole rows of the last axis."""
+    """(ref, cand) as float64 blocks of whole rows of the last axis. A side read from a file
+    map (a reference kept on disk) has each block's pages handed back once it is used, so a
+    pass over a long output holds one block of it, not all of it."""
     last = ref.shape[-1] if ref.ndim else 1
     r, c = ref.reshape(-1, last), cand.reshape(-1, last)
     step = max(1, BLOCK_ELEMENTS // max(last, 1))
     for start in range(0, r.shape[0], step):
         yield r[start:start + step].astype(np.float64), c[start:start + step].astype(np.float64)
+        for side in (r, c):
+            _drop_read(side[start:start + step])
+
+
+def _drop_read(block: np.ndarray) -> None:
+    """Hand back the pages of a block of a read-only file map (read again if touched again)."""
+    base: object = block
+    while base is not None and not isinstance(base, np.memmap):
+        base = getattr(base, "base", None)
+    if isinstance(base, np.memmap) and base.mode == "r" and block.flags.c_contiguous and block.nbytes:
+        heap.drop_pages(block.ctypes.data, block.ctypes.data + block.nbytes)
 
 
 def _top_k_overlap(r: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:

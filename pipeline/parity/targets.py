@@ -19,7 +19,7 @@ from __future__ import annotations
 import enum
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from pipeline import heap
 from pipeline.parity.cases import (
@@ -29,6 +29,7 @@ from pipeline.parity.cases import (
     decode_comparisons,
     input_ids,
     prefill_comparisons,
+    reference_steps,
     worst,
 )
 from pipeline.parity.metrics import output_group, thresholds_for
@@ -120,17 +121,36 @@ def references(adapter: ModelAdapter, spill: Path | None = None) -> tuple[Any, A
             CachedRuntime(decode, spill and spill / "decode"))
 
 
+def prime_references(refs: tuple[Any, Any], adapter: ModelAdapter, arts: Any, *, sources: Sequence[str],
+                     seed: int, text_ids: Sequence[int], decode_steps: int) -> None:
+    """Run the reference's prefill at every length and its decode after each (cached by `refs`,
+    kept on disk by a spilling one) before any converted program opens: an eager pass at the
+    longest length and a program's weights never share memory, and once primed the eager
+    model's weights may leave memory (`pipeline.mapped_weights`) while the programs run."""
+    ref_prefill, ref_decode = refs
+    low, high = arts.export.cache_range
+    for length in arts.options.lengths:
+        for source in sources:
+            prefill = ref_prefill.run({"input_ids": input_ids(source, length, vocab=adapter.vocab_size, seed=seed,
+                                                              text_ids=text_ids)})
+            if low <= length and length + decode_steps <= high:
+                for _ in reference_steps(prefill, ref_decode, length, steps=decode_steps, names=_names(adapter)):
+                    pass
+
+
 def run_target(plan: Any, adapter: ModelAdapter, arts: Any, *, thresholds: dict, decode_steps: int, seed: int,
                sources: Sequence[str], text_ids: Sequence[int], localise: bool,
                localise_tol: dict, refs: tuple[Any, Any] | None = None,
-               generate_tokens: int = 0) -> dict[str, Any]:
-    """The evidence entry for one target (see the module docstring)."""
+               generate_tokens: int = 0, park: Callable[[], Any] | None = None) -> dict[str, Any]:
+    """The evidence entry for one target (see the module docstring). `park`, when given, is
+    called once a spilling reference is primed, before the first program opens (the gate
+    parks the eager model's weights with it: `pipeline.mapped_weights`)."""
     entry: dict[str, Any] = {"target": plan.target, "precision": plan.precision, "runtime": plan.runtime,
                              "status": TargetStatus.ERROR, "reason": "", "comparisons": 0, "failed": 0,
                              "rows": [], "localisation": [], "files": []}
     try:
         comparisons, opened = _compare_target(plan, adapter, arts, refs or references(adapter), thresholds,
-                                              decode_steps, seed, sources, text_ids, generate_tokens)
+                                              decode_steps, seed, sources, text_ids, generate_tokens, park)
     except NotEvaluable as exc:
         return {**entry, "status": TargetStatus.NOT_EVALUABLE, "reason": str(exc)}
     except Exception as exc:  # this target errs; the others still run
@@ -190,7 +210,7 @@ def _names(adapter: Any) -> DecodeNames:
 
 
 def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, sources, text_ids,
-                    generate_tokens=0):
+                    generate_tokens=0, park=None):
     names = _names(adapter)
     ref_prefill, ref_decode = refs
     opened = Programs(lambda path: _open(plan.target, plan.runtime, path))
@@ -221,12 +241,10 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
     primary = primary_length(arts)  # generation runs on the primary length's prompts
     rows: list[Comparison] = []
     if getattr(ref_prefill, "spills", False):
-        # the reference's prefill at every length before any candidate opens (kept on disk):
-        # an eager pass at the longest length and a program's weights never share memory
-        for length in arts.options.lengths:
-            for source in sources:
-                ref_prefill.run({"input_ids": input_ids(source, length, vocab=adapter.vocab_size, seed=seed,
-                                                        text_ids=text_ids)})
+        prime_references(refs, adapter, arts, sources=sources, seed=seed, text_ids=text_ids,
+                         decode_steps=decode_steps)
+        if park is not None:
+            park()
     prompts: dict[int, list[tuple[str, Any]]] = {}
     # Prefill at every length first, then decode: decode starts from the reference's caches,
     # so the two programs (each the whole model's weights) never need to be open together,
@@ -246,9 +264,9 @@ def _compare_target(plan, adapter, arts, refs, thresholds, decode_steps, seed, s
         # its rows are in; the localiser opens the failing one again.
         later = {program("prefill", n) for n in arts.options.lengths[arts.options.lengths.index(length) + 1:]}
         path = program("prefill", length)
+        cand_prefill = None  # `opened` its only holder now: the release's collection frees it
         if path not in later and path != program("decode"):
             opened.release(path)
-        cand_prefill = None
     for length in arts.options.lengths:
         if not (low <= length and length + decode_steps <= high):
             continue

@@ -27,8 +27,12 @@ def tokenizer_path(tmp_path_factory) -> Path:
     return text_tokenizer.save_tokenizer(text_tokenizer.train_tokenizer(), path)
 
 
-def run_gate(tmp_path: Path, defect: str | None, *, tokenizer: Path | None = None,
-             runtime: str | None = None, precisions=None, targets=None, **settings) -> GateResult:
+def run_gate(tmp_path: Path, defect: str | None, **kwargs) -> GateResult:
+    return ParityGate().check(context(tmp_path, defect, **kwargs))
+
+
+def context(tmp_path: Path, defect: str | None, *, tokenizer: Path | None = None,
+            runtime: str | None = None, precisions=None, targets=None, **settings) -> GateContext:
     from pipeline.adapter import ModuleAdapter
     from tests.fixtures.parity.artifacts import FixtureArtifacts
     from tests.fixtures.parity.models import reference_and_converted
@@ -40,7 +44,7 @@ def run_gate(tmp_path: Path, defect: str | None, *, tokenizer: Path | None = Non
                       options={"runtime": runtime} if runtime else {})
     ctx.memo.get("adapter", lambda: ModuleAdapter(reference))
     ctx.memo.get("artifacts", lambda: FixtureArtifacts(defect, targets=targets, precisions=precisions))
-    return ParityGate().check(ctx)
+    return ctx
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +65,24 @@ def test_good_model_evidence_has_a_row_per_length_phase_and_output(good):
     assert keys == {(p, t, o) for p in ("prefill", "decode") for t in (8, 16) for o in ("logits", "cache")}
     table = good.evidence["tables"][0]
     assert table["columns"][:4] == ["runtime", "phase", "T", "output"] and table["rows"]
+
+
+def test_the_eager_weights_leave_memory_before_the_first_program_opens(tmp_path, monkeypatch):
+    """Once the reference's outputs are on disk the eager model's weights are parked in a file
+    map (`pipeline.mapped_weights`) while the programs run; the verdict is the same."""
+    from pipeline.mapped_weights import MappedWeights
+    from pipeline.parity import targets
+
+    events: list[str] = []
+    opener, parker = targets._open, MappedWeights.park
+    monkeypatch.setattr(targets, "_open", lambda *a: events.append("open") or opener(*a))
+    monkeypatch.setattr(MappedWeights, "park", lambda self: events.append("park") or parker(self))
+    ctx = context(tmp_path, None, **FAST)
+    result = ParityGate().check(ctx)
+    assert result.status is Status.PASS, result.evidence["failures"]
+    assert events[0] == "park" and events.count("park") == result.metrics["targets_passed"] == 3
+    assert ctx.memo.get("mapped_weights", lambda: None).mapped
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mapped-weights")] == []
 
 
 def test_fp32_interpreter_matches_pytorch_to_1e_5(good):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.parity import lossy
 from pipeline.parity.cases import chain_comparison
 from pipeline.parity.lossy import agreed_prefix, generation_comparison, greedy_tokens, mean_nll, perplexity_delta_pct
 from pipeline.parity.metrics import DEFAULT_THRESHOLDS, thresholds_for
@@ -19,6 +20,14 @@ def test_mean_nll_is_torch_cross_entropy_of_the_next_tokens():
     want = torch.nn.functional.cross_entropy(torch.from_numpy(LOGITS[0, :-1]).double(),
                                              torch.from_numpy(IDS[0, 1:]).long())
     assert mean_nll(LOGITS, IDS) == pytest.approx(float(want), rel=1e-12)
+
+
+def test_mean_nll_in_blocks_of_rows_is_the_same(monkeypatch):
+    want = mean_nll(LOGITS, IDS)
+    monkeypatch.setattr(lossy, "BLOCK_ELEMENTS", 3 * LOGITS.shape[-1])  # 11 rows in blocks of 3, 3, 3, 2
+    assert mean_nll(LOGITS, IDS) == pytest.approx(want, rel=1e-12)
+    monkeypatch.setattr(lossy, "BLOCK_ELEMENTS", 1)  # a row at a time
+    assert mean_nll(LOGITS, IDS) == pytest.approx(want, rel=1e-12)
 
 
 def test_perplexity_delta_is_zero_for_identical_logits_and_grows_with_noise():

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +21,7 @@ from pipeline.parity.metrics import (
     thresholds_for,
 )
 
+ROOT = Path(__file__).resolve().parents[3]
 RNG = np.random.default_rng(0)
 LOGITS = RNG.standard_normal((1, 6, 50)).astype(np.float32)
 
@@ -134,3 +139,32 @@ def test_a_non_finite_value_in_a_later_block_is_still_counted(monkeypatch: pytes
     cand[0, 5, 3] = np.nan
     m = compare(LOGITS, cand, logits=True)
     assert m["nan_count"] == 1 and math.isnan(m["max_abs"]) and math.isnan(m["top1_pct"])
+
+
+# A 64 MB reference kept on disk, compared with a candidate in memory: resident MB before and
+# after the comparison, the reference still mapped.
+MAPPED = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from pipeline.parity.metrics import compare
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((1, 512, 32768), dtype=np.float32)
+    np.save(sys.argv[1], ref)
+    cand = ref + np.float32(1e-3)
+    want = compare(ref, cand, logits=True)
+    del ref
+    mapped = np.load(sys.argv[1], mmap_mode="r")
+    before = rss()
+    assert compare(mapped, cand, logits=True) == want
+    print(before, rss())
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="resident size from /proc (Linux)")
+def test_a_reference_read_from_disk_is_compared_a_block_at_a_time(tmp_path):
+    done = subprocess.run([sys.executable, "-c", MAPPED, str(tmp_path / "ref.npy")], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    before, after = map(float, done.stdout.split())
+    assert after - before < 32  # MB: the 64 MB reference's pages went back block by block

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import math
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pipeline.parity import targets
@@ -141,8 +143,42 @@ def test_each_lengths_program_is_let_go_once_its_rows_are_in(monkeypatch: pytest
     assert live == set() and len(opened) == 4
 
 
+def test_a_released_program_in_a_reference_cycle_is_freed_by_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loaded MIL program sits in reference cycles: only the release's collection frees it,
+    so nothing else may hold it then (a program still held kept 0.5 GB through decode at 125M)."""
+    live: set[str] = set()
+    after_release: list[set[str]] = []
+
+    class Program:
+        def __init__(self, path: str) -> None:
+            self.path, self.cycle = path, self  # freed by a collection only
+            live.add(path)
+
+        def __del__(self) -> None:
+            live.discard(self.path)
+
+    def release(collect: bool = False) -> bool:
+        gc.collect()
+        after_release.append(set(live))
+        return True
+
+    monkeypatch.setattr(targets.heap, "release", release)
+    monkeypatch.setattr(targets, "_open", lambda target, runtime, path: Program(path))
+    monkeypatch.setattr(targets, "prefill_comparisons", lambda *a, **k: [_c("logits")])
+    monkeypatch.setattr(targets, "decode_comparisons", lambda *a, **k: [])
+    monkeypatch.setattr(targets, "input_ids", lambda source, length, **k: list(range(length)))
+    monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(prefill_outputs=("logits",)))
+    arts = SimpleNamespace(options=SimpleNamespace(lengths=(8, 16), primary_length=8),
+                           export=SimpleNamespace(cache_range=(1, 64)),
+                           coreml_package=lambda kind, precision, length=None: f"{kind}_{length}.mlpackage")
+    gc.collect()
+    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (None, None), {}, 1, 0, ("random",), ())
+    assert after_release[:2] == [set(), set()]  # each length's program gone once released
+
+
 def test_a_spilling_reference_runs_every_length_before_any_program_opens(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An eager pass at the longest length and a program's weights never share memory."""
+    """An eager pass at the longest length and a program's weights never share memory; the
+    reference's decode runs ahead too, then the weights are parked before a program opens."""
     events: list[str] = []
 
     class Reference:
@@ -150,7 +186,12 @@ def test_a_spilling_reference_runs_every_length_before_any_program_opens(monkeyp
 
         def run(self, inputs):
             events.append(f"reference T={len(inputs['input_ids'])}")
-            return {"logits": None}
+            return {"logits": np.zeros((1, 1, 4), np.float32)}
+
+    class Decode:
+        def run(self, inputs):
+            events.append(f"decode at {int(inputs['position'][0])}")
+            return {"logits": np.zeros((1, 1, 4), np.float32)}
 
     class Program:
         def __init__(self, path: str) -> None:
@@ -165,16 +206,19 @@ def test_a_spilling_reference_runs_every_length_before_any_program_opens(monkeyp
     monkeypatch.setattr(targets, "prefill_comparisons", compared)
     monkeypatch.setattr(targets, "decode_comparisons", lambda *a, **k: [])
     monkeypatch.setattr(targets, "input_ids", lambda source, length, **k: list(range(length)))
-    monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(prefill_outputs=("logits",)))
+    monkeypatch.setattr(targets, "_names", lambda adapter: SimpleNamespace(
+        prefill_outputs=("logits",), cache_inputs=(), decode_outputs=("logits",)))
     arts = SimpleNamespace(options=SimpleNamespace(lengths=(8, 16, 32), primary_length=16),
-                           export=SimpleNamespace(cache_range=(1, 64)),
+                           export=SimpleNamespace(cache_range=(1, 18)),
                            coreml_package=lambda kind, precision, length=None: f"{kind}.mlpackage")
-    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), None), {}, 1, 0,
-                            ("random",), ())
+    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), Decode()), {}, 2, 0,
+                            ("random",), (), park=lambda: events.append("park"))
     first_open = events.index("open prefill.mlpackage")
-    assert events[:first_open] == ["reference T=8", "reference T=16", "reference T=32"]
+    # decode runs only where the cache holds the prompt and its steps (8 + 2 <= 18, 16 + 2 <= 18)
+    assert events[:first_open] == ["reference T=8", "decode at 8", "decode at 9", "reference T=16", "decode at 16",
+                                   "decode at 17", "reference T=32", "park"]
     Reference.spills = False  # a reference kept in memory is not run ahead: that would hold every length
     events.clear()
-    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), None), {}, 1, 0,
-                            ("random",), ())
-    assert events[0] == "open prefill.mlpackage"
+    targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), Decode()), {}, 2, 0,
+                            ("random",), (), park=lambda: events.append("park"))
+    assert events[0] == "open prefill.mlpackage" and "park" not in events
