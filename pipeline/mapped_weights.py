@@ -8,8 +8,9 @@ module's parameters and buffers into one shared memory map of a file it
 writes once (`torch.save`, so the values are bit for bit the same; the file
 is unlinked as soon as it is mapped, so nothing is left on disk). Pages of a
 mapped file count toward the resident size only once touched: an eager pass
-reads them in, a later `park()` hands them back (`heap.drop_pages`), and the
-next eager pass reads them again from the page cache. The map is shared, not
+reads them in (or `resident()`), a later `park()` hands them back
+(`heap.drop_pages`), and the next eager pass reads them again from the page
+cache. The map is shared, not
 private, so a write into a weight goes to the file and is never undone by a
 park.
 
@@ -30,6 +31,8 @@ from pathlib import Path
 import torch
 
 from pipeline import heap
+
+_PAGE = 4096
 
 
 class MappedWeights:
@@ -55,6 +58,17 @@ class MappedWeights:
         spans = [(start, size) for start, size in spans if size]
         if spans:  # one range: the storages are slices of one map of the file
             heap.drop_pages(min(start for start, _ in spans), max(start + size for start, size in spans))
+        return True
+
+    def resident(self) -> bool:
+        """Read every page of the map in (a parked model's next run then starts as a warm one)."""
+        if not self.mapped:
+            return False
+        with torch.no_grad():
+            for m in self._map:
+                flat = m.reshape(-1) if m.is_contiguous() else m.contiguous().reshape(-1)
+                if flat.numel():
+                    flat[:: max(1, _PAGE // m.element_size())].sum()  # one read per page
         return True
 
     def _mapped_now(self) -> bool:

@@ -40,7 +40,13 @@ from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelSpec
 from gates.model import performance_evidence as evidence_of
 from gates.model.performance_judging import REFERENCE, TARGET_KEYS, Budget, budgets_set, checks, findings, judge
-from gates.model.shared import ModelGate, model_cache_inputs, shared_adapter, shared_artifacts
+from gates.model.shared import (
+    ModelGate,
+    model_cache_inputs,
+    shared_adapter,
+    shared_artifacts,
+    shared_mapped_weights,
+)
 from gates.result import GateResult, Severity, Status
 
 
@@ -241,7 +247,8 @@ class PerformanceGate(ModelGate, name="performance", needs=("conversion",), sett
                                  cache_range=arts.export.cache_range, warmup=settings.warmup,
                                  trials=settings.trials, min_trials=settings.min_trials,
                                  max_s=settings.max_measure_s, threads=settings.threads,
-                                 compute_units=settings.compute_units, seed=settings.seed)
+                                 compute_units=settings.compute_units, seed=settings.seed,
+                                 weights=shared_mapped_weights(ctx, adapter.module))
         targets = {REFERENCE: {"target": "torch", "precision": "fp32"}, **targets}
         for key, timing in timings.items():
             targets.setdefault(key, {"target": key.split("_")[0], "precision": key.split("_")[-1]})["timing"] = \

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -72,15 +72,18 @@ def cell_key(runtime: str, phase: str, length: int) -> str:
     return f"{runtime}|{phase}|{length}"
 
 
-def decoder_cells(runners: Sequence[Runners], inputs: DecoderInputs) -> list[Cell]:
-    """One cell per runtime, phase and length, interleaved by length so each round spans them all."""
+def decoder_cells(runners: Sequence[Runners], inputs: DecoderInputs,
+                  before: Callable[[str, str], Callable[[], Any] | None] | None = None) -> list[Cell]:
+    """One cell per runtime, phase and length, interleaved by length so each round spans them all;
+    `before(runtime key, phase)` gives a cell's `Cell.before` (None: nothing)."""
     cells = []
     for phase, table in ((PREFILL, inputs.prefill), (DECODE, inputs.decode)):
         for length, feed in table.items():
             for r in runners:
                 runtime = r.prefill if phase == PREFILL else r.decode
                 if runtime is not None:
-                    cells.append(Cell(key=cell_key(r.key, phase, length), run=functools.partial(runtime.run, feed)))
+                    cells.append(Cell(key=cell_key(r.key, phase, length), run=functools.partial(runtime.run, feed),
+                                      before=before(r.key, phase) if before is not None else None))
     return cells
 
 

@@ -164,16 +164,26 @@ def _probe(runners: Runners, inputs: DecoderInputs, long_calls: set[str],
     return ""
 
 
+def _readying(weights: Any) -> Callable[[str, str], Callable[[], Any] | None] | None:
+    """Each prefill cell's `Cell.before`: the eager weights read in for eager, parked for the rest."""
+    if weights is None or not weights.mapped:
+        return None
+    return lambda key, phase: (weights.resident if key == "torch" else weights.park) if phase == PREFILL else None
+
+
 def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequence[int],
                    cache_range: tuple[int, int], warmup: int = 2, trials: int = 15, min_trials: int = 7,
                    max_s: float = 30.0, threads: int = 1, compute_units: str = "ALL", seed: int = 0,
-                   clock: Callable[[], float] = time.perf_counter) -> dict[str, dict[str, Any]]:
+                   clock: Callable[[], float] = time.perf_counter, weights: Any = None) -> dict[str, dict[str, Any]]:
     """The timing entry of every plan, keyed like the plans (see the module docstring).
 
     Prefill is timed first, then decode, each phase in its own rounds with only its own
     runtimes open: a converted prefill and decode each hold the whole model's weights, and
     every ratio (a runtime against eager, decode at one cache length against another) is
-    taken within a phase."""
+    taken within a phase. `weights`, the eager model's `pipeline.mapped_weights.MappedWeights`
+    when they are mapped: in the prefill rounds they are parked ahead of every converted call
+    and read back in ahead of every eager one, both off the clock, so a converted program's
+    longest activations and the eager weights are never resident together."""
     out: dict[str, dict[str, Any]] = {}
     inputs = decoder_inputs(adapter, lengths=lengths, cache_range=cache_range, seed=seed)
     live = []
@@ -183,6 +193,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
         else:
             live.append(plan)
     phases = []
+    readying = _readying(weights)
     with _THREADS:
         import torch
 
@@ -204,12 +215,15 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                     except Exception as exc:
                         out[plan.key] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "rows": []}
                         continue
+                    ready = readying(plan.key, phase) if readying is not None else None
+                    if ready is not None:  # the probe runs at every length too
+                        ready()
                     failed = _probe(opened, inputs, warm, clock)
                     if failed:
                         out[plan.key] = {"status": "error", "reason": failed, "rows": []}
                     else:
                         runners.append(opened)
-                phases.append(run_trials(decoder_cells(runners, inputs), warmup=max(0, warmup - 1),
+                phases.append(run_trials(decoder_cells(runners, inputs, readying), warmup=max(0, warmup - 1),
                                          trials=trials, min_trials=min_trials, max_s=max_s, clock=clock,
                                          seed=seed, warm=frozenset(warm)))
                 del runners, opened

@@ -111,10 +111,13 @@ def paired_ratio(numerators: Sequence[float], denominators: Sequence[float],
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Cell:
-    """One thing to time: `run()` is one call (a prefill at T, one decode step)."""
+    """One thing to time: `run()` is one call (a prefill at T, one decode step); `before()`,
+    when given, is called ahead of every call, off the clock (it readies memory, never work
+    the call would do)."""
 
     key: str
     run: Callable[[], Any]
+    before: Callable[[], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -139,6 +142,8 @@ def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_t
     long_calls: set[str] = set(warm)  # cells whose one call warms them (see the module docstring)
 
     def timed(cell: Cell) -> float:
+        if cell.before is not None:
+            cell.before()
         began = clock()
         cell.run()
         took = clock() - began
@@ -168,6 +173,8 @@ def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_t
             if cell not in due:
                 continue
             if rewarm and cell.key not in long_calls:
+                if cell.before is not None:
+                    cell.before()
                 cell.run()
             samples[cell.key].append(timed(cell))
         rounds += 1

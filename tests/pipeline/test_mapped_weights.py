@@ -103,7 +103,9 @@ RESIDENT = textwrap.dedent("""
         assert torch.equal(model(x), expected)
     ran = rss()
     assert mapped.park()
-    print(loaded, parked, ran, rss())
+    again = rss()
+    assert mapped.resident()
+    print(loaded, parked, ran, again, rss())
 """)
 
 
@@ -111,8 +113,9 @@ RESIDENT = textwrap.dedent("""
 def test_parked_weights_leave_the_resident_size_until_the_model_runs(tmp_path):
     done = subprocess.run([sys.executable, "-c", RESIDENT, str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    loaded, parked, ran, again = map(float, done.stdout.split())
+    loaded, parked, ran, again, read_in = map(float, done.stdout.split())
     weights = 64.0  # MB
     assert loaded - parked > 0.8 * weights  # the module's own copy went back to the OS
     assert ran - parked > 0.8 * weights  # a run reads the map in
     assert ran - again > 0.8 * weights  # parking again hands those pages back
+    assert read_in - again > 0.8 * weights  # resident() reads them in without a run

@@ -54,6 +54,43 @@ def test_without_budgets_it_measures_every_target_and_passes_as_a_warning_gate(g
     assert good.summary.startswith("measured, no budgets set")
 
 
+def test_with_mapped_eager_weights_a_prefill_never_runs_beside_the_others_weights(tmp_path, monkeypatch) -> None:
+    """Mapped eager weights (as `shared_adapter` leaves them) are parked ahead of every converted
+    prefill call and read back in ahead of every eager one; decode calls are left alone."""
+    from gates.model.shared import shared_mapped_weights
+    from pipeline.mapped_weights import MappedWeights
+    from pipeline.runtimes.eager import EagerRuntime
+    from pipeline.runtimes.onnx_runtime import OnnxRuntime
+
+    ctx = context(tmp_path, Settings(**FAST))
+    weights = shared_mapped_weights(ctx, ctx.memo.get("adapter", lambda: None).module)
+    assert weights.park()
+    events: list[str] = []
+    for cls, name, label in ((MappedWeights, "park", "park"), (MappedWeights, "resident", "resident"),
+                             (EagerRuntime, "run", "torch"), (OnnxRuntime, "run", "onnx")):
+        def logged(self, *args, _orig=getattr(cls, name), _label=label):
+            if args and _label in ("torch", "onnx"):
+                _label += " decode" if "position" in args[0] else " prefill"
+            events.append(_label)
+            return _orig(self, *args)
+        monkeypatch.setattr(cls, name, logged)
+    result = PerformanceGate().check(ctx)
+    assert result.evidence["targets"]["onnx_fp32"]["timing"]["status"] == "measured"
+    first = min(i for i, e in enumerate(events) if e in ("park", "resident"))
+    assert "onnx prefill" not in events[:first]  # (eager runs before it: the decode inputs' prefill)
+    state, prefills = "", 0
+    for event in events[first:]:
+        if event in ("park", "resident"):
+            state = event
+        elif event == "onnx prefill":
+            assert state == "park", events
+            prefills += 1
+        elif event == "torch prefill":
+            assert state == "resident", events
+    assert prefills >= 5 and "onnx decode" in events
+    assert events.index("onnx decode") > max(i for i, e in enumerate(events) if e in ("park", "resident"))
+
+
 def test_static_figures_cover_every_file_and_length(good) -> None:
     fp16 = good.evidence["targets"]["coreml_fp16"]
     assert [f["file"] for f in fp16["files"]] == ["prefill_fp16.mlpackage", "decode_fp16.mlpackage"]

@@ -120,3 +120,22 @@ def test_past_the_cap_a_long_cell_stops_at_three_rounds_and_short_cells_go_on_to
 def test_trials_below_the_minimum_are_refused() -> None:
     with pytest.raises(ValueError, match=r"need 1 <= min_trials \(5\) <= trials \(3\)"):
         run_trials([], trials=3, min_trials=5)
+
+
+def test_a_cells_before_runs_ahead_of_every_call_of_it_and_off_the_clock() -> None:
+    clock = FakeClock()
+
+    def readied(key: str, cost: float) -> Cell:
+        cell = clock.cell(key, cost)
+
+        def before() -> None:
+            clock.calls.append(f"before {key}")
+            clock.now += 100.0  # what readying memory costs never reaches a sample
+        return Cell(key=cell.key, run=cell.run, before=before)
+
+    trials = run_trials([readied("a", 0.125), readied("b", 0.25)], warmup=1, trials=4, min_trials=4, max_s=1e9,
+                        clock=clock)  # with re-warming: every call, timed or not, is readied
+    runs = [i for i, c in enumerate(clock.calls) if not c.startswith("before")]
+    assert all(clock.calls[i - 1] == f"before {clock.calls[i]}" for i in runs)
+    assert len(runs) == 2 * (1 + 4 * 2)  # warm-up, then a re-warm and a timed call per round
+    assert trials.samples == {"a": (0.125,) * 4, "b": (0.25,) * 4}
