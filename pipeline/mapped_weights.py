@@ -10,9 +10,8 @@ is unlinked as soon as it is mapped, so nothing is left on disk). Pages of a
 mapped file count toward the resident size only once touched: an eager pass
 reads them in (or `resident()`), a later `park()` hands them back
 (`heap.drop_pages`), and the next eager pass reads them again from the page
-cache. The map is shared, not
-private, so a write into a weight goes to the file and is never undone by a
-park.
+cache. The map is shared, not private, so a write into a weight goes to the
+file and is never undone by a park.
 
 The module's tensor objects stay the same (their `.data` is swapped), so
 tied weights stay tied and whatever holds the module holds the mapped
@@ -66,9 +65,9 @@ class MappedWeights:
             return False
         with torch.no_grad():
             for m in self._map:
-                flat = m.reshape(-1) if m.is_contiguous() else m.contiguous().reshape(-1)
-                if flat.numel():
-                    flat[:: max(1, _PAGE // m.element_size())].sum()  # one read per page
+                storage = m.untyped_storage()
+                if storage.nbytes():  # one byte read per page of the tensor's storage, whatever its strides
+                    torch.empty(0, dtype=torch.uint8).set_(storage)[::_PAGE].sum()
         return True
 
     def _mapped_now(self) -> bool:
