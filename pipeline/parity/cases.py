@@ -78,6 +78,7 @@ class CachedRuntime:
         self.name = getattr(runtime, "name", "reference")
         self._spill = spill
         self._seen: dict[Any, dict[str, np.ndarray] | tuple[Path, list[str]]] = {}
+        self.primed: set[Any] = set()  # what `targets.prime_references` already ran through it
 
     @property
     def spills(self) -> bool:

@@ -222,3 +222,30 @@ def test_a_spilling_reference_runs_every_length_before_any_program_opens(monkeyp
     targets._compare_target(PLAN, SimpleNamespace(vocab_size=8), arts, (Reference(), Decode()), {}, 2, 0,
                             ("random",), (), park=lambda: events.append("park"))
     assert events[0] == "open prefill.mlpackage" and "park" not in events
+
+
+def test_a_primed_reference_is_not_walked_again_for_the_next_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Priming hashes every input it looks up (a decode step's caches are hundreds of MB at 1B):
+    the targets after the first find it done."""
+    from pipeline.parity.cases import CachedRuntime
+
+    calls: list[int] = []
+
+    class Eager:
+        def run(self, inputs):
+            calls.append(len(inputs["input_ids"][0]))
+            return {"logits": np.zeros((1, 1, 4), np.float32)}
+
+    refs = (CachedRuntime(Eager()), CachedRuntime(Eager()))
+    adapter = SimpleNamespace(vocab_size=8, prefill_output_names=lambda: ("logits",),
+                              decode_input_names=lambda: ("input_ids", "position"),
+                              decode_output_names=lambda: ("logits",))
+    arts = SimpleNamespace(options=SimpleNamespace(lengths=(8, 16)), export=SimpleNamespace(cache_range=(1, 64)))
+    lookups = []
+    original = CachedRuntime.run
+    monkeypatch.setattr(CachedRuntime, "run", lambda self, inputs: lookups.append(1) or original(self, inputs))
+    for _ in range(3):
+        targets.prime_references(refs, adapter, arts, sources=("random",), seed=0, text_ids=(), decode_steps=2)
+    assert len(lookups) == 2 * (1 + 2)  # once: two lengths, a prefill and two decode steps each
+    targets.prime_references(refs, adapter, arts, sources=("random",), seed=1, text_ids=(), decode_steps=2)
+    assert len(lookups) == 2 * 2 * (1 + 2)  # other inputs are primed on their own
