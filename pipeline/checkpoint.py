@@ -23,7 +23,7 @@ import os
 import pickle
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -52,6 +52,10 @@ class Checkpoint:
     step: int = 0
     tokenizer_fingerprint: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def without_tensors(self) -> Checkpoint:
+        """The same facts without the weights (their memory goes with the last reference)."""
+        return replace(self, state_dict={})
 
 
 def dtype_name(dtype: torch.dtype) -> str:

@@ -200,6 +200,9 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
         if ckpt_path is not None and ckpt is None:
             return self._result(checks, {}, None, ckpt_path)
         adapter, arch_problem = self._adapter(ctx, ckpt, builtin)
+        # The adapter holds the weights (mapped to a file); the read tensors go now, before the
+        # forward pass reads the map in: two copies of a 1B model's weights otherwise.
+        ckpt = ckpt.without_tensors() if ckpt is not None else None
         from_file = ckpt is not None and bool(ckpt.model_arch)
         arch = dict(ckpt.model_arch) if ckpt is not None and from_file else dict(getattr(adapter, "arch", {}))
         checks.append(metadata_check(arch, builtin, str(ckpt_path) if from_file or builtin else

@@ -144,3 +144,32 @@ def test_incomplete_architecture_metadata_fails_naming_the_file(tmp_path: Path) 
     assert result.status is Status.FAIL
     assert rows(result)["metadata complete"] == "failed"
     assert result.summary.startswith(f"metadata complete: {partial}: model_arch lacks rms_eps, rope_theta")
+
+
+def test_the_read_weights_are_gone_before_the_forward_pass(tmp_path: Path, monkeypatch) -> None:
+    """The adapter holds the weights once it is built: the tensors the gate read must not live on beside
+    them while the forward pass reads the model's weights in (two copies of a 1B model otherwise)."""
+    import gc
+    import weakref
+
+    import gates.model.checkpoint as gate
+
+    read, alive = gate.read_weights, []
+
+    def read_and_watch(path):
+        check_row, ckpt = read(path)
+        alive.extend(weakref.ref(t) for t in ckpt.state_dict.values())
+        return check_row, ckpt
+
+    def forward_after_drop(adapter, ids):
+        gc.collect()
+        alive_at_forward.append(sum(ref() is not None for ref in alive))
+        return forward(adapter, ids)
+
+    forward, alive_at_forward = gate.forward_check, []
+    monkeypatch.setattr(gate, "read_weights", read_and_watch)
+    monkeypatch.setattr(gate, "forward_check", forward_after_drop)
+    result = check(tmp_path)
+    assert result.status is Status.PASS, result.summary
+    assert len(alive) > 10 and alive_at_forward == [0]
+    assert result.metrics["arch_hash"] == demo().arch_hash  # the facts stay
