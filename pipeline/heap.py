@@ -83,6 +83,7 @@ def drop_pages(start: int, end: int) -> bool:
 
 
 COLLECT_GROWTH = 256 << 20  # bytes the process grew since the last release before a collection pays
+COLLECT_DROPPED = 32 << 20  # bytes a dropped object graph holds before collecting it at once pays
 _settled = 0  # resident bytes right after the last release
 
 
@@ -109,3 +110,11 @@ def release(collect: bool = False) -> bool:
     freed = trim()
     _settled = resident_bytes()
     return freed
+
+
+def release_dropped(nbytes: int) -> bool:
+    """`release()` right after dropping an object graph that holds about `nbytes` (a loaded
+    program and its weights, kept alive by its reference cycles): collected at once when it
+    holds `COLLECT_DROPPED` or more; a smaller one waits for the next collection, since a full
+    collection costs its 0.2-0.3 s however little it frees (most of a small model's assessment)."""
+    return release(collect=nbytes >= COLLECT_DROPPED)

@@ -146,6 +146,7 @@ def _build_coreml(model: Any, arts: ModuleArtifacts, errors: dict[str, str], reu
     sidecar = arts.folder / "decompositions.json"
     known = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     packages, tables, reused = {}, {}, []
+    programs: dict[str, Any] = {}  # each decomposition once, not once per precision
     for precision in arts.expected_packages():
         path = arts.folder / f"module_{precision}.mlpackage"
         if reuse and precision in known and _complete(path):
@@ -158,7 +159,7 @@ def _build_coreml(model: Any, arts: ModuleArtifacts, errors: dict[str, str], reu
         try:
             packages[precision], tables[precision] = convert_module(
                 arts.export.program, model.io, model.output_names, precision=precision, out_path=path,
-                deployment=arts.options.deployment_target)
+                deployment=arts.options.deployment_target, tables=programs)
         except Exception as exc:  # recorded; the other packages still build
             errors[f"coreml:{precision}"] = str(exc)
     sidecar.write_text(json.dumps({**known, **tables}, sort_keys=True))

@@ -91,18 +91,25 @@ def input_types(io: ModuleIO, deployment: str) -> list[Any]:
 
 
 def convert_module(program: Any, io: ModuleIO, output_names: Sequence[str], *, precision: str,
-                   out_path: Path, deployment: str = "iOS18") -> tuple[Path, str]:
-    """(the package, the decomposition table it was converted from); ConversionError on refusal."""
+                   out_path: Path, deployment: str = "iOS18",
+                   tables: dict[str, Any] | None = None) -> tuple[Path, str]:
+    """(the package, the decomposition table it was converted from); ConversionError on refusal.
+
+    `tables`, when given, keeps each decomposed program for the next precision: decomposing
+    costs as much as converting."""
     from pipeline.to_coreml import ConversionError, _convert, _outputs, io_float_dtype
 
     inputs = input_types(io, deployment)
     outputs = _outputs(output_names, io_float_dtype(precision, deployment), cache_from=None)
+    tables = {} if tables is None else tables
     first: Exception | None = None
     for table in DECOMPOSITIONS:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return _convert(decomposed(program, table), inputs, outputs, precision, deployment,
+                if table not in tables:
+                    tables[table] = decomposed(program, table)
+                return _convert(tables[table], inputs, outputs, precision, deployment,
                                 Path(out_path), "the module"), table
         except ConversionError as exc:
             first = first or exc

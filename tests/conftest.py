@@ -25,6 +25,12 @@ from hypothesis import HealthCheck, settings
 
 from tests.fixtures.processes import HANG_GUARD_S
 
+# pytest-xdist runs the suite on every core (`-n auto` in pyproject.toml): each worker's torch
+# (and the readiness processes it starts) gets its share of the cores, not all of them each.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _share = len(os.sched_getaffinity(0)) // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
+
 settings.register_profile("readiness", deadline=None, derandomize=True, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("readiness")
@@ -48,6 +54,11 @@ def run_readiness(args: list[str], cwd: Path, *, env: dict[str, str] | None = No
 def write_outcome(root: Path, **data: object) -> None:
     """What the core test gate (`tests.fixtures.core_gates.FileGate`) reports next."""
     (root / "outcome.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per core this process may use, at most 4 (each holds a few models)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 @pytest.fixture

@@ -73,8 +73,11 @@ class Programs(dict):
 
     def release(self, path: Any) -> None:
         if super().get(path) is not None:
+            from pipeline.perf.footprint import model_disk_bytes
+
             super().__setitem__(path, None)
-            heap.release(collect=True)  # a loaded program's weights go back to the OS now, not at the next gc
+            # a large program's weights go back to the OS now, not at the next collection
+            heap.release_dropped(model_disk_bytes(path))
 
     def close(self) -> None:
         """Let every program go (the paths stay: they are the evidence's file list)."""

@@ -48,6 +48,20 @@ def onnx_disk_bytes(path: Path, model: Any) -> int:
     return disk_bytes(path) + sum(p.stat().st_size for p in extra)
 
 
+def model_disk_bytes(path: Path) -> int:
+    """A converted model's bytes on disk: a package's files, or an `.onnx` file and its data files."""
+    path = Path(path)
+    if path.suffix != ".onnx" or not path.is_file() or path.is_symlink():
+        return disk_bytes(path)
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # unreadable: what the file itself weighs
+        return disk_bytes(path)
+    return onnx_disk_bytes(path, model)
+
+
 def parameter_count(module: Any) -> int:
     """Elements of a module's parameters (buffers such as rotary tables are not parameters)."""
     return int(sum(p.numel() for p in module.parameters()))

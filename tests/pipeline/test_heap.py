@@ -116,3 +116,13 @@ def test_a_program_dropped_after_a_release_is_collected_when_the_caller_asks() -
     base, held, after = _figures(LATE_DROP)
     assert held - base > 200  # the growth rule alone does not see it: the process did not grow since
     assert after - base < 50
+
+
+def test_a_dropped_graph_is_collected_at_once_only_when_it_holds_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full collection costs 0.2-0.3 s whatever it frees: a small model's programs wait for the next one."""
+    asked: list[bool] = []
+    monkeypatch.setattr(heap, "release", lambda collect=False: asked.append(collect) or True)
+    heap.release_dropped(heap.COLLECT_DROPPED - 1)
+    heap.release_dropped(heap.COLLECT_DROPPED)
+    heap.release_dropped(10 * heap.COLLECT_DROPPED)
+    assert asked == [False, True, True]

@@ -83,6 +83,19 @@ def test_a_second_build_reuses_the_packages(built):
     assert again.decompositions == arts.decompositions == {"fp32": "none", "fp16": "none"}
 
 
+def test_both_precisions_convert_from_one_decomposition(tmp_path, monkeypatch):
+    """Decomposing the program costs as much as converting it: once per table, not per precision."""
+    from pipeline import module_convert
+
+    tables: list[str] = []
+    decompose = module_convert.decomposed
+    monkeypatch.setattr(module_convert, "decomposed", lambda program, table: tables.append(table)
+                        or decompose(program, table))
+    arts = build_module_artifacts(model(), ModuleBuildOptions(targets=("coreml",)), tmp_path)
+    assert arts.errors == {} and set(arts.coreml) == {"fp32", "fp16"}
+    assert tables == ["none"]
+
+
 class Branchy(Net):
     def forward(self, spectrogram):
         if spectrogram.sum() > 0:  # data-dependent control flow: torch.export refuses it

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -249,3 +250,20 @@ def test_a_primed_reference_is_not_walked_again_for_the_next_target(monkeypatch:
     assert len(lookups) == 2 * (1 + 2)  # once: two lengths, a prefill and two decode steps each
     targets.prime_references(refs, adapter, arts, sources=("random",), seed=1, text_ids=(), decode_steps=2)
     assert len(lookups) == 2 * 2 * (1 + 2)  # other inputs are primed on their own
+
+
+def test_a_released_program_is_collected_at_once_by_what_its_package_weighs(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collection pays for a large program's weights, not for a small model's (0.2-0.3 s each)."""
+    dropped: list[int] = []
+    monkeypatch.setattr(targets.heap, "release_dropped", lambda nbytes: dropped.append(nbytes) or True)
+    large, small = tmp_path / "large.mlpackage", tmp_path / "small.mlpackage"
+    for package, size in ((large, 40 << 20), (small, 4096)):
+        (package / "Data").mkdir(parents=True)
+        with open(package / "Data" / "weight.bin", "wb") as f:
+            f.truncate(size)  # sparse: what the package declares it weighs
+    opened = targets.Programs(lambda path: object())
+    opened[large], opened[small] = opened[large], opened[small]
+    opened.close()
+    assert dropped == [40 << 20, 4096]
+    assert [n >= targets.heap.COLLECT_DROPPED for n in dropped] == [True, False]
