@@ -25,10 +25,17 @@ from hypothesis import HealthCheck, settings
 
 from tests.fixtures.processes import HANG_GUARD_S
 
+
+def _cores() -> int:
+    """The cores this process may use (macOS has no affinity call: all of them)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 # pytest-xdist runs the suite on every core (`-n auto` in pyproject.toml): each worker's torch
 # (and the readiness processes it starts) gets its share of the cores, not all of them each.
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    _share = len(os.sched_getaffinity(0)) // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    _share = _cores() // max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 
 settings.register_profile("readiness", deadline=None, derandomize=True, database=None,
@@ -58,7 +65,7 @@ def write_outcome(root: Path, **data: object) -> None:
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker per core this process may use, at most 4 (each holds a few models)."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    return max(1, min(4, _cores()))
 
 
 @pytest.fixture
