@@ -22,8 +22,10 @@ Settings: `vocab_padding_max` (default 0), `sample_length` (16). The adapter
 it builds from the checkpoint it read is the run's shared one
 (`gates.model.shared.shared_adapter`).
 Metrics: `checks`, `checks_ok`, `checks_ok_pct`, `model_vocab_size`,
-`tokenizer_vocab_size`, `params`, `step`, `arch_hash`. Evidence: the
-checks table, the architecture table, the checkpoint file.
+`tokenizer_vocab_size`, `params`, `step`, `arch_hash`, `weights_mapped`
+(the loaded weights live in a file map, `pipeline.mapped_weights`; false
+where they could not, and the *Memory* table says why). Evidence: the
+checks table, the architecture table, the memory table, the checkpoint file.
 
 `fail` when a check fails; `warn` when a check could not apply (no tokenizer
 configured, or a user adapter that supplies its own weights without a
@@ -40,11 +42,20 @@ from typing import TYPE_CHECKING, Any
 
 from gates.engine.protocol import GateContext, GateError
 from gates.engine.spec import ModelKind, ModelSpec
-from gates.model.shared import BUILTIN, ModelGate, ModelLoadError, resolve, sample_ids, shared_adapter
+from gates.model.shared import (
+    BUILTIN,
+    ModelGate,
+    ModelLoadError,
+    resolve,
+    sample_ids,
+    shared_adapter,
+    shared_mapped_weights,
+)
 from gates.result import GateResult, Status
 
 if TYPE_CHECKING:
     from pipeline.adapter import ModelAdapter
+    from pipeline.mapped_weights import MappedWeights
 
 
 class CheckStatus(enum.StrEnum):
@@ -151,6 +162,11 @@ def forward_check(adapter: ModelAdapter, ids: list[int]) -> Check:
     return Check(name="forward pass", status=OK, detail=f"logits {expected}, all finite")
 
 
+def _weights(ctx: GateContext, adapter: ModelAdapter) -> MappedWeights:
+    """Where the loaded model's weights live (`shared_adapter` mapped them, or said why not)."""
+    return shared_mapped_weights(ctx, adapter.module)
+
+
 # -- judging ----------------------------------------------------------------------
 
 def judge(checks: list[Check]) -> tuple[Status, float, str]:
@@ -217,7 +233,7 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
             checks.append(fingerprint_check(ckpt.tokenizer_fingerprint, tok[1]))
         ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
         checks.append(forward_check(adapter, ids))
-        return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0])
+        return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0], weights=_weights(ctx, adapter))
 
     def _hf_checks(self, ctx: GateContext, tok_path: Path | None) -> GateResult:
         """A Hugging Face folder: safetensors, weights vs config.json, the wrapper vs transformers."""
@@ -239,6 +255,7 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
         checks += [vocab_check(adapter.vocab_size, tok[0], ctx.settings.vocab_padding_max),
                    forward_check(adapter, ids)]
         return self._result(checks, dict(adapter.arch), None, adapter.folder.path, adapter, tok[0],
+                            weights=_weights(ctx, adapter),
                             remediation="Re-save the folder with save_pretrained from the model that was "
                             "trained (safetensors), with the tokenizer.json it was trained with.")
 
@@ -266,7 +283,7 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
 
     def _result(self, checks: list[Check], arch: dict[str, Any], ckpt: Any, path: Path | None,
                 adapter: ModelAdapter | None = None, tokenizer_vocab: int | None = None,
-                remediation: str = "") -> GateResult:
+                remediation: str = "", weights: MappedWeights | None = None) -> GateResult:
         status, score, summary = judge(checks)
         ok = sum(c.status == OK for c in checks)
         evaluated = sum(c.status != NOT_CHECKED for c in checks)
@@ -285,6 +302,11 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
             tables.append({"title": "Architecture (model_arch)", "columns": ["field", "value"],
                            "rows": [[k, v if isinstance(v, (int, float, str)) or v is None else str(v)]
                                     for k, v in sorted(arch.items())]})
+        if weights is not None:
+            metrics["weights_mapped"] = weights.mapped
+            where = ("mapped to a file in the work folder: parked while converted programs run" if weights.mapped
+                     else f"kept in memory ({weights.reason})")
+            tables.append({"title": "Memory", "columns": ["what", "where"], "rows": [["eager weights", where]]})
         return GateResult(
             name=self.name, status=status, severity=self.severity, score=score, summary=summary,
             metrics=metrics, remediation="" if status is Status.PASS else remediation or

@@ -173,3 +173,28 @@ def test_the_read_weights_are_gone_before_the_forward_pass(tmp_path: Path, monke
     assert result.status is Status.PASS, result.summary
     assert len(alive) > 10 and alive_at_forward == [0]
     assert result.metrics["arch_hash"] == demo().arch_hash  # the facts stay
+
+
+def _memory(result) -> str:
+    table = next(t for t in result.evidence["tables"] if t["title"] == "Memory")
+    return dict(table["rows"])["eager weights"]
+
+
+def test_the_report_says_the_loaded_weights_live_in_a_file_map(good) -> None:
+    assert good.metrics["weights_mapped"] is True
+    assert _memory(good).startswith("mapped to a file")
+
+
+def test_weights_that_could_not_be_mapped_are_said_to_stay_in_memory_and_why(tmp_path: Path, monkeypatch) -> None:
+    """A full disk leaves the weights in memory: the run goes on, and the report says so (never silently)."""
+    from pipeline import mapped_weights
+
+    def no_space(tensors, folder):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mapped_weights, "_written_and_mapped", no_space)
+    result = check(tmp_path)
+    assert result.status is Status.PASS, result.summary  # where the weights live is not a finding
+    assert result.metrics["weights_mapped"] is False
+    assert _memory(result).startswith("kept in memory (could not write the weights to ")
+    assert "No space left on device" in _memory(result)
