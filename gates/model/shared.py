@@ -121,7 +121,8 @@ def shared_adapter(ctx: GateContext, checkpoint: Checkpoint | None = None) -> Mo
 
 def shared_mapped_weights(ctx: GateContext, module: Any) -> MappedWeights:
     """The run's one `pipeline.mapped_weights.MappedWeights` of the loaded model (mapped when
-    `shared_adapter` loads it; the parity gate parks it again before each target)."""
+    `shared_adapter` or `shared_module` loads it; the parity gate parks it again before the
+    converted programs run)."""
     from pipeline.mapped_weights import MappedWeights
 
     return ctx.memo.get(MAPPED_WEIGHTS, lambda: MappedWeights(module, Path(ctx.work_dir)))
@@ -144,9 +145,11 @@ def shared_module(ctx: GateContext) -> ModuleModel:
         from pipeline.module_model import load_module_model
 
         try:
-            return load_module_model(model, ctx.root)
+            loaded = load_module_model(model, ctx.root)
         except AdapterError as exc:
             raise ModelLoadError(str(exc)) from None
+        shared_mapped_weights(ctx, loaded.module).park()  # as `shared_adapter` does
+        return loaded
 
     return ctx.memo.get(MODULE, load)
 

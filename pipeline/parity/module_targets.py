@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -187,6 +187,21 @@ class _Eager:
 def reference_for(model: Any) -> CachedRuntime:
     """One cached eager reference that several targets share."""
     return CachedRuntime(_Eager(model))
+
+
+def prime_reference(reference: CachedRuntime, model: Any, *, sources: Sequence[str],
+                    examples: Sequence[Example], seed: int, park: Callable[[], Any] | None = None) -> None:
+    """Run the reference on every input any target compares (each target's cases are a subset
+    of the declared ones), then `park`: the eager weights' pages leave memory before a
+    converted program's weights arrive. A reference that fails here is run again by each
+    target, which reports the failure as its own."""
+    try:
+        for _label, _source, inputs in _feeds(model.io, model.io.cases(), sources, examples, seed):
+            reference.run(inputs)
+    except Exception:  # reported by the targets (see above)
+        return
+    if park is not None:
+        park()
 
 
 def localise_module(failure: ModuleComparison, model: Any, arts: Any, interpreter: Any, precision: str,

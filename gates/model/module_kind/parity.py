@@ -22,7 +22,7 @@ from typing import Any
 
 from gates.engine.protocol import Gate, GateContext, GateError
 from gates.engine.spec import ModelSpec
-from gates.model.shared import shared_module, shared_module_artifacts
+from gates.model.shared import shared_mapped_weights, shared_module, shared_module_artifacts
 from gates.result import GateResult
 
 
@@ -42,7 +42,7 @@ def real_examples(model: Any, root: Any, sources: tuple[str, ...]) -> tuple[list
 
 def check(gate: Gate, ctx: GateContext, model: ModelSpec, runtime: str) -> GateResult:
     from gates.model.parity import planned, summarise
-    from pipeline.parity.module_targets import reference_for, run_module_target
+    from pipeline.parity.module_targets import prime_reference, reference_for, run_module_target
 
     settings = ctx.settings
     loaded, arts = shared_module(ctx), shared_module_artifacts(ctx)
@@ -52,6 +52,8 @@ def check(gate: Gate, ctx: GateContext, model: ModelSpec, runtime: str) -> GateR
     if not sources:
         raise GateError(f"no inputs to compare on ({why})")
     reference = reference_for(loaded)
+    prime_reference(reference, loaded, sources=sources, examples=examples, seed=settings.seed,
+                    park=shared_mapped_weights(ctx, loaded.module).park)
     targets = {p.key: run_module_target(p, loaded, arts, thresholds=dict(settings.thresholds), seed=settings.seed,
                                         sources=sources, examples=examples, localise=settings.localise,
                                         localise_tol=dict(settings.localise_tol), reference=reference)
