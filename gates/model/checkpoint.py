@@ -162,6 +162,13 @@ def forward_check(adapter: ModelAdapter, ids: list[int]) -> Check:
     return Check(name="forward pass", status=OK, detail=f"logits {expected}, all finite")
 
 
+def memory_table(weights: MappedWeights) -> dict[str, Any]:
+    """The *Memory* table: where the loaded model's weights live, and why where not mapped."""
+    where = ("mapped to a file in the work folder: parked while converted programs run" if weights.mapped
+             else f"kept in memory ({weights.reason})")
+    return {"title": "Memory", "columns": ["what", "where"], "rows": [["eager weights", where]]}
+
+
 def _weights(ctx: GateContext, adapter: ModelAdapter) -> MappedWeights:
     """Where the loaded model's weights live (`shared_adapter` mapped them, or said why not)."""
     return shared_mapped_weights(ctx, adapter.module)
@@ -304,9 +311,7 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
                                     for k, v in sorted(arch.items())]})
         if weights is not None:
             metrics["weights_mapped"] = weights.mapped
-            where = ("mapped to a file in the work folder: parked while converted programs run" if weights.mapped
-                     else f"kept in memory ({weights.reason})")
-            tables.append({"title": "Memory", "columns": ["what", "where"], "rows": [["eager weights", where]]})
+            tables.append(memory_table(weights))
         return GateResult(
             name=self.name, status=status, severity=self.severity, score=score, summary=summary,
             metrics=metrics, remediation="" if status is Status.PASS else remediation or

@@ -98,6 +98,10 @@ def test_spectrogram_cnn_regressor_from_the_docs_ships(tmp_path, cnn_weights):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert doc["verdict"]["ship"] is True
     assert_not_applicable(doc)
+    checkpoint = gates(doc)["checkpoint"]  # its weights were mapped to a file as it loaded, and it says so
+    assert checkpoint["metrics"]["weights_mapped"] is True
+    memory = next(t for t in checkpoint["evidence"]["tables"] if t["title"] == "Memory")
+    assert memory["rows"][0][1].startswith("mapped to a file")
     shapes = [f"B={b},T={t}" for b in (1, 4) for t in (64, 128, 256)]
     for target in ("coreml_fp32", "coreml_fp16", "onnx_fp32"):
         rows = parity_rows(doc, target)

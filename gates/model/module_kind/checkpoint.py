@@ -14,6 +14,7 @@ Checks, one evidence row each:
   here); not checked without a batch dimension of two sizes.
 
 Metrics: `checks`, `checks_ok`, `checks_ok_pct`, `params`, `arch_hash`,
+`weights_mapped` (and the *Memory* table, as for a decoder),
 `determinism_max_abs_err`, `batch_max_rel_err`. `fail` on a failed check,
 `warn` when one could not apply; the gate's decoder settings do not apply.
 """
@@ -25,8 +26,8 @@ from typing import Any
 
 from gates.engine.protocol import Gate, GateContext, GateError
 from gates.engine.spec import ModelSpec
-from gates.model.checkpoint import FAILED, NOT_CHECKED, OK, Check, judge, read_weights
-from gates.model.shared import resolve, shared_module
+from gates.model.checkpoint import FAILED, NOT_CHECKED, OK, Check, judge, memory_table, read_weights
+from gates.model.shared import resolve, shared_mapped_weights, shared_module
 from gates.result import GateResult, Status
 
 
@@ -69,16 +70,17 @@ def check(gate: Gate, ctx: GateContext, model: ModelSpec) -> GateResult:
         observations["deterministic"] = module_checks.determinism(module)
         observations["batch independent"] = module_checks.batch_independence(module)
     checks += [as_check(name, obs) for name, obs in observations.items()]
+    weights = shared_mapped_weights(ctx, module.module)
     metrics = {"params": sum(p.numel() for p in module.module.parameters()),
-               "arch_hash": arch_hash(module.module.state_dict())}
+               "arch_hash": arch_hash(module.module.state_dict()), "weights_mapped": weights.mapped}
     for key, name in (("determinism_max_abs_err", "deterministic"), ("batch_max_rel_err", "batch independent")):
         if name in observations and observations[name].max_abs_err is not None:
             metrics[key] = observations[name].max_abs_err
-    return _result(gate, checks, metrics, path, dict(module.arch))
+    return _result(gate, checks, metrics, path, dict(module.arch), memory_table(weights))
 
 
 def _result(gate: Gate, checks: list[Check], metrics: dict[str, Any], path: Path | None,
-            arch: dict[str, Any] | None = None) -> GateResult:
+            arch: dict[str, Any] | None = None, memory: dict[str, Any] | None = None) -> GateResult:
     status, score, summary = judge(checks)
     ok = sum(c.status == OK for c in checks)
     evaluated = sum(c.status != NOT_CHECKED for c in checks)
@@ -91,6 +93,8 @@ def _result(gate: Gate, checks: list[Check], metrics: dict[str, Any], path: Path
         tables.append({"title": "Architecture", "columns": ["field", "value"],
                        "rows": [[k, v if isinstance(v, (int, float, str)) or v is None else str(v)]
                                 for k, v in sorted(arch.items())]})
+    if memory:
+        tables.append(memory)
     return GateResult(
         name=gate.name, status=status, severity=gate.severity, score=score, summary=summary, metrics=metrics,
         remediation="" if status is Status.PASS else
