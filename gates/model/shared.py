@@ -27,6 +27,7 @@ one `pipeline.adapter.load_adapter` would build.
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,21 +225,58 @@ def shared_module_artifacts(ctx: GateContext, settings: BuildSettings | None = N
 def model_cache_inputs(ctx: GateContext) -> dict[str, Any] | None:
     """Cache key material of every model gate: the model spec, its files and the pipeline sources.
 
-    A user adapter's code is not a file we can hash reliably, so only the
-    bundled student's results are cached.
+    The bundled student's results are cached, and a Hugging Face folder's (`hf:`): its code
+    is ours and transformers' (versioned), its files are hashed. A user adapter's code is not
+    a file we can hash reliably, nor is a module model's `examples` callable: not cached.
+    A folder holding a link is not cached either (its target may lie outside the project,
+    which is never read).
     """
     model = ctx.spec.model
-    if model is None or model.adapter != BUILTIN:
+    if model is None:
         return None
     import pipeline
 
-    sources = [Path(pipeline.__file__).parent / name for name in PIPELINE_FILES]
-    files = [p for p in (resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)) if p]
-    return {"model": {"adapter": model.adapter, "lengths": list(model.lengths),
-                      "primary_length": model.primary_length, "precisions": list(model.precisions),
-                      "targets": list(model.targets), "deployment_target": model.deployment_target,
-                      "compressions": list(model.compressions), "stateful": list(model.stateful)},
-            "files": [str(p) for p in files + sources]}
+    here = Path(pipeline.__file__).parent
+    configured = [p for p in (resolve(model.checkpoint, ctx.root), resolve(model.tokenizer, ctx.root)) if p]
+    if model.adapter == BUILTIN:
+        return {"model": _spec_material(model),
+                "files": [str(p) for p in configured + [here / name for name in PIPELINE_FILES]]}
+    from pipeline.hf.folder import is_hf, resolve_folder
+
+    if not is_hf(model.adapter) or (model.module_io is not None and model.module_io.examples is not None):
+        return None
+    folder = _folder_files(resolve_folder(model.adapter, ctx.root), Path(ctx.root))
+    if folder is None:
+        return None
+    from gates.engine.tools import installed_version
+
+    sources = [here / name for name in PIPELINE_FILES] + sorted((here / "hf").glob("*.py"))
+    return {"model": _spec_material(model), "transformers": installed_version("transformers") or "absent",
+            "files": [str(p) for p in configured + folder + sources]}
+
+
+def _spec_material(model: ModelSpec) -> dict[str, Any]:
+    return {"adapter": model.adapter, "kind": str(model.kind), "args": dict(model.args),
+            "module_io": model.module_io.to_dict() if model.module_io is not None else None,
+            "lengths": list(model.lengths), "primary_length": model.primary_length,
+            "precisions": list(model.precisions), "targets": list(model.targets),
+            "deployment_target": model.deployment_target, "compressions": list(model.compressions),
+            "stateful": list(model.stateful)}
+
+
+def _folder_files(folder: Path, root: Path) -> list[Path] | None:
+    """Every file of a model folder inside the project, or None (outside it, or holding a link)."""
+    if folder.is_symlink() or not folder.resolve().is_relative_to(root.resolve()) or not folder.is_dir():
+        return None
+    files = []
+    for where, dirs, names in os.walk(folder, followlinks=False):
+        for name in (*dirs, *names):
+            path = Path(where) / name
+            if path.is_symlink():
+                return None
+            if name in names and path.is_file():
+                files.append(path)
+    return sorted(files)
 
 
 class NamedCheck(Protocol):

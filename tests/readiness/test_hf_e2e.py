@@ -104,3 +104,34 @@ def test_the_wrapped_model_without_defect_passes_the_same_checks(tmp_path: Path,
     rc, doc = _assess(tmp_path, "--gate", "semantics")
     gates = _gates(doc)
     assert rc == 0 and gates["semantics"]["status"] == gates["checkpoint"]["status"] == "pass"
+
+
+def _cached(doc: dict) -> dict[str, bool]:
+    return {n: g["cached"] for n, g in _gates(doc).items() if n in ("checkpoint", "semantics")}
+
+
+def test_a_warm_rerun_of_a_hugging_face_folder_reuses_its_results_until_the_folder_changes(tmp_path: Path,
+                                                                                          hf_zoo) -> None:
+    folder = hf_zoo.copy_into(tmp_path, "llama")
+    write_config(tmp_path, 'adapter = "hf:model"')
+    first = _assess(tmp_path, "--gate", "semantics")
+    again = _assess(tmp_path, "--gate", "semantics")
+    assert first[0] == again[0] == 0
+    assert _cached(first[1]) == {"checkpoint": False, "semantics": False}
+    assert _cached(again[1]) == {"checkpoint": True, "semantics": True}
+    statuses = [{n: g["status"] for n, g in _gates(doc).items()} for doc in (first[1], again[1])]
+    assert statuses[0] == statuses[1]
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "rms_norm_eps": config["rms_norm_eps"] * 2}))
+    changed = _assess(tmp_path, "--gate", "semantics")
+    assert _cached(changed[1]) == {"checkpoint": False, "semantics": False}
+
+
+def test_a_folder_holding_a_link_is_never_cached(tmp_path: Path, hf_zoo) -> None:
+    """A link may point outside the project, which is never read: its results are measured every time."""
+    folder = hf_zoo.copy_into(tmp_path, "llama")
+    (folder / "notes.txt").symlink_to(folder / "config.json")
+    write_config(tmp_path, 'adapter = "hf:model"')
+    _assess(tmp_path, "--gate", "semantics")
+    rc, doc = _assess(tmp_path, "--gate", "semantics")
+    assert rc == 0 and _cached(doc) == {"checkpoint": False, "semantics": False}
