@@ -7,7 +7,8 @@ the first large free) from its heaps, one per thread that allocated, and
 keeps what was freed there: the resident size creeps up by GBs while what
 is live stays flat. Two calls keep it honest:
 
-- `configure()` (once, at start): a fixed mmap threshold, so every block of
+- `configure()` (at start: `readiness.assessment.assess` calls it, so an
+  in-process caller gets it as the CLI does): a fixed mmap threshold, so every block of
   `MMAP_THRESHOLD` bytes or more is mapped on its own and returned to the
   OS when freed, and at most `ARENA_MAX` heaps;
 - `trim()` (between gates, between a gate's large steps): hands the free

@@ -24,6 +24,7 @@ from gates.engine import registry, scheduler
 from gates.engine.cache import ResultCache
 from gates.engine.protocol import Gate, GateContext, Memo
 from gates.result import GateResult, Severity, Status
+from pipeline import heap
 from readiness import document, provenance
 from readiness.config import LoadedConfig
 from readiness.distill_profile import score_distill
@@ -66,6 +67,7 @@ def assess(loaded: LoadedConfig, request: Request = Request(), *, fail_under: fl
            use_history: bool = True, progress: Progress | None = None,
            clock: Callable[[], str] = now_iso) -> Assessment:
     """Run the assessment `request` asks for; raises ConfigError and friends before any gate runs."""
+    heap.configure()  # the allocator settings the CLI sets, for a caller in its own process too
     selection = select(loaded, request)
     if use_history:
         history.preflight(loaded)  # a damaged history is reported before minutes of gates

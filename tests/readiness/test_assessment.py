@@ -104,3 +104,13 @@ def test_a_bad_setting_stops_the_run_before_any_gate_runs(core_project: Path) ->
     with pytest.raises(config.ConfigError, match="unknown key 'gates.file_gate.paht'"):
         assess(_load(core_project))
     assert not (core_project / "calls.txt").exists()  # file_gate counts its runs there
+
+
+def test_an_assessment_run_in_process_sets_the_allocator_as_the_cli_does(core_project: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large freed blocks go back to the OS (pipeline/heap.py) whoever calls `assess`."""
+    configured: list[bool] = []
+    monkeypatch.setattr(assessment.heap, "configure", lambda: configured.append(True) or True)
+    write_outcome(core_project, status="pass", score=1.0)
+    assess(_load(core_project))
+    assert configured == [True]
