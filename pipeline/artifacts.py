@@ -360,27 +360,36 @@ def _build_onnx(adapter: Any, arts: ModelArtifacts, errors: dict[str, str], reus
             reused.append(f"onnx:{kind}")
             continue
         try:
-            models[kind] = _export_onnx(adapter, kind, opts, arts.export.cache_range, path)
+            models[kind] = _export_onnx(adapter, kind, opts, arts.export, path)
         except Exception as exc:
             errors[f"onnx:{kind}"] = str(exc)
     return models, reused
 
 
-def _export_onnx(adapter: Any, kind: str, opts: BuildOptions, cache_range: tuple[int, int], path: Path) -> Path:
+def _dynamic_prefill(bundle: ExportBundle) -> torch.export.ExportedProgram | None:
+    """The one prefill program every length shares (exported with a dynamic length), if any."""
+    programs = {id(p): p for p in bundle.prefill.values()}
+    return next(iter(programs.values())) if len(programs) == 1 and len(bundle.prefill) > 1 else None
+
+
+def _export_onnx(adapter: Any, kind: str, opts: BuildOptions, bundle: ExportBundle, path: Path) -> Path:
+    """ONNX from the programs the export step made (dynamic ones: the same ranges), so the model
+    is not traced twice; from the module where there is none."""
     gen = torch.Generator().manual_seed(opts.seed)
     if kind == "prefill":
         ids = torch.randint(0, adapter.vocab_size, (opts.batch, opts.primary_length), generator=gen,
                             dtype=torch.int32)
         return to_onnx.export_prefill_onnx(adapter.prefill_module(), ids,
                                            output_names=adapter.prefill_output_names(), out_path=path,
-                                           min_length=min(opts.lengths), max_length=max(opts.lengths))
+                                           min_length=min(opts.lengths), max_length=max(opts.lengths),
+                                           program=_dynamic_prefill(bundle))
     cache = [torch.randn(opts.batch, adapter.n_kv_heads, opts.decode_prompt_length, adapter.d_head,
                          generator=gen) for _ in range(2 * adapter.n_layers)]
     args = [torch.zeros(opts.batch, 1, dtype=torch.int32),
             torch.tensor([opts.decode_prompt_length], dtype=torch.int32), *cache]
     return to_onnx.export_decode_onnx(adapter.decode_module(), args, input_names=adapter.decode_input_names(),
                                       output_names=adapter.decode_output_names(), out_path=path,
-                                      cache_range=cache_range)
+                                      cache_range=bundle.cache_range, program=bundle.decode)
 
 
 def contract_for(adapter: Any, arts: ModelArtifacts) -> Contract:

@@ -52,18 +52,24 @@ class OnnxInfo:
 
 
 def export_prefill_onnx(module: torch.nn.Module, example_ids: torch.Tensor, *, output_names: Sequence[str],
-                        out_path: Path, min_length: int, max_length: int, opset: int = OPSET) -> Path:
+                        out_path: Path, min_length: int, max_length: int, opset: int = OPSET,
+                        program: torch.export.ExportedProgram | None = None) -> Path:
+    """`program`: the module already exported with a dynamic length over the same range, which
+    the exporter takes instead of tracing the module again."""
     dim = torch.export.Dim("T", min=min_length, max=max_length)
-    return _export(module, (example_ids,), ["input_ids"], list(output_names), ({1: dim},), out_path, opset)
+    return _export(module, (example_ids,), ["input_ids"], list(output_names), ({1: dim},), out_path, opset,
+                   program)
 
 
 def export_decode_onnx(module: torch.nn.Module, example_args: Sequence[torch.Tensor], *,
                        input_names: Sequence[str], output_names: Sequence[str], out_path: Path,
-                       cache_range: tuple[int, int], opset: int = OPSET) -> Path:
+                       cache_range: tuple[int, int], opset: int = OPSET,
+                       program: torch.export.ExportedProgram | None = None) -> Path:
+    """`program`: as for prefill, over the same cache range."""
     dim = torch.export.Dim("T_cache", min=cache_range[0], max=cache_range[1])
     shapes = decode_dynamic_shapes(module, len(example_args) - 2, dim)
     return _export(module, tuple(example_args), list(input_names), list(output_names), shapes,
-                   out_path, opset)
+                   out_path, opset, program)
 
 
 def export_module_onnx(module: torch.nn.Module, example_args: Sequence[torch.Tensor], *,
@@ -74,7 +80,10 @@ def export_module_onnx(module: torch.nn.Module, example_args: Sequence[torch.Ten
                    out_path, opset)
 
 
-def _export(module, args, input_names, output_names, dynamic_shapes, out_path: Path, opset: int) -> Path:
+def _export(module, args, input_names, output_names, dynamic_shapes, out_path: Path, opset: int,
+            program: torch.export.ExportedProgram | None = None) -> Path:
+    """Export to `out_path`; from `program` when given (the module is traced again only if the
+    exporter refuses it), naming the dynamic dims after `dynamic_shapes` either way."""
     if opset < 17:
         raise ValueError(f"opset {opset} is below 17")
     out_path = Path(out_path)
@@ -86,13 +95,20 @@ def _export(module, args, input_names, output_names, dynamic_shapes, out_path: P
         try:
             with warnings.catch_warnings(), _quiet():
                 warnings.simplefilter("ignore")
-                program = torch.onnx.export(module, args, dynamo=True, opset_version=opset,
-                                            input_names=input_names, output_names=output_names,
-                                            dynamic_shapes=dynamic_shapes, verbose=False)
+                exported = None
+                for source in ([program] if program is not None else []) + [module]:
+                    try:
+                        exported = torch.onnx.export(source, args, dynamo=True, opset_version=opset,
+                                                     input_names=input_names, output_names=output_names,
+                                                     dynamic_shapes=dynamic_shapes, verbose=False)
+                        break
+                    except Exception:
+                        if source is module:
+                            raise
                 # weights streamed to `<name>.data` one tensor at a time: an in-file model is
                 # serialised whole in memory first (twice the weights, measured)
-                program.save(str(tmp), external_data=True)
-                del program
+                exported.save(str(tmp), external_data=True)  # type: ignore[union-attr]
+                del exported
             onnx.checker.check_model(str(tmp), full_check=True)
         except Exception as exc:
             raise OnnxError(f"ONNX export to {out_path.name} failed: {type(exc).__name__}: "

@@ -72,3 +72,47 @@ def test_weights_are_written_beside_the_model_and_nothing_else_is_left(tmp_path)
     (tmp_path / "p.onnx.data").unlink()
     assert not is_complete(path)  # a model whose weights are gone is built again, not reused
     assert not is_complete(tmp_path / "absent.onnx")
+
+
+def _sources(monkeypatch, refuse_programs: bool = False) -> list[str]:
+    """What each torch.onnx.export call was given: "program" or "module" (a program refused when asked)."""
+    seen: list[str] = []
+    export = torch.onnx.export
+
+    def recording(model, *args, **kwargs):
+        program = isinstance(model, torch.export.ExportedProgram)
+        seen.append("program" if program else "module")
+        if program and refuse_programs:
+            raise RuntimeError("the exporter refuses this program")
+        return export(model, *args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", recording)
+    return seen
+
+
+def test_the_built_artifacts_export_onnx_from_the_programs_already_made(monkeypatch, tmp_path):
+    """The export step traced prefill (dynamic T) and decode (dynamic T_cache): ONNX takes those
+    programs, not a second trace of the module, and still names its dims T and T_cache."""
+    from pipeline.artifacts import BuildOptions, build_artifacts
+
+    seen = _sources(monkeypatch)
+    adapter = built.good_adapter()
+    arts = build_artifacts(adapter, BuildOptions(targets=("onnx",), lengths=(8, 16), primary_length=8), tmp_path)
+    assert arts.errors == {} and seen == ["program", "program"]
+    prefill, decode = read_onnx(arts.onnx_model("prefill")), read_onnx(arts.onnx_model("decode"))
+    assert prefill.inputs[0].shape == (1, "T") and {t.shape for t in decode.inputs[2:]} == {(1, 2, "T_cache", 8)}
+
+
+def test_a_program_the_exporter_refuses_is_exported_from_the_module(monkeypatch, tmp_path):
+    import onnxruntime as ort
+
+    adapter = built.good_adapter()
+    ids = torch.zeros(1, 8, dtype=torch.int32)
+    program = torch.export.export(adapter.prefill_module(), (ids,),
+                                  dynamic_shapes=({1: torch.export.Dim("T", min=2, max=16)},))
+    seen = _sources(monkeypatch, refuse_programs=True)
+    path = export_prefill_onnx(adapter.prefill_module(), ids, output_names=adapter.prefill_output_names(),
+                               out_path=tmp_path / "p.onnx", min_length=2, max_length=16, program=program)
+    assert seen == ["program", "module"]
+    ran = ort.InferenceSession(str(path)).run(["logits"], {"input_ids": ids.numpy()})[0]
+    np.testing.assert_allclose(ran, adapter.prefill_module()(ids)[0].detach().numpy(), rtol=1e-4, atol=1e-4)
