@@ -43,6 +43,17 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _digest(path: Path, digests: dict[tuple[str, int, int, int], str]) -> str:
+    """`file_digest`, remembered in `digests` for a file (not a folder) by its size, time and inode."""
+    if not path.is_file():
+        return file_digest(path)
+    stat = path.stat()
+    seen = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if seen not in digests:
+        digests[seen] = file_digest(path)
+    return digests[seen]
+
+
 def _settings_json(settings: Any) -> Any:
     if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
         return dataclasses.asdict(settings)
@@ -55,8 +66,11 @@ class ResultCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def key(self, gate: Gate, ctx: GateContext, results: Mapping[str, GateResult]) -> str | None:
-        """The cache key of `gate` in `ctx`, or None if it does not cache."""
+    def key(self, gate: Gate, ctx: GateContext, results: Mapping[str, GateResult],
+            digests: dict[tuple[str, int, int, int], str] | None = None) -> str | None:
+        """The cache key of `gate` in `ctx`, or None if it does not cache. `digests`: the run's
+        file hashes so far (a file every model gate declares, GBs of weights, is hashed once per
+        run, not once per gate; a file that changes size, time or inode is hashed again)."""
         declared = gate.cache_inputs(ctx)
         if declared is None:
             return None
@@ -72,7 +86,7 @@ class ResultCache:
             "version": gate.version,
             "settings": _settings_json(ctx.settings),
             "inputs": inputs,
-            "files": {f: file_digest(Path(f)) for f in sorted(files)},
+            "files": {f: _digest(Path(f), {} if digests is None else digests) for f in sorted(files)},
             "deps": deps,
             "python": sys.version,
             "tools": {t: installed_version(t) or "absent" for t in ("readiness", *gate.tools)},

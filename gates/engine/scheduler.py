@@ -184,6 +184,7 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
     wake = threading.Event()
     meter = PeakMeter()
     notify = listener or (lambda event, name, result: None)
+    digests: dict[tuple[str, int, int, int], str] = {}  # declared files hashed once in this run
 
     def settle(name: str, result: GateResult, event: str = "done") -> None:
         results[name] = result
@@ -203,7 +204,7 @@ def run(gates: Sequence[Gate], make_context: ContextFactory, options: EngineOpti
             ctx = make_context(gate, dict(results))
             cache = options.cache
             try:
-                cache_key = cache.key(gate, ctx, results) if cache else None
+                cache_key = cache.key(gate, ctx, results, digests) if cache else None
             except Exception as exc:  # noqa: BLE001 - cache_inputs is gate code: its failure is the gate's error
                 settle(gate.name, _error(gate, str(exc).strip().splitlines()[0] if str(exc).strip()
                                          else type(exc).__name__, 0.0))

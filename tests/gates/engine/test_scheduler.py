@@ -179,3 +179,20 @@ def test_a_stopped_run_waits_for_its_running_gates_to_store_what_they_decided(tm
         assert _StoresOnStop.stored  # the run ended only after the gate had stored its results
     finally:
         children.reset()
+
+
+def test_a_file_every_gate_declares_is_hashed_once_per_run(tmp_path: Path, monkeypatch) -> None:
+    """A model's weights (GBs) are declared by every model gate: one hash per run, not one per gate."""
+    from gates.engine import cache as cache_module
+
+    data = tmp_path / "weights.bin"
+    data.write_bytes(b"w" * 4096)
+    hashed: list[str] = []
+    digest = cache_module.file_digest
+    monkeypatch.setattr(cache_module, "file_digest", lambda path: hashed.append(path.name) or digest(path))
+    options = engine.EngineOptions(cache=ResultCache(tmp_path / "cache"))
+    gates = [StaticGate.passing(name, inputs={"files": [str(data)]}) for name in ("a", "b", "c")]
+    assert [r.status for r in engine.run(gates, _factory(tmp_path), options)] == [Status.PASS] * 3
+    assert hashed == ["weights.bin"]
+    engine.run([StaticGate.passing("d", inputs={"files": [str(data)]})], _factory(tmp_path), options)
+    assert hashed == ["weights.bin", "weights.bin"]  # a new run hashes it afresh
