@@ -169,11 +169,6 @@ def memory_table(weights: MappedWeights) -> dict[str, Any]:
     return {"title": "Memory", "columns": ["what", "where"], "rows": [["eager weights", where]]}
 
 
-def _weights(ctx: GateContext, adapter: ModelAdapter) -> MappedWeights:
-    """Where the loaded model's weights live (`shared_adapter` mapped them, or said why not)."""
-    return shared_mapped_weights(ctx, adapter.module)
-
-
 # -- judging ----------------------------------------------------------------------
 
 def judge(checks: list[Check]) -> tuple[Status, float, str]:
@@ -240,7 +235,8 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
             checks.append(fingerprint_check(ckpt.tokenizer_fingerprint, tok[1]))
         ids = sample_ids(tok_path if tok[0] else None, adapter.vocab_size, ctx.settings.sample_length)
         checks.append(forward_check(adapter, ids))
-        return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0], weights=_weights(ctx, adapter))
+        return self._result(checks, arch, ckpt, ckpt_path, adapter, tok[0],
+                            weights=shared_mapped_weights(ctx, adapter.module))
 
     def _hf_checks(self, ctx: GateContext, tok_path: Path | None) -> GateResult:
         """A Hugging Face folder: safetensors, weights vs config.json, the wrapper vs transformers."""
@@ -262,7 +258,7 @@ class CheckpointGate(ModelGate, name="checkpoint", after=("environment",), setti
         checks += [vocab_check(adapter.vocab_size, tok[0], ctx.settings.vocab_padding_max),
                    forward_check(adapter, ids)]
         return self._result(checks, dict(adapter.arch), None, adapter.folder.path, adapter, tok[0],
-                            weights=_weights(ctx, adapter),
+                            weights=shared_mapped_weights(ctx, adapter.module),
                             remediation="Re-save the folder with save_pretrained from the model that was "
                             "trained (safetensors), with the tokenizer.json it was trained with.")
 
