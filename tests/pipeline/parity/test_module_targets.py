@@ -91,11 +91,15 @@ class Net(nn.Module):
         return self.head(h.mean(dim=(2, 3))), h.mean(1)
 
 
-def test_a_loaded_module_model_has_its_weights_mapped_bit_for_bit(tmp_path: Path) -> None:
-    (tmp_path / "user_net.py").write_text("from tests.pipeline.parity.test_module_targets import Net\n"
+def test_a_loaded_module_model_has_its_weights_mapped_bit_for_bit(tmp_path: Path, monkeypatch, request) -> None:
+    import sys
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the loader puts the project on it: not for later tests
+    request.addfinalizer(lambda: sys.modules.pop("user_net_mapped", None))
+    (tmp_path / "user_net_mapped.py").write_text("from tests.pipeline.parity.test_module_targets import Net\n"
                                           "def build():\n    import torch\n    torch.manual_seed(0)\n"
                                           "    return Net()\n")
-    spec = ModelSpec(kind=ModelKind.MODULE, module_io=IO, adapter="user_net:build")
+    spec = ModelSpec(kind=ModelKind.MODULE, module_io=IO, adapter="user_net_mapped:build")
     ctx = GateContext(spec=ProjectSpec(name="m", root=tmp_path, model=spec), settings=None,
                       work_dir=tmp_path / "work")
     loaded = shared_module(ctx)
