@@ -244,9 +244,9 @@ def report(facts: dict, lengths: list, assess: dict, doc: dict, eager: dict, dir
           f"lengths {lengths}; cores {os.cpu_count()}, load {os.getloadavg()[0]:.1f}\n")
     print(f"{'gate':<12} {'status':<15} {'wall s':>8} {'peak RSS MB':>12}")
     for gate in doc.get("gates", []):
-        peak = gate.get("peak_rss_mb")
+        peak = gate.get("peak_rss_mb")  # MiB in the document: printed in MB, as every figure here
         print(f"{gate['name']:<12} {gate['status']:<15} {gate.get('duration_s', 0):>8.1f} "
-              f"{(f'{peak:.0f}' if peak is not None else '-'):>12}")
+              f"{(f'{peak * 1.048576:.0f}' if peak is not None else '-'):>12}")
     print(f"\nassess exit {assess['exit']}: wall {assess['wall_s']:.0f} s, peak RSS {assess['peak_mb']:.0f} MB")
     print(f"forward passes: {sum(passes.values())} "
           + ", ".join(f"{p} {n} ({k} thr): {c}" for (p, n, k), c in sorted(passes.items())))
