@@ -95,19 +95,11 @@ def _export(module, args, input_names, output_names, dynamic_shapes, out_path: P
         try:
             with warnings.catch_warnings(), _quiet():
                 warnings.simplefilter("ignore")
-                exported = None
-                for source in ([program] if program is not None else []) + [module]:
-                    try:
-                        exported = torch.onnx.export(source, args, dynamo=True, opset_version=opset,
-                                                     input_names=input_names, output_names=output_names,
-                                                     dynamic_shapes=dynamic_shapes, verbose=False)
-                        break
-                    except Exception:
-                        if source is module:
-                            raise
+                exported = _onnx_program(module, program, args, opset_version=opset, input_names=input_names,
+                                         output_names=output_names, dynamic_shapes=dynamic_shapes)
                 # weights streamed to `<name>.data` one tensor at a time: an in-file model is
                 # serialised whole in memory first (twice the weights, measured)
-                exported.save(str(tmp), external_data=True)  # type: ignore[union-attr]
+                exported.save(str(tmp), external_data=True)
                 del exported
             onnx.checker.check_model(str(tmp), full_check=True)
         except Exception as exc:
@@ -121,6 +113,17 @@ def _export(module, args, input_names, output_names, dynamic_shapes, out_path: P
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_path
+
+
+def _onnx_program(module: torch.nn.Module, program: torch.export.ExportedProgram | None, args: tuple,
+                  **options: Any) -> Any:
+    """The exporter's ONNX program: from `program` when given and accepted, else from the module."""
+    if program is not None:
+        try:
+            return torch.onnx.export(program, args, dynamo=True, verbose=False, **options)
+        except Exception:  # the exporter refused the traced program: it traces the module itself
+            pass
+    return torch.onnx.export(module, args, dynamo=True, verbose=False, **options)
 
 
 def is_complete(path: Path) -> bool:
