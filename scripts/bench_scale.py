@@ -15,11 +15,13 @@ process so that each peak is its own:
 - **direct**: the anchor a user would write by hand: `torch.export` of prefill
   with a dynamic length and `ct.convert` to fp16 with the lengths enumerated.
 
-It prints peak RSS against the targets of issue 17 (3x the fp32 weight bytes;
-for the 125M size, 1.1x the direct conversion's peak and 2 GB) and wall time
-against 2x the eager compute the checks require (every counted pass priced at
-one eager pass of its shape, on the number of threads it ran on: the
-performance gate times on one thread, the other gates run on torch's default).
+It prints every figure, and against each size's targets of issue 17 (`TARGETS`):
+for the 1B decoder peak RSS <= 3x the fp32 weight bytes and wall time <= 2x the
+eager compute the checks require (every counted pass priced at one eager pass of
+its shape, on the number of threads it ran on: the performance gate times on one
+thread, the other gates run on torch's default); for the 125M decoder peak RSS
+<= 2 GB and <= 1.1x the direct conversion's peak, wall <= 4 minutes. Other
+sizes are held to the 1B targets.
 
     .venv/bin/python scripts/bench_scale.py --size 125m [--lengths 512 1024 2048] [--work DIR]
     .venv/bin/python scripts/bench_scale.py --size 1b
@@ -45,6 +47,13 @@ SIZES = {  # issue 17's two decoders (32k vocabulary, grouped-query attention)
     "125m": dict(vocab_size=32000, d_model=768, n_layers=12, n_heads=12, n_kv_heads=4, d_head=64, d_ff=2048),
     "1b": dict(vocab_size=32000, d_model=2048, n_layers=16, n_heads=32, n_kv_heads=8, d_head=64, d_ff=5632),
     "tiny": dict(vocab_size=512, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_head=16, d_ff=128),
+}
+
+# issue 17's targets, by size: the 1B decoder's are ratios, the 125M decoder's absolute figures and
+# the direct conversion's peak; a figure without a target for its size is printed for reference
+TARGETS = {
+    "1b": {"peak RSS / fp32 weights": 3.0, "wall / eager compute": 2.0},
+    "125m": {"peak RSS / direct conversion": 1.1, "peak RSS GB": 2.0, "wall minutes": 4.0},
 }
 
 
@@ -254,17 +263,18 @@ def report(facts: dict, lengths: list, assess: dict, doc: dict, eager: dict, dir
           f"shape on the threads it ran on)")
     print(f"direct export + fp16 conversion: {direct['export_s']:.0f} s + {direct['convert_s']:.0f} s, "
           f"peak RSS {direct['peak_mb']:.0f} MB\n")
-    checks = [("peak RSS / fp32 weights", assess["peak_mb"] / weights_mb, 3.0),
-              ("wall / eager compute", assess["wall_s"] / required if required else float("inf"), 2.0)]
-    if size == "125m":
-        checks += [("peak RSS / direct conversion", assess["peak_mb"] / direct["peak_mb"], 1.1),
-                   ("peak RSS GB", assess["peak_mb"] / 1000, 2.0),
-                   ("wall minutes", assess["wall_s"] / 60, 4.0)]
+    figures = {"peak RSS / fp32 weights": assess["peak_mb"] / weights_mb,
+               "wall / eager compute": assess["wall_s"] / required if required else float("inf"),
+               "peak RSS / direct conversion": assess["peak_mb"] / direct["peak_mb"],
+               "peak RSS GB": assess["peak_mb"] / 1000,
+               "wall minutes": assess["wall_s"] / 60}
+    targets = TARGETS.get(size, TARGETS["1b"])
     met = True
-    for name, value, target in checks:
-        ok = value <= target
-        met &= ok
-        print(f"{name:<30} {value:8.2f}   target <= {target:<5} {'met' if ok else 'MISSED'}")
+    for name, value in figures.items():
+        target = targets.get(name)
+        verdict = "" if target is None else f"target <= {target:<5} {'met' if value <= target else 'MISSED'}"
+        met &= target is None or value <= target
+        print(f"{name:<30} {value:8.2f}   {verdict}".rstrip())
     return met
 
 

@@ -194,7 +194,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
             live.append(plan)
     phases = []
     readying = _readying(weights)
-    with _THREADS:
+    with _THREADS, heap.plain_allocation():  # timed as in a user's process (see `heap.plain_allocation`)
         import torch
 
         before = torch.get_num_threads()

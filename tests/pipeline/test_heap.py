@@ -37,6 +37,41 @@ CHURN = textwrap.dedent("""
     print(base, full, rss())
 """)
 
+# Configured: the MB glibc holds in blocks mapped on their own (mallinfo2's hblkhd) grow by a 2 MB
+# array made inside `plain_allocation()`, and by one made after it; then the churn above inside it:
+# resident MB before, full, after the arrays are freed inside it, and after it is left.
+PLAIN_CHURN = textwrap.dedent("""
+    import ctypes
+    import numpy as np
+    from pipeline import heap
+    assert heap.configure()
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                    "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = MallInfo2
+    def rss():
+        return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+    def mapped_by(make):
+        before = libc.mallinfo2().hblkhd
+        kept = make()
+        return (libc.mallinfo2().hblkhd - before) / 2**20, kept
+    with heap.plain_allocation():  # nothing freed yet: no hole in the heap a block could reuse
+        mapped_inside, kept_inside = mapped_by(lambda: np.ones(2**18))
+    mapped_after, kept_after = mapped_by(lambda: np.ones(2**18))
+    base = rss()
+    with heap.plain_allocation() as made:
+        assert made
+        big, small = [], []
+        for i in range(300):
+            big.append(np.ones(2**18))
+            small.append(np.ones(64))
+        full = rss()
+        del big
+        inside = rss()
+    print(base, full, inside, rss(), mapped_inside, mapped_after)
+""")
+
 
 def churn(mode: str, trim: str) -> tuple[float, float, float]:
     out = subprocess.run([sys.executable, "-c", CHURN, mode, trim], cwd=ROOT, capture_output=True, text=True,
@@ -56,9 +91,23 @@ def test_freed_large_arrays_leave_the_process_once_configured_or_trimmed() -> No
     assert after - base < 50  # until a trim hands the free pages back
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_plain_allocation_reuses_freed_blocks_while_it_lasts_and_gives_them_back_after() -> None:
+    out = subprocess.run([sys.executable, "-c", PLAIN_CHURN], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    base, full, inside, after, mapped_inside, mapped_after = (float(v) for v in out.split())
+    assert full - base > 500
+    assert inside - base > 500  # 2 MB blocks came from the heap, as in a plain process: kept for reuse
+    assert after - base < 50  # the heap was trimmed on the way out
+    assert mapped_inside == 0  # a 2 MB block inside comes from the heap
+    assert mapped_after >= 2  # and after it, the fixed threshold is back: mapped on its own
+
+
 def test_elsewhere_than_glibc_the_settings_say_they_did_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(heap, "_glibc", lambda: None)
     assert heap.configure() is False and heap.trim() is False and heap.release() is False
+    with heap.plain_allocation() as made:
+        assert made is False
 
 
 PROGRAMS = textwrap.dedent("""
