@@ -75,15 +75,17 @@ def cell_key(runtime: str, phase: str, length: int) -> str:
 def decoder_cells(runners: Sequence[Runners], inputs: DecoderInputs,
                   before: Callable[[str, str], Callable[[], Any] | None] | None = None) -> list[Cell]:
     """One cell per runtime, phase and length, interleaved by length so each round spans them all;
-    `before(runtime key, phase)` gives a cell's `Cell.before` (None: nothing)."""
+    `before(runtime key, phase)` gives a cell's `Cell.before` (None: nothing). A cell with a
+    `before` is in its runtime's group (its runtime's cells then run back to back in a round)."""
     cells = []
     for phase, table in ((PREFILL, inputs.prefill), (DECODE, inputs.decode)):
         for length, feed in table.items():
             for r in runners:
                 runtime = r.prefill if phase == PREFILL else r.decode
                 if runtime is not None:
+                    ready = before(r.key, phase) if before is not None else None
                     cells.append(Cell(key=cell_key(r.key, phase, length), run=functools.partial(runtime.run, feed),
-                                      before=before(r.key, phase) if before is not None else None))
+                                      before=ready, group=r.key if ready is not None else ""))
     return cells
 
 

@@ -20,6 +20,7 @@ here (Core ML off macOS) is `not_evaluable` with the reason.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass
@@ -38,13 +39,14 @@ from pipeline.perf.decoder_timing import (
     decoder_inputs,
     timing_rows,
 )
-from pipeline.perf.footprint import disk_bytes, onnx_disk_bytes
+from pipeline.perf.footprint import disk_bytes, model_disk_bytes, onnx_disk_bytes
 from pipeline.perf.mil_cost import CostError, MilProgram
 from pipeline.perf.onnx_cost import OnnxGraph
 from pipeline.perf.timing import SELF_WARMING_S, Trials, run_trials
 from pipeline.runtimes.base import NotEvaluable
 
 _THREADS = threading.Lock()  # torch's thread count is process-wide
+EAGER = "torch"  # the eager plan's key
 
 
 def _program(path: Path) -> Any:
@@ -117,6 +119,60 @@ class _ByLength:
         return self._runtimes.get(length, self._runtimes.get(None)).run(inputs)  # type: ignore[union-attr]
 
 
+REOPEN_BYTES = heap.COLLECT_DROPPED  # a converted prefill this large is closed while another runtime runs
+
+
+class _Reopening:
+    """A converted prefill that is closed (its sessions and their weights freed) while another
+    runtime's prefill runs, and opened again, off the clock, ahead of its own next call."""
+
+    def __init__(self, open_: Callable[[], Any]) -> None:
+        self._open = open_
+        self._runtime: Any = open_()
+
+    def run(self, inputs: Mapping[str, Any]) -> Any:
+        self.resume()
+        return self._runtime.run(inputs)
+
+    def park(self) -> None:
+        if self._runtime is not None:
+            self._runtime = None
+            heap.release()  # its weights (onnxruntime prepacks them on the heap) leave now
+
+    def resume(self) -> None:
+        if self._runtime is None:
+            self._runtime = self._open()
+
+
+class _Residency:
+    """Which runtime's weights are in memory in the prefill rounds: only the one about to run.
+    Each member is parked (the eager weights' pages dropped, a converted prefill closed) when
+    another's call comes, and brought back ahead of its own; both off the clock."""
+
+    def __init__(self, weights: Any) -> None:
+        self._members: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {}
+        self._resident: set[str] = set()
+        if weights is not None and weights.mapped:
+            self.add(EAGER, weights.park, weights.resident)
+
+    def add(self, key: str, park: Callable[[], Any], resume: Callable[[], Any]) -> None:
+        self._members[key] = (park, resume)
+        self._resident.add(key)
+
+    def ready(self, key: str) -> None:
+        for other, (park, _) in self._members.items():
+            if other != key and other in self._resident:
+                park()
+                self._resident.discard(other)
+        if key in self._members and key not in self._resident:
+            self._members[key][1]()
+            self._resident.add(key)
+
+    def before(self, key: str, phase: str) -> Callable[[], Any] | None:
+        """A prefill cell's `Cell.before`; decode cells (short calls, small activations) get none."""
+        return functools.partial(self.ready, key) if phase == PREFILL and self._members else None
+
+
 def _open(plan: TimingPlan, phase: str, adapter: Any, threads: int, compute_units: str) -> Runners:
     """The plan's runtime for one phase (the other phase's is None)."""
     if plan.runtime == "torch":
@@ -140,8 +196,15 @@ def _open(plan: TimingPlan, phase: str, adapter: Any, threads: int, compute_unit
         def opener(p: Path) -> Any:
             return CoreMLRuntime(p, compute_units=compute_units)
     if phase == PREFILL:
-        prefill = _ByLength({t: opener(p) for t, p in (plan.prefill or {}).items()}) if plan.prefill else None
-        return Runners(key=plan.key, prefill=prefill, decode=None)
+        files = dict(plan.prefill or {})
+        if not files:
+            return Runners(key=plan.key, prefill=None, decode=None)
+
+        def open_all() -> _ByLength:
+            return _ByLength({t: opener(p) for t, p in files.items()})
+
+        big = plan.runtime == "onnxruntime" and sum(model_disk_bytes(p) for p in files.values()) >= REOPEN_BYTES
+        return Runners(key=plan.key, prefill=_Reopening(open_all) if big else open_all(), decode=None)
     return Runners(key=plan.key, prefill=None, decode=opener(plan.decode) if plan.decode else None)
 
 
@@ -164,13 +227,6 @@ def _probe(runners: Runners, inputs: DecoderInputs, long_calls: set[str],
     return ""
 
 
-def _readying(weights: Any) -> Callable[[str, str], Callable[[], Any] | None] | None:
-    """Each prefill cell's `Cell.before`: the eager weights read in for eager, parked for the rest."""
-    if weights is None or not weights.mapped:
-        return None
-    return lambda key, phase: (weights.resident if key == "torch" else weights.park) if phase == PREFILL else None
-
-
 def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequence[int],
                    cache_range: tuple[int, int], warmup: int = 2, trials: int = 15, min_trials: int = 7,
                    max_s: float = 30.0, threads: int = 1, compute_units: str = "ALL", seed: int = 0,
@@ -180,10 +236,15 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
     Prefill is timed first, then decode, each phase in its own rounds with only its own
     runtimes open: a converted prefill and decode each hold the whole model's weights, and
     every ratio (a runtime against eager, decode at one cache length against another) is
-    taken within a phase. `weights`, the eager model's `pipeline.mapped_weights.MappedWeights`
-    when they are mapped: in the prefill rounds they are parked ahead of every converted call
-    and read back in ahead of every eager one, both off the clock, so a converted program's
-    longest activations and the eager weights are never resident together."""
+    taken within a phase. In the prefill rounds only the runtime about to run holds its
+    weights in memory (`_Residency`): `weights`, the eager model's
+    `pipeline.mapped_weights.MappedWeights` when they are mapped, are parked ahead of every
+    converted call and read back in ahead of every eager one, and an onnxruntime prefill of
+    `REOPEN_BYTES` or more is closed ahead of every other runtime's call and opened again
+    ahead of its own, all off the clock; a runtime's cells run back to back within a round,
+    the runtimes in counterbalanced order (`pipeline.perf.timing.round_order`), so each is
+    readied once per round. A model's longest activations and another runtime's weights are
+    then never resident together."""
     out: dict[str, dict[str, Any]] = {}
     inputs = decoder_inputs(adapter, lengths=lengths, cache_range=cache_range, seed=seed)
     live = []
@@ -193,7 +254,6 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
         else:
             live.append(plan)
     phases = []
-    readying = _readying(weights)
     with _THREADS, heap.plain_allocation():  # timed as in a user's process (see `heap.plain_allocation`)
         import torch
 
@@ -204,6 +264,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
             for phase in (PREFILL, DECODE):
                 runners, opened = [], None
                 warm: set[str] = set()
+                residency = _Residency(weights) if phase == PREFILL else None
                 for plan in live:
                     if plan.key in out:  # it failed in an earlier phase
                         continue
@@ -215,18 +276,19 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                     except Exception as exc:
                         out[plan.key] = {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "rows": []}
                         continue
-                    ready = readying(plan.key, phase) if readying is not None else None
-                    if ready is not None:  # the probe runs at every length too
-                        ready()
+                    if residency is not None:  # the probe runs at every length too
+                        if isinstance(opened.prefill, _Reopening):
+                            residency.add(plan.key, opened.prefill.park, opened.prefill.resume)
+                        residency.ready(plan.key)
                     failed = _probe(opened, inputs, warm, clock)
                     if failed:
                         out[plan.key] = {"status": "error", "reason": failed, "rows": []}
                     else:
                         runners.append(opened)
-                phases.append(run_trials(decoder_cells(runners, inputs, readying), warmup=max(0, warmup - 1),
-                                         trials=trials, min_trials=min_trials, max_s=max_s, clock=clock,
-                                         seed=seed, warm=frozenset(warm)))
-                del runners, opened
+                cells = decoder_cells(runners, inputs, residency.before if residency is not None else None)
+                phases.append(run_trials(cells, warmup=max(0, warmup - 1), trials=trials, min_trials=min_trials,
+                                         max_s=max_s, clock=clock, seed=seed, warm=frozenset(warm)))
+                del runners, opened, residency, cells
                 heap.release()  # this phase's sessions (each the whole model's weights) are gone
         finally:
             torch.set_num_threads(before)

@@ -113,11 +113,36 @@ def paired_ratio(numerators: Sequence[float], denominators: Sequence[float],
 class Cell:
     """One thing to time: `run()` is one call (a prefill at T, one decode step); `before()`,
     when given, is called ahead of every call, off the clock (it readies memory, never work
-    the call would do)."""
+    the call would do). Cells of one `group` (one runtime's) run back to back within a round
+    (see `round_order`)."""
 
     key: str
     run: Callable[[], Any]
     before: Callable[[], Any] | None = None
+    group: str = ""
+
+
+def round_order(order: list[Cell], rng: random.Random, last_groups: list[str] | None) -> tuple[list[Cell], list[str]]:
+    """The next round's order, and its order of groups. One group: `order` shuffled. Several:
+    each group's cells shuffled and kept together, the groups in the reverse of the last round's
+    order (a seeded shuffle in the first round): A B, B A, A B... (counterbalanced, so a drift
+    in load cancels over rounds), and the group that ended a round begins the next, so a
+    runtime whose memory is readied ahead of its calls is readied once per round."""
+    groups = list(dict.fromkeys(c.group for c in order))
+    if len(groups) == 1:
+        shuffled = list(order)
+        rng.shuffle(shuffled)
+        return shuffled, groups
+    if last_groups is None:
+        rng.shuffle(groups)
+    else:
+        groups = [g for g in reversed(last_groups) if g in groups]
+    out: list[Cell] = []
+    for group in groups:
+        members = [c for c in order if c.group == group]
+        rng.shuffle(members)
+        out += members
+    return out, groups
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,13 +176,15 @@ def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_t
             long_calls.add(cell.key)
         return took
 
-    for cell in cells:
+    first_seen = list(dict.fromkeys(c.group for c in cells))
+    for cell in sorted(cells, key=lambda c: first_seen.index(c.group)):  # a group's cells back to back
         for _ in range(0 if cell.key in warm else warmup):
             timed(cell)
             if cell.key in long_calls:
                 break
     samples: dict[str, list[float]] = {c.key: [] for c in cells}
     order, rng = list(cells), random.Random(seed)
+    groups: list[str] | None = None
     rounds = 0
 
     def floor(cell: Cell) -> int:
@@ -168,7 +195,7 @@ def run_trials(cells: Sequence[Cell], *, warmup: int = 2, trials: int = 9, min_t
         due = [c for c in order if r < floor(c) or not over]
         if not due:
             break
-        rng.shuffle(order)
+        order, groups = round_order(order, rng, groups)
         for cell in order:
             if cell not in due:
                 continue

@@ -91,6 +91,57 @@ def test_with_mapped_eager_weights_a_prefill_never_runs_beside_the_others_weight
     assert events.index("onnx decode") > max(i for i, e in enumerate(events) if e in ("park", "resident"))
 
 
+def test_a_large_onnx_prefill_is_closed_while_eager_runs_and_opened_again_ahead_of_its_own_calls(
+        tmp_path, monkeypatch) -> None:
+    """Only the runtime about to run holds its weights in the prefill rounds: the ONNX prefill
+    session is closed ahead of every eager prefill call and opened again ahead of its own, once
+    per round (the runtimes' calls are grouped); the eager weights are parked while it runs."""
+    import weakref
+
+    from gates.model.shared import shared_mapped_weights
+    from pipeline.mapped_weights import MappedWeights
+    from pipeline.perf import measure
+    from pipeline.runtimes.eager import EagerRuntime
+    from pipeline.runtimes.onnx_runtime import OnnxRuntime
+
+    monkeypatch.setattr(measure, "REOPEN_BYTES", 0)  # the fixture's model is tiny: treat it as large
+    ctx = context(tmp_path, Settings(**FAST))
+    assert shared_mapped_weights(ctx, ctx.memo.get("adapter", lambda: None).module).park()  # mapped
+    events: list[str] = []
+    open_prefills: set[int] = set()
+    parked = [False]
+    opened = OnnxRuntime.__init__
+
+    def init(self, path, *args, **kwargs):
+        opened(self, path, *args, **kwargs)
+        if "prefill" in Path(path).name:
+            events.append("open")
+            open_prefills.add(id(self))
+            weakref.finalize(self, lambda key=id(self): (open_prefills.discard(key), events.append("close")))
+    monkeypatch.setattr(OnnxRuntime, "__init__", init)
+    for cls, name, label in ((MappedWeights, "park", "park"), (MappedWeights, "resident", "resident"),
+                             (EagerRuntime, "run", "torch"), (OnnxRuntime, "run", "onnx")):
+        def logged(self, *args, _orig=getattr(cls, name), _label=label):
+            if _label in ("park", "resident"):
+                parked[0] = _label == "park"
+            elif "position" not in args[0]:
+                _label += " prefill"
+                assert _label != "torch prefill" or not open_prefills, events
+                assert _label != "onnx prefill" or parked[0], events
+            events.append(_label)
+            return _orig(self, *args)
+        monkeypatch.setattr(cls, name, logged)
+    result = PerformanceGate().check(ctx)
+    timing = result.evidence["targets"]["onnx_fp32"]["timing"]
+    assert timing["status"] == "measured" and result.status is Status.PASS, timing
+    timed = events[events.index("open"):]
+    assert timed.count("onnx prefill") >= 5 and timed.count("close") >= 2
+    for i, event in enumerate(timed):
+        if event == "torch prefill":  # no ONNX prefill session alive: every one opened was closed
+            assert timed[:i].count("open") == timed[:i].count("close"), timed
+    assert timed.count("open") <= timing["rounds"] + 2  # once per round, plus the probe's
+
+
 def test_static_figures_cover_every_file_and_length(good) -> None:
     fp16 = good.evidence["targets"]["coreml_fp16"]
     assert [f["file"] for f in fp16["files"]] == ["prefill_fp16.mlpackage", "decode_fp16.mlpackage"]

@@ -139,3 +139,19 @@ def test_a_cells_before_runs_ahead_of_every_call_of_it_and_off_the_clock() -> No
     assert all(clock.calls[i - 1] == f"before {clock.calls[i]}" for i in runs)
     assert len(runs) == 2 * (1 + 4 * 2)  # warm-up, then a re-warm and a timed call per round
     assert trials.samples == {"a": (0.125,) * 4, "b": (0.25,) * 4}
+
+
+def test_a_groups_cells_run_back_to_back_and_the_groups_alternate_round_by_round() -> None:
+    """Two runtimes' cells (three lengths each) with a readying hook: within every round one
+    runtime's calls, then the other's, in the order A B, B A, A B...; one switch per round."""
+    clock = FakeClock()
+    cells = [Cell(key=f"{g}{t}", run=clock.cell(f"{g}{t}", 0.01).run, group=g) for t in (1, 2, 3) for g in "ab"]
+    trials = run_trials(cells, warmup=1, trials=6, min_trials=6, max_s=1e9, clock=clock, rewarm=False)
+    assert [c[0] for c in clock.calls[:6]] in (list("aaabbb"), list("bbbaaa"))  # warm-up grouped too
+    rounds = [clock.calls[6 + 6 * i: 12 + 6 * i] for i in range(6)]
+    groups = ["".join(dict.fromkeys(c[0] for c in r)) for r in rounds]
+    assert all(len(g) == 2 for g in groups)  # each round: one group's three calls, then the other's
+    assert all(first == second[::-1] for first, second in zip(groups, groups[1:]))  # ab, ba, ab, ...
+    assert len({tuple(r[:3]) for r in rounds if r[0][0] == "a"}) > 1  # the order within a group changes
+    assert {k: len(v) for k, v in trials.samples.items()} == {c.key: 6 for c in cells}
+
