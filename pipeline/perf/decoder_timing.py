@@ -48,24 +48,34 @@ class DecoderInputs:
 
 
 def decoder_inputs(adapter: Any, *, lengths: Sequence[int], cache_range: tuple[int, int],
-                   seed: int = 0) -> DecoderInputs:
-    """Prefill inputs at every length; decode inputs at every length the cache range allows."""
+                   seed: int = 0, decode: bool = True) -> DecoderInputs:
+    """Prefill inputs at every length; decode inputs (`with_decode`) unless `decode` is False."""
+    rng = np.random.default_rng(seed)
+    prefill = {length: {"input_ids": rng.integers(0, adapter.vocab_size, size=(1, length), dtype=np.int32)}
+               for length in lengths}
+    inputs = DecoderInputs(prefill=prefill)
+    return with_decode(adapter, inputs, cache_range) if decode else inputs
+
+
+def with_decode(adapter: Any, inputs: DecoderInputs, cache_range: tuple[int, int]) -> DecoderInputs:
+    """`inputs` with decode inputs at every prefill length the cache range allows: the last token
+    and the caches an eager prefill of the ids produced (a decoder's caches at T=2048 weigh
+    tens of MB to GBs: a caller that times prefill first makes them after it)."""
     from pipeline.runtimes.eager import EagerRuntime
 
-    rng = np.random.default_rng(seed)
     eager = EagerRuntime(adapter.prefill_module(), ("input_ids",), adapter.prefill_output_names())
     cache_in = adapter.decode_input_names()[2:]  # input_ids, position, then the caches (docs/model-interface.md)
     cache_out = adapter.prefill_output_names()[-len(cache_in):] if cache_in else ()
-    prefill, decode = {}, {}
-    for length in lengths:
-        ids = rng.integers(0, adapter.vocab_size, size=(1, length), dtype=np.int32)
-        prefill[length] = {"input_ids": ids}
+    decode = {}
+    for length, feed in inputs.prefill.items():
         if not cache_range[0] <= length <= cache_range[1]:
             continue
+        ids = feed["input_ids"]
         outputs = eager.run({"input_ids": ids})
         decode[length] = {"input_ids": ids[:, -1:].copy(), "position": np.array([length], np.int32),
                           **{name: outputs[out] for name, out in zip(cache_in, cache_out)}}
-    return DecoderInputs(prefill=prefill, decode=decode)
+        del outputs
+    return DecoderInputs(prefill=inputs.prefill, decode=decode)
 
 
 def cell_key(runtime: str, phase: str, length: int) -> str:

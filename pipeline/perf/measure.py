@@ -38,6 +38,7 @@ from pipeline.perf.decoder_timing import (
     decoder_cells,
     decoder_inputs,
     timing_rows,
+    with_decode,
 )
 from pipeline.perf.footprint import disk_bytes, model_disk_bytes, onnx_disk_bytes
 from pipeline.perf.mil_cost import CostError, MilProgram
@@ -246,7 +247,7 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
     readied once per round. A model's longest activations and another runtime's weights are
     then never resident together."""
     out: dict[str, dict[str, Any]] = {}
-    inputs = decoder_inputs(adapter, lengths=lengths, cache_range=cache_range, seed=seed)
+    inputs = decoder_inputs(adapter, lengths=lengths, cache_range=cache_range, seed=seed, decode=False)
     live = []
     for plan in plans:
         if plan.skip_reason:
@@ -262,6 +263,11 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
             torch.set_num_threads(threads)
         try:
             for phase in (PREFILL, DECODE):
+                if phase == DECODE:  # its caches are made after the prefill rounds, not held through them
+                    torch.set_num_threads(before)  # untimed: on the threads the process had
+                    inputs = with_decode(adapter, inputs, cache_range)
+                    if threads:
+                        torch.set_num_threads(threads)
                 runners, opened = [], None
                 warm: set[str] = set()
                 residency = _Residency(weights) if phase == PREFILL else None
@@ -288,6 +294,8 @@ def measure_timing(adapter: Any, plans: Sequence[TimingPlan], *, lengths: Sequen
                 cells = decoder_cells(runners, inputs, residency.before if residency is not None else None)
                 phases.append(run_trials(cells, warmup=max(0, warmup - 1), trials=trials, min_trials=min_trials,
                                          max_s=max_s, clock=clock, seed=seed, warm=frozenset(warm)))
+                if residency is not None:  # eager runs next (decode's inputs): its weights back in
+                    residency.ready(EAGER)
                 del runners, opened, residency, cells
                 heap.release()  # this phase's sessions (each the whole model's weights) are gone
         finally:

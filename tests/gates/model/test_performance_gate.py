@@ -95,7 +95,8 @@ def test_a_large_onnx_prefill_is_closed_while_eager_runs_and_opened_again_ahead_
         tmp_path, monkeypatch) -> None:
     """Only the runtime about to run holds its weights in the prefill rounds: the ONNX prefill
     session is closed ahead of every eager prefill call and opened again ahead of its own, once
-    per round (the runtimes' calls are grouped); the eager weights are parked while it runs."""
+    per round (the runtimes' calls are grouped); the eager weights are parked while it runs.
+    Decode's inputs (the caches of an eager prefill at every length) are made after those rounds."""
     import weakref
 
     from gates.model.shared import shared_mapped_weights
@@ -119,6 +120,8 @@ def test_a_large_onnx_prefill_is_closed_while_eager_runs_and_opened_again_ahead_
             open_prefills.add(id(self))
             weakref.finalize(self, lambda key=id(self): (open_prefills.discard(key), events.append("close")))
     monkeypatch.setattr(OnnxRuntime, "__init__", init)
+    made = measure.with_decode
+    monkeypatch.setattr(measure, "with_decode", lambda *a: events.append("decode inputs") or made(*a))
     for cls, name, label in ((MappedWeights, "park", "park"), (MappedWeights, "resident", "resident"),
                              (EagerRuntime, "run", "torch"), (OnnxRuntime, "run", "onnx")):
         def logged(self, *args, _orig=getattr(cls, name), _label=label):
@@ -140,6 +143,10 @@ def test_a_large_onnx_prefill_is_closed_while_eager_runs_and_opened_again_ahead_
         if event == "torch prefill":  # no ONNX prefill session alive: every one opened was closed
             assert timed[:i].count("open") == timed[:i].count("close"), timed
     assert timed.count("open") <= timing["rounds"] + 2  # once per round, plus the probe's
+    # decode's caches are made after the prefill rounds (not held through them), on eager weights read back in
+    made_at = events.index("decode inputs")
+    assert made_at > max(i for i, e in enumerate(events) if e == "onnx prefill")
+    assert events[made_at - 1] == "resident" and events[made_at + 1] == "torch prefill"
 
 
 def test_static_figures_cover_every_file_and_length(good) -> None:
