@@ -32,6 +32,7 @@ import torch
 
 from pipeline.contract import TensorSpec
 from pipeline.export import decode_dynamic_shapes
+from pipeline.perf.footprint import external_locations
 
 OPSET = 18
 _ONNX_DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
@@ -136,12 +137,7 @@ def is_complete(path: Path) -> bool:
     except Exception:
         return False
     # a data file is a plain name beside the model: a location with a folder in it is not ours
-    return all(Path(name).name == name and (path.parent / name).is_file() for name in _data_files(model))
-
-
-def _data_files(model: Any) -> set[str]:
-    return {entry.value for tensor in model.graph.initializer for entry in tensor.external_data
-            if entry.key == "location"}
+    return all(Path(name).name == name and (path.parent / name).is_file() for name in external_locations(model))
 
 
 class _quiet:

@@ -33,18 +33,21 @@ def disk_bytes(path: Path) -> int:
     return total
 
 
+def external_locations(model: Any) -> set[str]:
+    """The external data files an ONNX model's tensors name (as written: relative to the model)."""
+    return {entry.value for tensor in model.graph.initializer for entry in tensor.external_data
+            if entry.key == "location"}
+
+
 def onnx_disk_bytes(path: Path, model: Any) -> int:
     """The `.onnx` file plus the external data files its tensors name, inside its folder."""
     path = Path(path)
     folder = path.parent.resolve()
     extra: set[Path] = set()
-    for tensor in model.graph.initializer:
-        for entry in tensor.external_data:
-            if entry.key != "location":
-                continue
-            target = (path.parent / entry.value)
-            if not target.is_symlink() and target.resolve().is_relative_to(folder) and target.is_file():
-                extra.add(target.resolve())
+    for location in external_locations(model):
+        target = path.parent / location
+        if not target.is_symlink() and target.resolve().is_relative_to(folder) and target.is_file():
+            extra.add(target.resolve())
     return disk_bytes(path) + sum(p.stat().st_size for p in extra)
 
 

@@ -11,7 +11,9 @@ cell of that round rather than one runtime's whole series, and no cell
 always runs right after the same neighbour (a long prefill evicting the
 caches a short decode then has to refill). A ratio between two cells
 (ONNX against eager, decode at 512 against decode at 64) is taken round by
-round, which cancels what the round had in common.
+round, which cancels what the round had in common. Cells may be grouped (a
+runtime whose memory is readied ahead of its calls): a group's cells then run
+back to back in a round, the groups in counterbalanced order (`round_order`).
 
 A median's interval comes from order statistics (distribution-free: no
 normality assumed): with n trials the interval [x_(k), x_(n-k+1)] covers the
