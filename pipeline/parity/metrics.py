@@ -26,7 +26,7 @@ same rounding the report shows. NaN or Inf in a candidate always fails.
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -77,27 +77,29 @@ def _round(value: float) -> float:
     return round(value, DIGITS - 1 - int(math.floor(math.log10(abs(value)))))
 
 
-# Metrics run over blocks of rows of at most this many values (32 MB in float64), so
+# Metrics run over blocks of rows of at most this many values (16 MB in float64), so
 # comparing a [T, vocab] logits output never holds float64 copies of the whole tensor.
-BLOCK_ELEMENTS = 1 << 22
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+BLOCK_ELEMENTS = 1 << 21
 
 
 def _row_blocks(ref: np.ndarray, cand: np.ndarray):
-    """(ref, cand) as float64 blocks of whole rows of the last axis. A side read from a file
-    map (a reference kept on disk) has each block's pages handed back once it is used, so a
-    pass over a long output holds one block of it, not all of it."""
+    """Blocks of whole rows of the last axis as one float64 array [4, rows, last]: ref's
+    rows, cand's, and two of scratch, the same buffers block after block (a fresh 16 MB
+    array per block and per step is a fresh map the kernel zero-fills page by page): a
+    consumer may overwrite all four but keeps none past its turn. A side read from a file
+    map (a reference kept on disk) has each block's pages handed back once it is copied,
+    so a pass over a long output holds one block of it, not all of it."""
     last = ref.shape[-1] if ref.ndim else 1
     r, c = ref.reshape(-1, last), cand.reshape(-1, last)
     step = max(1, BLOCK_ELEMENTS // max(last, 1))
+    buffers = np.empty((4, min(step, r.shape[0]), last))
     for start in range(0, r.shape[0], step):
-        yield r[start:start + step].astype(np.float64), c[start:start + step].astype(np.float64)
-        for side in (r, c):
-            _drop_read(side[start:start + step])
+        rows = min(step, r.shape[0] - start)
+        blocks = buffers[:, :rows]
+        for side, into in ((r, blocks[0]), (c, blocks[1])):
+            np.copyto(into, side[start:start + rows])
+            _drop_read(side[start:start + rows])
+        yield blocks
 
 
 def _drop_read(block: np.ndarray) -> None:
@@ -109,76 +111,131 @@ def _drop_read(block: np.ndarray) -> None:
         heap.drop_pages(block.ctypes.data, block.ctypes.data + block.nbytes)
 
 
-def _top_k_overlap(r: np.ndarray, c: np.ndarray, k: int) -> np.ndarray:
-    """Per row, how many of the k largest of `r` are among the k largest of `c`."""
-    rk = np.argpartition(-r, k - 1, axis=-1)[:, :k]
-    ck = np.argpartition(-c, k - 1, axis=-1)[:, :k]
-    return (rk[:, :, None] == ck[:, None, :]).any(-1).sum(-1)
+def _top_k_overlap(r: Any, c: Any, k: int) -> int:
+    """Over the rows, how many of the k largest of `r` are among the k largest of `c`."""
+    rk = r.topk(k, dim=-1, sorted=False).indices
+    ck = c.topk(k, dim=-1, sorted=False).indices
+    return int((rk[:, :, None] == ck[:, None, :]).any(-1).sum())
+
+
+def _log_softmax_(x: Any, exps: Any) -> None:
+    """x becomes its log-softmax over the last axis, in place; `exps` is left holding the
+    softmax itself."""
+    import torch
+
+    x.sub_(x.amax(dim=-1, keepdim=True))
+    torch.exp(x, out=exps)
+    total = exps.sum(dim=-1, keepdim=True)
+    x.sub_(total.log())
+    exps.div_(total)
+
+
+class _Sums:
+    """What `compare` adds up over the blocks of rows of one output.
+
+    The arithmetic runs in torch on the blocks' own memory: in place, on torch's
+    threads (numpy's runs on one core and allocates a temporary per step)."""
+
+    def __init__(self, top_ks: Mapping[str, int] | None) -> None:
+        self.top_ks = top_ks  # None: not logits
+        self.nan = self.inf = 0
+        self.ref_finite = True
+        self.err_max = self.err_sum = self.err_sq = self.scale = 0.0
+        self.dot = self.ref_sq = self.cand_sq = 0.0
+        self.rows = self.agree = 0
+        self.kl = 0.0
+        self.overlap = dict.fromkeys(top_ks or {}, 0.0)
+
+    @property
+    def finite(self) -> bool:
+        return not (self.nan or self.inf) and self.ref_finite
+
+    def add(self, blocks: np.ndarray) -> None:
+        """One block: `blocks` [4, rows, last] float64, the reference's rows, the
+        candidate's, and two of scratch (all four overwritten)."""
+        import torch
+
+        r, c, spare, more = torch.from_numpy(blocks)
+        if not math.isfinite(float(c.sum())):  # finite values have a finite sum (float64 of float32)
+            self.nan += int(torch.isnan(c).sum())
+            self.inf += int(torch.isinf(c).sum())
+        self.ref_finite = self.ref_finite and (math.isfinite(float(r.sum())) or bool(torch.isfinite(r).all()))
+        if not self.finite:
+            return  # only the counts matter now
+        flat_r, flat_c, err = r.view(-1), c.view(-1), spare.view(-1)
+        if not err.numel():
+            return
+        torch.sub(flat_r, flat_c, out=err).abs_()
+        self.err_max = max(self.err_max, float(err.max()))
+        self.err_sum += float(err.sum())
+        self.err_sq += float(torch.dot(err, err))
+        self.scale = max(self.scale, float(flat_r.max()), -float(flat_r.min()))
+        self.dot += float(torch.dot(flat_r, flat_c))
+        self.ref_sq += float(torch.dot(flat_r, flat_r))
+        self.cand_sq += float(torch.dot(flat_c, flat_c))
+        if self.top_ks is None:
+            return
+        self.rows += r.shape[0]
+        self.agree += int((r.argmax(-1) == c.argmax(-1)).sum())
+        for name, k in self.top_ks.items():
+            self.overlap[name] += _top_k_overlap(r, c, k) / k
+        _log_softmax_(r, spare)  # r: log p_ref, spare: p_ref
+        _log_softmax_(c, more)  # c: log p_cand
+        torch.sub(r, c, out=more)
+        self.kl += float(torch.dot(spare.view(-1), more.view(-1)))  # sum of p_ref * (log p_ref - log p_cand)
+
+
+def _top_ks(last: int, top_k: int | None) -> dict[str, int]:
+    return {"top5_pct": min(5, last), **({"topk_pct": min(top_k, last)} if top_k is not None else {})}
 
 
 def logit_metrics(ref: np.ndarray, cand: np.ndarray, top_k: int | None = None) -> dict[str, float]:
     """top-1 / top-5 (and top-k) agreement (%) and mean KL(p_ref || p_cand) over the last axis."""
     ref, cand = np.asarray(ref), np.asarray(cand)
-    last = ref.shape[-1] if ref.ndim else 1
-    ks = {"top5_pct": min(5, last), **({"topk_pct": min(top_k, last)} if top_k is not None else {})}
-    rows = agree = 0
-    kl = 0.0
-    overlap = dict.fromkeys(ks, 0.0)
-    for r, c in _row_blocks(ref, cand):
-        rows += r.shape[0]
-        agree += int(np.count_nonzero(r.argmax(-1) == c.argmax(-1)))
-        lr, lc = _log_softmax(r), _log_softmax(c)
-        kl += float(np.sum(np.exp(lr) * (lr - lc)))
-        for name, k in ks.items():
-            overlap[name] += float(_top_k_overlap(r, c, k).sum()) / k
-    if not rows:
-        return {"top1_pct": math.nan, "kl": math.nan, **dict.fromkeys(ks, math.nan)}
-    return {"top1_pct": agree / rows * 100.0, **{n: v / rows * 100.0 for n, v in overlap.items()},
-            "kl": max(kl / rows, 0.0)}
+    sums = _Sums(_top_ks(ref.shape[-1] if ref.ndim else 1, top_k))
+    for blocks in _row_blocks(ref, cand):
+        sums.add(blocks)
+    return _logit_values(sums)
+
+
+def _logit_values(sums: _Sums) -> dict[str, float]:
+    if not sums.rows:
+        return {"top1_pct": math.nan, "kl": math.nan, **dict.fromkeys(sums.overlap, math.nan)}
+    return {"top1_pct": sums.agree / sums.rows * 100.0,
+            **{n: v / sums.rows * 100.0 for n, v in sums.overlap.items()},
+            "kl": max(sums.kl / sums.rows, 0.0)}
 
 
 def compare(ref: np.ndarray, cand: np.ndarray, *, logits: bool = False,
             top_k: int | None = None) -> dict[str, float]:
-    """Every metric of `cand` against `ref` (same shape), rounded to DIGITS."""
+    """Every metric of `cand` against `ref` (same shape), rounded to DIGITS: one pass over
+    blocks of rows."""
     ref, cand = np.asarray(ref), np.asarray(cand)
     if ref.shape != cand.shape:
         raise ValueError(f"shapes differ: reference {list(ref.shape)}, candidate {list(cand.shape)}")
-    nan_count = inf_count = 0
-    ref_finite = True
-    err_max = err_sum = err_sq = scale = dot = ref_sq = cand_sq = 0.0
-    for r, c in _row_blocks(ref, cand):
-        nan_count += int(np.count_nonzero(np.isnan(c)))
-        inf_count += int(np.count_nonzero(np.isinf(c)))
-        ref_finite = ref_finite and bool(np.all(np.isfinite(r)))
-        if nan_count or inf_count or not ref_finite:
-            continue  # only the counts matter now
-        err = np.abs(r - c)
-        err_max = max(err_max, float(err.max(initial=0.0)))
-        err_sum += float(err.sum())
-        err_sq += float(np.dot(err.ravel(), err.ravel()))
-        scale = max(scale, float(np.abs(r).max(initial=0.0)))
-        dot += float(np.dot(r.ravel(), c.ravel()))
-        ref_sq += float(np.dot(r.ravel(), r.ravel()))
-        cand_sq += float(np.dot(c.ravel(), c.ravel()))
-    if nan_count or inf_count or not ref_finite:
+    sums = _Sums(_top_ks(ref.shape[-1] if ref.ndim else 1, top_k) if logits else None)
+    for blocks in _row_blocks(ref, cand):
+        sums.add(blocks)
+    if not sums.finite:
         metrics = {k: math.nan for k in DIRECTIONS if (logits or k not in LOGIT_METRICS)
                    and (k != "topk_pct" or top_k is not None)}
     else:
         size = ref.size
-        rmse = math.sqrt(err_sq / size) if size else 0.0
-        denom = math.sqrt(ref_sq) * math.sqrt(cand_sq)
+        rmse = math.sqrt(sums.err_sq / size) if size else 0.0
+        denom = math.sqrt(sums.ref_sq) * math.sqrt(sums.cand_sq)
+        scale = sums.scale
         metrics = {
-            "max_abs": err_max,
-            "max_rel": err_max / scale if scale else err_max,
-            "mean_abs": err_sum / size if size else 0.0,
+            "max_abs": sums.err_max,
+            "max_rel": sums.err_max / scale if scale else sums.err_max,
+            "mean_abs": sums.err_sum / size if size else 0.0,
             "psnr_db": PSNR_CAP_DB if rmse == 0 else min(PSNR_CAP_DB, 20 * math.log10(scale / rmse))
             if scale else 0.0,
-            "cosine": dot / denom if denom else (1.0 if not ref_sq and not cand_sq else 0.0),
+            "cosine": sums.dot / denom if denom else (1.0 if not sums.ref_sq and not sums.cand_sq else 0.0),
         }
         if logits:
-            metrics.update(logit_metrics(ref, cand, top_k))
+            metrics.update(_logit_values(sums))
     metrics = {k: _round(v) for k, v in metrics.items()}
-    metrics.update(nan_count=nan_count, inf_count=inf_count)
+    metrics.update(nan_count=sums.nan, inf_count=sums.inf)
     return metrics
 
 

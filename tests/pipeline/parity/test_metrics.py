@@ -141,6 +141,25 @@ def test_a_non_finite_value_in_a_later_block_is_still_counted(monkeypatch: pytes
     assert m["nan_count"] == 1 and math.isnan(m["max_abs"]) and math.isnan(m["top1_pct"])
 
 
+def test_a_non_finite_reference_leaves_only_the_counts(monkeypatch: pytest.MonkeyPatch):
+    from pipeline.parity import metrics
+
+    monkeypatch.setattr(metrics, "BLOCK_ELEMENTS", 50)
+    ref = LOGITS.copy()
+    ref[0, 5, 1] = np.inf
+    m = compare(ref, LOGITS, logits=True)
+    assert m["nan_count"] == m["inf_count"] == 0 and math.isnan(m["max_abs"]) and math.isnan(m["kl"])
+
+
+def test_finite_values_whose_sum_overflows_are_still_compared():
+    # the quick "is every value finite" test is a finite sum; 1e308 + 1e308 is not one
+    ref = np.array([[1e308, 1e308, 1.0]])
+    cand = np.array([[1e308, 1e308, 2.0]])
+    m = compare(ref, cand, logits=True)
+    assert m["nan_count"] == m["inf_count"] == 0
+    assert m["max_abs"] == 1.0 and m["top1_pct"] == 100.0
+
+
 # A 64 MB reference kept on disk, compared with a candidate in memory: resident MB before and
 # after the comparison, the reference still mapped.
 MAPPED = textwrap.dedent("""
