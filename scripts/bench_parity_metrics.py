@@ -25,30 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, math, resource, sys, time
+import json, resource, sys, time
 import numpy as np
 import torch  # loaded in every assessment before parity runs: not part of either figure
 sys.path.insert(0, sys.argv[1])
 from pipeline import heap
 heap.configure()
 from pipeline.parity.metrics import compare
-
-def whole_tensor(ref, cand):
-    r, c = ref.reshape(-1, ref.shape[-1]).astype(np.float64), cand.reshape(-1, cand.shape[-1]).astype(np.float64)
-    err = np.abs(r - c)
-    lr = r - r.max(-1, keepdims=True)
-    lr -= np.log(np.exp(lr).sum(-1, keepdims=True))
-    lc = c - c.max(-1, keepdims=True)
-    lc -= np.log(np.exp(lc).sum(-1, keepdims=True))
-    rk = np.argpartition(-r, 4, axis=-1)[:, :5]
-    ck = np.argpartition(-c, 4, axis=-1)[:, :5]
-    scale = np.abs(r).max()
-    return {"max_abs": err.max(), "max_rel": err.max() / scale, "mean_abs": err.mean(),
-            "psnr_db": 20 * math.log10(scale / math.sqrt(np.mean(err ** 2))),
-            "cosine": float(np.dot(r.ravel(), c.ravel()) / (np.linalg.norm(r) * np.linalg.norm(c))),
-            "top1_pct": float(np.mean(r.argmax(-1) == c.argmax(-1)) * 100),
-            "top5_pct": float((rk[:, :, None] == ck[:, None, :]).any(-1).sum(-1).mean() / 5 * 100),
-            "kl": float(np.mean(np.sum(np.exp(lr) * (lr - lc), -1)))}
+from tests.pipeline.parity.whole_tensor import whole_tensor_metrics
 
 which, rows, vocab, repeat = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 rng = np.random.default_rng(0)
@@ -57,7 +41,7 @@ cand = ref + rng.standard_normal(ref.shape, dtype=np.float32) * np.float32(1e-2)
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
 base = rss_mb()
-fn = (lambda: compare(ref, cand, logits=True)) if which == "compare" else (lambda: whole_tensor(ref, cand))
+fn = (lambda: compare(ref, cand, logits=True)) if which == "compare" else (lambda: whole_tensor_metrics(ref, cand))
 best = float("inf")
 for _ in range(repeat):
     start = time.perf_counter()

@@ -20,6 +20,7 @@ from pipeline.parity.metrics import (
     output_group,
     thresholds_for,
 )
+from tests.pipeline.parity.whole_tensor import whole_tensor_metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 RNG = np.random.default_rng(0)
@@ -102,22 +103,6 @@ def test_shape_mismatch_is_an_error_not_a_metric():
         compare(np.zeros((1, 2)), np.zeros((1, 3)))
 
 
-def _whole_tensor_metrics(ref: np.ndarray, cand: np.ndarray) -> dict[str, float]:
-    """The metrics written out over the whole tensor at once, as the module docstring defines them."""
-    r, c = ref.reshape(-1, ref.shape[-1]).astype(np.float64), cand.reshape(-1, cand.shape[-1]).astype(np.float64)
-    err = np.abs(r - c)
-    lr = r - r.max(-1, keepdims=True)
-    lr -= np.log(np.exp(lr).sum(-1, keepdims=True))
-    lc = c - c.max(-1, keepdims=True)
-    lc -= np.log(np.exp(lc).sum(-1, keepdims=True))
-    top5 = [len(set(np.argsort(-a)[:5]) & set(np.argsort(-b)[:5])) / 5 for a, b in zip(r, c)]
-    return {"max_abs": err.max(), "max_rel": err.max() / np.abs(r).max(), "mean_abs": err.mean(),
-            "psnr_db": 20 * math.log10(np.abs(r).max() / math.sqrt(np.mean(err**2))),
-            "cosine": float(np.dot(r.ravel(), c.ravel()) / (np.linalg.norm(r) * np.linalg.norm(c))),
-            "top1_pct": float(np.mean(r.argmax(-1) == c.argmax(-1)) * 100),
-            "top5_pct": float(np.mean(top5) * 100), "kl": float(np.mean(np.sum(np.exp(lr) * (lr - lc), -1)))}
-
-
 @pytest.mark.parametrize("block", [50, 120, 1 << 22])  # one row per block, rows split across blocks, one block
 def test_metrics_over_blocks_of_rows_equal_the_whole_tensor_at_once(monkeypatch: pytest.MonkeyPatch, block: int):
     from pipeline.parity import metrics
@@ -126,7 +111,7 @@ def test_metrics_over_blocks_of_rows_equal_the_whole_tensor_at_once(monkeypatch:
     cand = (ref + 0.3 * RNG.standard_normal(ref.shape)).astype(np.float32)
     monkeypatch.setattr(metrics, "BLOCK_ELEMENTS", block)
     got = compare(ref, cand, logits=True)
-    for name, want in _whole_tensor_metrics(ref, cand).items():
+    for name, want in whole_tensor_metrics(ref, cand).items():
         assert got[name] == pytest.approx(want, rel=1e-5), name
     assert 0 < got["top1_pct"] < 100 and 0 < got["top5_pct"] < 100  # the candidate really differs
 
