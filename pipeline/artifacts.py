@@ -28,8 +28,9 @@ tokenizer fingerprint the contract records (checkpoint metadata first).
 
 Packages live in a content-addressed folder `out_dir/<key>/`, where the key
 hashes the weights and buffers (values, not only shapes), the architecture,
-the names and source files of the model classes, the build options and the
-torch / coremltools / onnx versions. Packages are written under a temporary
+the names and source files of the model classes, the build options, the
+torch / coremltools / onnx versions and the pipeline's own sources (a change
+to how packages are built builds them again). Packages are written under a temporary
 name and renamed, so a package that exists is complete: a warm re-run with
 the same model and options reuses them (listed in `reused`) instead of
 converting again. Export
@@ -55,6 +56,7 @@ import torch
 from pipeline import to_coreml, to_onnx
 from pipeline.contract import Contract, build_contract, kv_layout, save_contract
 from pipeline.export import ExportBundle, ExportOptions, export_model, for_conversion
+from pipeline.source_digest import pipeline_digest
 
 
 class Phase(enum.StrEnum):
@@ -227,7 +229,8 @@ def weights_arch_hash(module: torch.nn.Module) -> str:
 
 
 def model_key(adapter: Any, options: BuildOptions) -> str:
-    """sha256 over weights, architecture, model source, options and tool versions."""
+    """sha256 over weights, architecture, model source, options, tool versions and the
+    pipeline's own sources (`pipeline_digest`)."""
     digest = hashlib.sha256()
     state = adapter.module.state_dict()
     # non-persistent buffers (rotary and mask tables, a seeded defect's dead weight) are converted too
@@ -244,7 +247,7 @@ def model_key(adapter: Any, options: BuildOptions) -> str:
         except (OSError, TypeError):
             digest.update(cls.__qualname__.encode())
     versions = {name: _version(name) for name in ("torch", "coremltools", "onnx", "onnxscript")}
-    extra = {"arch": adapter.arch, "options": asdict(options), "versions": versions,
+    extra = {"arch": adapter.arch, "options": asdict(options), "versions": versions, "pipeline": pipeline_digest(),
              "names": [list(adapter.prefill_output_names()), list(adapter.decode_input_names()),
                        list(adapter.decode_output_names())]}
     digest.update(json.dumps(extra, sort_keys=True, default=str).encode())

@@ -3,8 +3,9 @@
 A gate opts in with `cache_inputs(ctx)`, returning JSON-able values plus an
 optional "files" list; the key also covers the gate's name and `version`, its
 settings, the versions of Python, the harness and the tools it lists in
-`tools`, and the keys of the results it read. Change any of these and the key
-changes; change nothing and a re-run reuses the stored result, marked
+`tools`, a hash of the harness's own sources (a change to how anything is
+measured measures again, version bump or not), and the keys of the results it
+read. Change any of these and the key changes; change nothing and a re-run reuses the stored result, marked
 `cached`. Only `pass`, `warn` and `fail` are stored: an `error` may be
 transient and is always measured again.
 """
@@ -54,6 +55,12 @@ def _digest(path: Path, digests: dict[tuple[str, int, int, int], str]) -> str:
     return digests[seen]
 
 
+def _harness_digest() -> str:
+    from pipeline.source_digest import harness_digest
+
+    return harness_digest()
+
+
 def _settings_json(settings: Any) -> Any:
     if dataclasses.is_dataclass(settings) and not isinstance(settings, type):
         return dataclasses.asdict(settings)
@@ -89,6 +96,7 @@ class ResultCache:
             "files": {f: _digest(Path(f), {} if digests is None else digests) for f in sorted(files)},
             "deps": deps,
             "python": sys.version,
+            "harness": _harness_digest(),
             "tools": {t: installed_version(t) or "absent" for t in ("readiness", *gate.tools)},
         }
         blob = json.dumps(material, sort_keys=True, default=str).encode()

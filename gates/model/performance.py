@@ -34,7 +34,6 @@ import math
 import os
 import platform
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from gates.engine.protocol import GateContext, GateError
@@ -58,7 +57,6 @@ class Runtime(enum.StrEnum):
 
 
 COMPUTE_UNITS = ("CPU_ONLY", "CPU_AND_GPU", "ALL", "CPU_AND_NE")  # coremltools.ComputeUnit
-MEASURING_SOURCES = ("perf/*.py", "runtimes/*.py", "heap.py", "mapped_weights.py")  # under pipeline/
 Limit = float | dict[str, float] | None
 
 
@@ -222,19 +220,13 @@ class PerformanceGate(ModelGate, name="performance", needs=("conversion",), sett
         return self.severity
 
     def cache_inputs(self, ctx: GateContext) -> dict[str, Any] | None:
-        """The model gates' key plus this gate's settings, the host (timings belong to a machine)
-        and the sources that measure (`MEASURING_SOURCES`: a change to how it times measures again)."""
+        """The model gates' key plus this gate's settings and the host: timings belong to a machine."""
         base = model_cache_inputs(ctx)
         if base is None:
             return None
-        import pipeline
-
-        here = Path(pipeline.__file__).parent
-        sources = [str(p) for pattern in MEASURING_SOURCES for p in sorted(here.glob(pattern))]
         settings = ctx.settings or Settings()
-        return {**base, "files": [*base.get("files", ()), *sources],
-                "performance": {**asdict(settings), "runtime": self._runtime(ctx, settings),
-                                "host": host(), "node": platform.node()}}
+        return {**base, "performance": {**asdict(settings), "runtime": self._runtime(ctx, settings),
+                                        "host": host(), "node": platform.node()}}
 
     @staticmethod
     def _runtime(ctx: GateContext, settings: Settings) -> str:

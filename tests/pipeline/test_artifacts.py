@@ -87,6 +87,15 @@ def test_package_keys_name_their_step_and_file():
     assert (key.step, key.filename) == ("coreml:prefill:fp16:T64", "prefill_fp16_T64.mlpackage")
 
 
+def test_key_changes_with_the_pipeline_sources(monkeypatch: pytest.MonkeyPatch):
+    from pipeline import artifacts
+
+    adapter, options = built.good_adapter(), built.build_options()
+    before = model_key(adapter, options)
+    monkeypatch.setattr(artifacts, "pipeline_digest", lambda: "a changed converter")
+    assert model_key(adapter, options) != before
+
+
 def test_key_is_the_same_in_another_process():
     # a warm re-run is another process: the key must not depend on ids or hash seeds
     import subprocess

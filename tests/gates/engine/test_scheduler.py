@@ -137,6 +137,34 @@ def test_cache_misses_when_an_input_file_changes(tmp_path: Path) -> None:
     assert gate.calls == 1 and not result.cached
 
 
+def test_cache_misses_when_the_harness_sources_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import source_digest
+
+    harness = tmp_path / "harness"
+    (harness / "gates").mkdir(parents=True)
+    source = harness / "gates" / "measure.py"
+    source.write_text("SCALE = 1\n")
+    before = source_digest.sources_digest(harness, ("gates",))
+    source.write_text("SCALE = 2\n")
+    assert source_digest.sources_digest(harness, ("gates",)) != before  # how it measures changed
+    options = engine.EngineOptions(cache=ResultCache(tmp_path / "cache"))
+    monkeypatch.setattr(source_digest, "harness_digest", lambda: before)
+    engine.run([StaticGate.passing("cov", inputs={})], _factory(tmp_path), options)
+    monkeypatch.setattr(source_digest, "harness_digest", lambda: "another harness")
+    gate = StaticGate.passing("cov", inputs={})
+    [result] = engine.run([gate], _factory(tmp_path), options)
+    assert gate.calls == 1 and not result.cached
+
+
+def test_the_harness_digest_covers_the_measuring_sources() -> None:
+    from pipeline.source_digest import HARNESS_PACKAGES, HARNESS_ROOT
+
+    hashed = {p.relative_to(HARNESS_ROOT).as_posix() for package in HARNESS_PACKAGES
+              for p in (HARNESS_ROOT / package).rglob("*.py")}
+    assert {"pipeline/perf/timing.py", "pipeline/heap.py", "pipeline/parity/metrics.py",
+            "gates/model/performance.py", "pipeline/runtimes/onnx_runtime.py", "readiness/cli.py"} <= hashed
+
+
 def test_errors_are_never_cached(tmp_path: Path) -> None:
     options = engine.EngineOptions(cache=ResultCache(tmp_path / "cache"))
     engine.run([StaticGate("g", raises=OSError("disk"), inputs={})], _factory(tmp_path), options)

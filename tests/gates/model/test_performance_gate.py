@@ -300,9 +300,6 @@ def test_the_cache_key_holds_the_settings_and_the_host(tmp_path) -> None:
     other = PerformanceGate().cache_inputs(replace(ctx, settings=Settings(max_decode_ms=5.0)))
     assert key["performance"]["host"] and key["performance"]["node"] == platform.node()
     assert key != other
-    # how it measures is hashed too: a change to the timing code measures again
-    hashed = {Path(f).relative_to(Path(f).parents[1]).as_posix() for f in key["files"]}
-    assert {"perf/measure.py", "perf/timing.py", "pipeline/heap.py", "runtimes/onnx_runtime.py"} <= hashed
 
 
 def test_a_target_that_was_not_built_is_an_error_and_the_others_are_still_measured(tmp_path) -> None:
