@@ -5,8 +5,8 @@ optional "files" list; the key also covers the gate's name and `version`, its
 settings, the versions of Python, the harness and the tools it lists in
 `tools`, a hash of the harness's own sources (a change to how anything is
 measured measures again, version bump or not), and the keys of the results it
-read. Change any of these and the key changes; change nothing and a re-run reuses the stored result, marked
-`cached`. Only `pass`, `warn` and `fail` are stored: an `error` may be
+read. Change any of these and the key changes; change nothing and a re-run
+reuses the stored result, marked `cached`. Only `pass`, `warn` and `fail` are stored: an `error` may be
 transient and is always measured again.
 """
 
