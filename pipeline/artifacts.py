@@ -30,8 +30,8 @@ Packages live in a content-addressed folder `out_dir/<key>/`, where the key
 hashes the weights and buffers (values, not only shapes), the architecture,
 the names and source files of the model classes, the build options, the
 torch / coremltools / onnx versions and the pipeline's own sources (a change
-to how packages are built builds them again). Packages are written under a temporary
-name and renamed, so a package that exists is complete: a warm re-run with
+to how packages are built builds them again). Packages are written under a
+temporary name and renamed, so a package that exists is complete: a warm re-run with
 the same model and options reuses them (listed in `reused`) instead of
 converting again. Export
 and its validation always run (they are the evidence the export gate reports).
@@ -247,7 +247,8 @@ def model_key(adapter: Any, options: BuildOptions) -> str:
         except (OSError, TypeError):
             digest.update(cls.__qualname__.encode())
     versions = {name: _version(name) for name in ("torch", "coremltools", "onnx", "onnxscript")}
-    extra = {"arch": adapter.arch, "options": asdict(options), "versions": versions, "pipeline": pipeline_digest(),
+    extra = {"arch": adapter.arch, "options": asdict(options), "versions": versions,
+             "pipeline": pipeline_digest(),
              "names": [list(adapter.prefill_output_names()), list(adapter.decode_input_names()),
                        list(adapter.decode_output_names())]}
     digest.update(json.dumps(extra, sort_keys=True, default=str).encode())
